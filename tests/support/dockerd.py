@@ -7,8 +7,8 @@ Debian's `dockerd` with private data/exec roots, its own socket and its own brid
 dockerd changes the machine (ip_forward, the FORWARD policy, DOCKER* iptables chains): the
 engine records what it found and puts it back on stop.
 
-Set DJSCALE_DOCKER_HOST to reuse an engine that is already running (e.g. while developing):
-then nothing is started or stopped.
+Set DJSCALE_DOCKER_HOST to reuse an engine that is already running; an engine already
+answering on our default socket is reused too. A reused engine is never stopped by us.
 """
 from __future__ import annotations
 
@@ -165,5 +165,14 @@ class DockerEngine:
 
 
 def engine_from_environment() -> DockerEngine:
+    """The engine named by DJSCALE_DOCKER_HOST, else one already answering on our default
+    socket (a developer's, or another test run's: shared, never stopped by us), else a new
+    one that this process owns."""
     host = os.environ.get("DJSCALE_DOCKER_HOST")
-    return DockerEngine(host=host) if host else DockerEngine()
+    if host:
+        return DockerEngine(host=host)
+    default = DockerEngine()
+    if default.socket.exists() and default.docker("version", check=False,
+                                                  timeout=10).returncode == 0:
+        return DockerEngine(host=default.host)
+    return default
