@@ -1,0 +1,99 @@
+"""PostgreSQL on the database host: the packages, the settings drop-in, pg_hba.conf and the
+app's role and database.
+
+The settings and pg_hba.conf are uploaded to STAGING_DIR first; `render_configure_postgres_
+script` installs them into the cluster's conf dir only after the server's own parser
+accepts them.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from components.config import StackConfig
+from components.render.templating import render_script, render_template
+
+STAGING_DIR = "/etc/djscale/postgres"
+STAGED_CONF = f"{STAGING_DIR}/djscale.conf"
+STAGED_HBA = f"{STAGING_DIR}/pg_hba.conf"
+
+# pg_hba.conf words with a meaning of their own in the database/user columns.
+_HBA_KEYWORDS = {"all", "sameuser", "samerole", "samegroup", "replication"}
+_HBA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$.-]*$")
+
+
+@dataclass(frozen=True)
+class HbaHostEntry:
+    database: str
+    user: str
+    address: str  # "10.0.0.21/32"
+
+
+def _hba_name(kind: str, value: str) -> str:
+    if not _HBA_NAME.match(value) or value.lower() in _HBA_KEYWORDS:
+        raise ValueError(f"{kind} {value!r} cannot be written unquoted into pg_hba.conf")
+    return value
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_identifier(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _private_address(cfg: StackConfig) -> str:
+    if cfg.database.host is None:
+        raise ValueError("the database comes from another stack (database.stack): "
+                         "this stack renders nothing for a database host")
+    return cfg.database.host.private_address
+
+
+def render_postgresql_conf(cfg: StackConfig) -> str:
+    """conf.d/djscale.conf: TCP on the DB's private address only, scram-sha-256 passwords."""
+    address = str(ipaddress.ip_address(_private_address(cfg)))
+    return render_template("postgresql.conf.j2", listen_addresses=address,
+                           port=int(cfg.database.port))
+
+
+def render_pg_hba(cfg: StackConfig, app_private_addresses: Sequence[str]) -> str:
+    """pg_hba.conf: local peer for postgres, one /32 (or /128) line per app server."""
+    database = _hba_name("database name", cfg.database.name)
+    user = _hba_name("database user", cfg.database.user)
+    networks = sorted({ipaddress.ip_network(a) for a in app_private_addresses},
+                      key=lambda n: (n.version, n))
+    for network in networks:
+        if network.num_addresses != 1:
+            raise ValueError(f"app address {network} is a network, not one host")
+    entries = [HbaHostEntry(database, user, str(n)) for n in networks]
+    return render_template("pg_hba.conf.j2", host_entries=entries)
+
+
+def render_install_postgres_script(cfg: StackConfig) -> str:
+    version = cfg.database.postgres_version
+    package = f"postgresql-{version}" if version else "postgresql"
+    return render_script("install-postgres.sh.j2", package=package)
+
+
+def render_configure_postgres_script(cfg: StackConfig, *, staged_conf: str = STAGED_CONF,
+                                     staged_hba: str = STAGED_HBA) -> str:
+    return render_script("configure-postgres.sh.j2",
+                         version=cfg.database.postgres_version or "",
+                         staged_conf=staged_conf, staged_hba=staged_hba)
+
+
+def render_db_setup_sql(cfg: StackConfig) -> str:
+    """The psql script run by `render_db_setup_script` (password on psql's stdin)."""
+    name, user = cfg.database.name, cfg.database.user
+    return render_template("db-setup.sql.j2",
+                           user_literal=sql_literal(user), user_ident=sql_identifier(user),
+                           db_literal=sql_literal(name), db_ident=sql_identifier(name))
+
+
+def render_db_setup_script(cfg: StackConfig) -> str:
+    """Role + database, idempotent; run as root with the role's password on stdin."""
+    return render_script("db-setup.sh.j2", port=int(cfg.database.port),
+                         sql=render_db_setup_sql(cfg))

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# managed by djscale, do not edit
+# Install djscale's settings drop-in and pg_hba.conf from their staged copies into the
+# cluster "main", check them with the server's own parser (pg_file_settings and
+# pg_hba_file_rules read the files on disk) before they take effect, and put the old files
+# back if the server rejects them. Reload for pg_hba.conf; restart when the drop-in changed,
+# since listen_addresses and port only change on restart.
+set -euo pipefail
+
+version=''
+staged_conf=/etc/djscale/postgres/djscale.conf
+staged_hba=/etc/djscale/postgres/pg_hba.conf
+
+if [ -z "$version" ]; then
+    version=$(pg_lsclusters --no-header | awk '$2 == "main" { print $1 }' | sort -V | tail -n 1)
+fi
+conf_dir=/etc/postgresql/$version/main
+if [ -z "$version" ] || [ ! -d "$conf_dir" ]; then
+    echo "djscale: no PostgreSQL cluster '${version:-?}/main' (see pg_lsclusters)" >&2
+    exit 1
+fi
+unit=postgresql@$version-main
+systemctl start "$unit"
+# The port the running server listens on now: line 4 of postmaster.pid (a changed port
+# takes effect on restart, so the config files may already say otherwise).
+data_dir=$(pg_lsclusters --no-header | awk -v v="$version" '$1 == v && $2 == "main" { print $6 }')
+port=$(sed -n 4p "$data_dir/postmaster.pid")
+
+psql_admin() {
+    (cd / && runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 -p "$port" "$@")
+}
+
+backup=$(mktemp -d)
+trap 'rm -rf -- "$backup"' EXIT
+install -d -o postgres -g postgres -m 0755 "$conf_dir/conf.d"
+
+changed_conf=no
+changed_hba=no
+cp -p "$conf_dir/pg_hba.conf" "$backup/pg_hba.conf"
+if [ -e "$conf_dir/conf.d/djscale.conf" ]; then
+    cp -p "$conf_dir/conf.d/djscale.conf" "$backup/djscale.conf"
+fi
+if ! cmp -s "$staged_conf" "$conf_dir/conf.d/djscale.conf"; then
+    install -o postgres -g postgres -m 0644 "$staged_conf" "$conf_dir/conf.d/djscale.conf"
+    changed_conf=yes
+fi
+if ! cmp -s "$staged_hba" "$conf_dir/pg_hba.conf"; then
+    install -o postgres -g postgres -m 0640 "$staged_hba" "$conf_dir/pg_hba.conf"
+    changed_hba=yes
+fi
+if [ "$changed_conf" = no ] && [ "$changed_hba" = no ]; then
+    echo "djscale: PostgreSQL configuration unchanged"
+    exit 0
+fi
+
+errors=$(psql_admin -c "SELECT sourcefile || ':' || sourceline || ': ' || error FROM pg_file_settings WHERE error IS NOT NULL UNION ALL SELECT 'pg_hba.conf:' || line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL")
+if [ -n "$errors" ]; then
+    echo "djscale: PostgreSQL rejects the new configuration; the previous files are restored:" >&2
+    echo "$errors" >&2
+    install -o postgres -g postgres -m 0640 "$backup/pg_hba.conf" "$conf_dir/pg_hba.conf"
+    if [ -e "$backup/djscale.conf" ]; then
+        install -o postgres -g postgres -m 0644 "$backup/djscale.conf" "$conf_dir/conf.d/djscale.conf"
+    else
+        rm -f "$conf_dir/conf.d/djscale.conf"
+    fi
+    exit 1
+fi
+
+if [ "$changed_conf" = yes ]; then
+    echo "djscale: settings changed, restarting $unit"
+    systemctl restart "$unit"
+else
+    echo "djscale: pg_hba.conf changed, reloading $unit"
+    psql_admin -c "SELECT pg_reload_conf()" >/dev/null
+fi

@@ -1,0 +1,181 @@
+"""PostgreSQL renderers: exact text, plus the role/database script run against a real
+PostgreSQL 15 cluster that the test creates in a private directory."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from components.config import DatabaseConfig
+from components.render.postgres import (render_configure_postgres_script,
+                                        render_db_setup_script, render_db_setup_sql,
+                                        render_install_postgres_script, render_pg_hba,
+                                        render_postgresql_conf)
+from tests.render.conftest import assert_golden, check_shell, make_config, replace
+
+
+def test_postgresql_conf_listens_on_private_address_only(cfg):
+    assert render_postgresql_conf(cfg) == """\
+# managed by djscale, do not edit
+# PostgreSQL settings for djscale, included from the cluster's conf.d/ (read after
+# postgresql.conf, so these values win).
+# TCP only on the private address: app servers connect there. Local administration uses the
+# unix socket with peer authentication, which needs no TCP listener.
+listen_addresses = '10.0.0.10'
+port = 5432
+password_encryption = 'scram-sha-256'
+"""
+
+
+def test_pg_hba_one_host_line_per_app_server_sorted_and_deduplicated(cfg):
+    text = render_pg_hba(cfg, ["10.0.0.22", "10.0.0.3", "10.0.0.22", "10.0.0.21"])
+    assert text == """\
+# managed by djscale, do not edit
+# Client authentication for djscale: the postgres superuser over the local socket, and the
+# app's role to the app's database from each app server's private address, nothing broader.
+# TYPE  DATABASE  USER  ADDRESS  METHOD
+local   all   postgres   peer
+host   django   django   10.0.0.3/32   scram-sha-256
+host   django   django   10.0.0.21/32   scram-sha-256
+host   django   django   10.0.0.22/32   scram-sha-256
+"""
+
+
+@pytest.mark.parametrize("addresses", [["10.0.0.0/24"], ["10.0.0.300"]])
+def test_pg_hba_refuses_networks_and_garbage(cfg, addresses):
+    with pytest.raises(ValueError):
+        render_pg_hba(cfg, addresses)
+
+
+@pytest.mark.parametrize("name", ["all", "replication", "my db", "+group"])
+def test_pg_hba_refuses_names_with_a_meaning_in_pg_hba(cfg, name):
+    db = replace(cfg.database, name=name)
+    with pytest.raises(ValueError):
+        render_pg_hba(replace(cfg, database=db), ["10.0.0.21"])
+
+
+def test_database_from_another_stack_has_no_host_to_render(cfg):
+    other = replace(cfg, database=DatabaseConfig(host=None, stack="org/db/prod"))
+    with pytest.raises(ValueError, match="another stack"):
+        render_postgresql_conf(other)
+
+
+def test_install_script_uses_distribution_default_package(cfg, tmp_path):
+    script = render_install_postgres_script(cfg)
+    assert_golden("install-postgres.sh", script)
+    check_shell(script, tmp_path)
+
+
+def test_install_script_pins_a_version_when_configured(cfg):
+    pinned = replace(cfg, database=replace(cfg.database, postgres_version="16"))
+    assert "\npackage=postgresql-16\n" in render_install_postgres_script(pinned)
+
+
+def test_configure_script(cfg, tmp_path):
+    script = render_configure_postgres_script(cfg)
+    assert_golden("configure-postgres.sh", script)
+    check_shell(script, tmp_path)
+    pinned = replace(cfg, database=replace(cfg.database, postgres_version="15"))
+    assert "\nversion=15\n" in render_configure_postgres_script(pinned)
+
+
+def test_db_setup_sql_and_script(cfg, tmp_path):
+    assert_golden("db-setup.sql", render_db_setup_sql(cfg))
+    script = render_db_setup_script(cfg)
+    assert_golden("db-setup.sh", script)
+    check_shell(script, tmp_path)
+
+
+def test_db_setup_sql_quotes_odd_names():
+    cfg = make_config()
+    odd = replace(cfg, database=replace(cfg.database, name="shop'db", user='we"b'))
+    sql = render_db_setup_sql(odd)
+    assert "ALTER ROLE \"we\"\"b\" WITH LOGIN PASSWORD :'pw';" in sql
+    assert "WHERE datname = 'shop''db'" in sql
+
+
+# --- the setup script against a real cluster --------------------------------------------
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture
+def private_cluster():
+    """A PostgreSQL 15 cluster owned by postgres in a private directory, TCP on 127.0.0.1."""
+    base = Path(tempfile.mkdtemp(prefix="djscale-pg-"))
+    os.chmod(base, 0o755)
+    shutil.chown(base, "postgres", "postgres")
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    shutil.chown(sock, "postgres", "postgres")
+    as_pg = ["runuser", "-u", "postgres", "--"]
+    port = "54329"
+    subprocess.run([*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-A", "peer",
+                    "--auth-host=scram-sha-256"], check=True, capture_output=True, cwd="/")
+    (data / "pg_hba.conf").write_text(
+        "local all postgres peer\nhost django django 127.0.0.1/32 scram-sha-256\n")
+    subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l",
+                    str(base / "log"), "-o",
+                    f"-k {sock} -p {port} -c listen_addresses=127.0.0.1", "start"],
+                   check=True, capture_output=True, cwd="/")
+    try:
+        yield {"socket": str(sock), "port": port}
+    finally:
+        subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast",
+                        "stop"], capture_output=True, cwd="/")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _run_setup(script: str, password: str, cluster) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PGHOST=cluster["socket"])
+    return subprocess.run(["bash", "-c", script], input=password, text=True, env=env,
+                          capture_output=True)
+
+
+def _can_login(password: str, cluster) -> bool:
+    env = dict(os.environ, PGPASSWORD=password)
+    result = subprocess.run(
+        ["psql", "-X", "-At", "-h", "127.0.0.1", "-p", cluster["port"], "-U", "django",
+         "-d", "django", "-c", "SELECT current_user || '@' || current_database()"],
+        env=env, capture_output=True, text=True)
+    return result.returncode == 0 and result.stdout.strip() == "django@django"
+
+
+def test_db_setup_script_creates_role_and_database_and_rotates_password(private_cluster):
+    cfg = make_config()
+    cfg = replace(cfg, database=replace(cfg.database, port=int(private_cluster["port"])))
+    script = render_db_setup_script(cfg)
+    first = "s3cr3t 'with' \"quotes\" $HOME `x` \\n"
+
+    result = _run_setup(script, first + "\n", private_cluster)
+    assert result.returncode == 0, result.stderr
+    assert first not in result.stdout + result.stderr
+    assert _can_login(first, private_cluster)
+
+    again = _run_setup(script, first, private_cluster)  # idempotent
+    assert again.returncode == 0, again.stderr
+    assert _can_login(first, private_cluster)
+
+    rotated = _run_setup(script, "second-password", private_cluster)
+    assert rotated.returncode == 0, rotated.stderr
+    assert _can_login("second-password", private_cluster)
+    assert not _can_login(first, private_cluster)
+
+    owner = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-h",
+         private_cluster["socket"], "-p", private_cluster["port"], "-c",
+         "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'django'"],
+        capture_output=True, text=True, check=True, cwd="/")
+    assert owner.stdout.strip() == "django"
+
+
+def test_db_setup_script_refuses_an_empty_password(private_cluster):
+    script = render_db_setup_script(make_config())
+    result = _run_setup(script, "", private_cluster)
+    assert result.returncode == 1
+    assert "expected the database password on stdin" in result.stderr
