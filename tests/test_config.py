@@ -1,0 +1,608 @@
+"""parse_config: one test per validation rule, each asserting the exact problem text."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.config import (
+    SECRET_KEYS, TOP_LEVEL_KEYS, AppConfig, ConfigError, ImagesConfig, NginxConfig,
+    parse_config,
+)
+from components.stack import read_stack_file
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+BOTH_SECRETS = frozenset(SECRET_KEYS)
+
+VALID = {
+    "domain": "www.example.com",
+    "acme": {"email": "ops@example.com"},
+    "database": {"address": "203.0.113.10", "privateAddress": "10.0.0.10"},
+    "appServers": [
+        {"address": "203.0.113.21", "privateAddress": "10.0.0.21"},
+        {"address": "203.0.113.22", "privateAddress": "10.0.0.22"},
+    ],
+    "proxy": {"address": "203.0.113.30", "privateAddress": "10.0.0.30"},
+    "app": {"superuser": {"email": "admin@example.com"}},
+    "staticStorage": {"bucket": "site-static", "accessKeyId": "AKIAEXAMPLE"},
+    "firewall": {"adminCidrs": ["198.51.100.0/24"]},
+}
+
+
+def valid() -> dict:
+    return copy.deepcopy(VALID)
+
+
+def parse(raw: dict, secrets=BOTH_SECRETS, check_files: bool = False):
+    return parse_config(raw, secrets, check_files=check_files)
+
+
+def problems(raw: dict, secrets=BOTH_SECRETS, check_files: bool = False) -> list[str]:
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, secrets, check_files=check_files)
+    return error.value.problems
+
+
+def with_value(path: str, value) -> dict:
+    """A valid config with one value replaced: path like "acme.email" or "appServers.1.address"."""
+    raw = valid()
+    *parents, last = path.split(".")
+    node = raw
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return raw
+
+
+def without(path: str) -> dict:
+    raw = valid()
+    *parents, last = path.split(".")
+    node = raw
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    del node[int(last) if isinstance(node, list) else last]
+    return raw
+
+
+# --- the whole config ------------------------------------------------------------------
+
+def test_valid_config_parses():
+    stack = parse(valid())
+    assert stack.domain == "www.example.com"
+    assert [host.name for host in stack.app_servers] == ["app1", "app2"]
+    assert stack.database.host.name == "db"
+    assert stack.proxy.name == "proxy"
+
+
+def test_error_message_lists_every_problem_with_its_path():
+    error = ConfigError(["a: x", "b.c: y"])
+    assert str(error) == "invalid djscale stack config:\n  - a: x\n  - b.c: y"
+
+
+def test_all_problems_are_reported_together():
+    raw = valid()
+    raw["domain"] = "localhost"
+    raw["appServers"][1]["address"] = "10.0.0.300"
+    raw["nginx"] = {"connectTimeout": "1 sec"}
+    raw["firewall"] = {"adminCidrs": []}
+    assert problems(raw, secrets={"sshPrivateKey"}) == [
+        "domain: 'localhost' is not a fully qualified domain name",
+        "appServers[1].address: '10.0.0.300' is not an IPv4 address",
+        "staticStorageSecretKey: required secret is missing "
+        "(pulumi config set --secret staticStorageSecretKey <value>)",
+        "firewall.adminCidrs: at least one CIDR is required "
+        "(the networks allowed to connect over SSH)",
+        "nginx.connectTimeout: '1 sec' is not an nginx time (e.g. 500ms, 1s, 2m)",
+    ]
+
+
+def test_defaults_applied():
+    stack = parse(valid())
+    assert stack.acme.staging is False and stack.acme.server is None
+    assert stack.acme.directory_url == "https://acme-v02.api.letsencrypt.org/directory"
+    assert (stack.ssh.user, stack.ssh.port, stack.ssh.private_key_path) == ("deploy", 22, None)
+    assert stack.ssh.host_keys == () and stack.ssh.bastion is None
+    db = stack.database
+    assert (db.name, db.user, db.port, db.postgres_version, db.stack) == (
+        "django", "django", 5432, None, None)
+    assert all(host.ssh_port is None for host in (*stack.app_servers, stack.proxy, db.host))
+    assert stack.images == ImagesConfig("python:3.12-slim", "nginx:1.27", "certbot/certbot:v2.11.0")
+    assert stack.app == AppConfig(port=8000, workers=None, extra_allowed_hosts=(), debug=False,
+                                  log_level="INFO", superuser=stack.app.superuser)
+    assert (stack.app.superuser.username, stack.app.superuser.email) == (
+        "admin", "admin@example.com")
+    storage = stack.static_storage
+    assert (storage.endpoint_url, storage.region, storage.path_style, storage.custom_domain,
+            storage.public_read_acl) == (None, "us-east-1", False, None, True)
+    assert stack.nginx == NginxConfig("1s", "30s", "30s", "10m", 1, "10s", 0)
+
+
+def test_objects_given_as_json_strings_are_accepted():
+    raw = valid()
+    raw.update(nginx={"readTimeout": "5s"}, ssh={"port": 2222})
+    as_json = {key: value if isinstance(value, str) else json.dumps(value)
+               for key, value in raw.items()}
+    assert parse(as_json) == parse(raw)
+
+
+def test_string_forms_of_integers_and_booleans_are_accepted():
+    stack = parse(with_value("ssh", {"port": "2222"}) | {"app": {
+        "debug": "true", "workers": "3", "superuser": {"email": "admin@example.com"}}})
+    assert (stack.ssh.port, stack.app.debug, stack.app.workers) == (2222, True, 3)
+
+
+@pytest.mark.parametrize("stack_name, app_count, staging", [("dev", 2, True), ("prod", 3, False)])
+def test_stack_files_parse(stack_name, app_count, staging):
+    raw, present = read_stack_file(ROOT / f"Pulumi.{stack_name}.yaml")
+    assert present == frozenset()  # no secret values in the repository, not even encrypted
+    stack = parse(raw, secrets=BOTH_SECRETS)
+    assert len(stack.app_servers) == app_count
+    assert stack.acme.staging is staging
+    addresses = [stack.database.host, *stack.app_servers, stack.proxy]
+    assert all(host.address.startswith(("192.0.2.", "198.51.100.", "203.0.113."))
+               for host in addresses)
+    assert all(host.private_address.startswith("10.") for host in addresses)
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.glob("stack_*.yaml")))
+def test_fixtures_parse(fixture):
+    raw, present = read_stack_file(FIXTURES / fixture)
+    parse(raw, secrets=present)
+
+
+def test_typed_objects():
+    stack = parse(read_stack_file(FIXTURES / "stack_five_apps.yaml")[0])
+    assert [h.name for h in stack.app_servers] == ["app1", "app2", "app3", "app4", "canary"]
+    assert stack.ssh_port_for(stack.app_servers[2]) == 2223
+    assert stack.ssh_port_for(stack.app_servers[0]) == 22
+    assert (stack.ssh.bastion.address, stack.ssh.bastion.port, stack.ssh.bastion.user) == (
+        "bastion.example.com", 2200, "deploy")
+
+
+# --- required keys ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("path, message", [
+    ("domain", "domain: is required"),
+    ("database.address", "database.address: is required"),
+    ("database.privateAddress", "database.privateAddress: is required"),
+    ("proxy", "proxy.address: is required"),
+    ("staticStorage.bucket", "staticStorage.bucket: is required"),
+    ("staticStorage.accessKeyId", "staticStorage.accessKeyId: is required"),
+    ("app", "app.superuser.email: is required"),
+    ("appServers", "appServers: is required (a list of at least one app server)"),
+    ("firewall", "firewall.adminCidrs: is required (the networks allowed to connect over SSH)"),
+])
+def test_required_key_missing(path, message):
+    assert message in problems(without(path))
+
+
+def test_at_least_one_app_server():
+    assert problems(with_value("appServers", [])) == [
+        "appServers: at least one app server is required"]
+
+
+def test_static_storage_secret_required():
+    assert problems(valid(), secrets={"sshPrivateKey"}) == [
+        "staticStorageSecretKey: required secret is missing "
+        "(pulumi config set --secret staticStorageSecretKey <value>)"]
+
+
+def test_secret_in_plain_text_is_rejected():
+    raw = valid()
+    raw["staticStorageSecretKey"] = "oops"
+    assert problems(raw) == [
+        "staticStorageSecretKey: must be set as a secret "
+        "(pulumi config set --secret staticStorageSecretKey ...), not in plain text"]
+
+
+# --- types and unknown keys --------------------------------------------------------------
+
+@pytest.mark.parametrize("path, value, message", [
+    ("domain", 5, "domain: expected a string, got 5"),
+    ("acme", "yes", "acme: expected an object, got 'yes'"),
+    ("appServers", "app1", "appServers: expected a list, got 'app1'"),
+    ("appServers.0", None, "appServers[0]: expected an object, got null"),
+    ("appServers.0.sshPort", "abc", "appServers[0].sshPort: expected an integer, got 'abc'"),
+    ("app.debug", "yes", "app.debug: expected true or false, got 'yes'"),
+    ("images", {"nginx": ""}, "images.nginx: must not be empty"),
+])
+def test_wrong_type(path, value, message):
+    assert message in problems(with_value(path, value))
+
+
+@pytest.mark.parametrize("path, message", [
+    ("appServer", "appServer: unknown key (did you mean appServers?)"),
+    ("appServers.0.adress", "appServers[0].adress: unknown key (did you mean address?)"),
+    ("nginx.readTimout", "nginx.readTimout: unknown key (did you mean readTimeout?)"),
+    ("app.superuser.mail", "app.superuser.mail: unknown key (did you mean email?)"),
+    ("firewall.zzz", "firewall.zzz: unknown key"),
+])
+def test_unknown_keys(path, message):
+    assert message in problems(with_value(path, "x"))
+
+
+# --- addresses ---------------------------------------------------------------------------
+
+def test_address_must_be_ipv4():
+    assert problems(with_value("appServers.1.address", "10.0.0.300")) == [
+        "appServers[1].address: '10.0.0.300' is not an IPv4 address"]
+
+
+def test_address_may_be_a_dns_name():
+    stack = parse(with_value("appServers.1.address", "app2.example.com"))
+    assert stack.app_servers[1].address == "app2.example.com"
+
+
+def test_address_neither_ipv4_nor_dns_name():
+    assert problems(with_value("proxy.address", "proxy_1!")) == [
+        "proxy.address: 'proxy_1!' is not an IPv4 address or a DNS name"]
+
+
+def test_private_address_must_be_ipv4_not_a_name():
+    assert problems(with_value("proxy.privateAddress", "proxy.internal")) == [
+        "proxy.privateAddress: 'proxy.internal' is not an IPv4 address"]
+
+
+def test_loopback_address_rejected():
+    assert problems(with_value("database.privateAddress", "127.0.0.1")) == [
+        "database.privateAddress: '127.0.0.1' is not a usable host address"]
+
+
+def test_duplicate_private_address():
+    assert problems(with_value("appServers.1.privateAddress", "10.0.0.21")) == [
+        "appServers[1].privateAddress: '10.0.0.21' is already used by appServers[0]"]
+
+
+def test_duplicate_address_across_roles():
+    assert problems(with_value("proxy.address", "203.0.113.10")) == [
+        "proxy.address: '203.0.113.10' is already used by database"]
+
+
+def test_one_host_may_use_one_address_for_both():
+    stack = parse(with_value("proxy", {"address": "10.0.0.30", "privateAddress": "10.0.0.30"}))
+    assert stack.proxy.address == stack.proxy.private_address
+
+
+# --- domain and ACME ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, message", [
+    ("https://www.example.com", "domain: 'https://www.example.com' must be a bare domain name, "
+                                "without a scheme"),
+    ("www.example.com/shop", "domain: 'www.example.com/shop' must be a bare domain name, "
+                             "without a path"),
+    ("localhost", "domain: 'localhost' is not a fully qualified domain name"),
+    ("*.example.com", "domain: '*.example.com' is not a fully qualified domain name"),
+])
+def test_domain_is_fqdn(value, message):
+    assert problems(with_value("domain", value)) == [message]
+
+
+def test_domain_is_lowercased():
+    assert parse(with_value("domain", "WWW.Example.COM")).domain == "www.example.com"
+
+
+def test_acme_email_required_unless_staging_or_server():
+    assert problems(with_value("acme", {})) == [
+        "acme.email: is required unless acme.staging is true or acme.server is set"]
+    assert parse(with_value("acme", {"staging": True})).acme.directory_url == (
+        "https://acme-staging-v02.api.letsencrypt.org/directory")
+    assert parse(with_value("acme", {"server": "https://10.0.3.5:14000/dir"})).acme.email is None
+
+
+def test_acme_email_well_formed():
+    assert problems(with_value("acme.email", "ops-at-example.com")) == [
+        "acme.email: 'ops-at-example.com' is not an email address"]
+
+
+def test_acme_server_https():
+    assert problems(with_value("acme.server", "http://ca.example.com/dir")) == [
+        "acme.server: 'http://ca.example.com/dir' must be an https:// URL"]
+
+
+# --- ports -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path, value, message", [
+    ("ssh", {"port": 70000}, "ssh.port: 70000 is not a port number (1-65535)"),
+    ("appServers.0.sshPort", 0, "appServers[0].sshPort: 0 is not a port number (1-65535)"),
+    ("database.port", -5, "database.port: -5 is not a port number (1-65535)"),
+    ("app.port", 65536, "app.port: 65536 is not a port number (1-65535)"),
+])
+def test_ports_in_range(path, value, message):
+    assert problems(with_value(path, value)) == [message]
+
+
+# --- SSH ---------------------------------------------------------------------------------
+
+def test_ssh_key_missing():
+    assert problems(valid(), secrets={"staticStorageSecretKey"}) == [
+        "sshPrivateKey: no SSH key: set the sshPrivateKey secret "
+        "(pulumi config set --secret sshPrivateKey < KEYFILE) or ssh.privateKeyPath"]
+
+
+def test_ssh_key_twice():
+    assert problems(with_value("ssh", {"privateKeyPath": "/keys/id"})) == [
+        "ssh.privateKeyPath: set together with the sshPrivateKey secret; use one of them"]
+
+
+def private_key_file(tmp_path: Path, text: str = "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+                                                 "b3BlbnNzaC1rZXktdjE=\n"
+                                                 "-----END OPENSSH PRIVATE KEY-----\n") -> Path:
+    key = tmp_path / "id_ed25519"
+    key.write_text(text)
+    return key
+
+
+def test_ssh_key_file_checked(tmp_path):
+    key = private_key_file(tmp_path)
+    stack = parse(with_value("ssh", {"privateKeyPath": str(key)}),
+                  secrets={"staticStorageSecretKey"}, check_files=True)
+    assert stack.ssh.private_key_path == str(key)
+
+
+def test_ssh_key_file_missing():
+    raw = with_value("ssh", {"privateKeyPath": "/nonexistent/id_ed25519"})
+    assert problems(raw, secrets={"staticStorageSecretKey"}, check_files=True) == [
+        "ssh.privateKeyPath: '/nonexistent/id_ed25519' does not exist"]
+    parse(raw, secrets={"staticStorageSecretKey"}, check_files=False)  # inspect/mocks skip it
+
+
+def test_ssh_key_file_is_a_directory(tmp_path):
+    raw = with_value("ssh", {"privateKeyPath": str(tmp_path)})
+    assert problems(raw, secrets={"staticStorageSecretKey"}, check_files=True) == [
+        f"ssh.privateKeyPath: '{tmp_path}' is not a file"]
+
+
+def test_ssh_key_file_must_hold_a_private_key(tmp_path):
+    key = private_key_file(tmp_path, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI\n")
+    raw = with_value("ssh", {"privateKeyPath": str(key)})
+    assert problems(raw, secrets={"staticStorageSecretKey"}, check_files=True) == [
+        f"ssh.privateKeyPath: '{key}' is not a private key file "
+        "(no '-----BEGIN ... PRIVATE KEY-----' line)"]
+
+
+def test_ssh_key_path_expands_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    private_key_file(tmp_path)
+    stack = parse(with_value("ssh", {"privateKeyPath": "~/id_ed25519"}),
+                  secrets={"staticStorageSecretKey"}, check_files=True)
+    assert stack.ssh.private_key_path == str(tmp_path / "id_ed25519")
+
+
+def test_ssh_user_valid():
+    assert problems(with_value("ssh", {"user": "Deploy User"})) == [
+        "ssh.user: 'Deploy User' is not a valid user name"]
+
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHnl8GVYAFjQnt570xK8EvXFN4OsRKFGPsEmBuI7oUOp"
+
+
+def test_host_keys_pinned():
+    stack = parse(with_value("ssh", {"hostKeys": {"203.0.113.21": HOST_KEY + " "}}))
+    assert stack.ssh.host_key_for("203.0.113.21") == HOST_KEY
+    assert stack.ssh.host_key_for("203.0.113.22") is None
+
+
+def test_host_key_format():
+    assert problems(with_value("ssh", {"hostKeys": {"203.0.113.21": "AAAAC3NzaC1lZDI1NTE5"}})) == [
+        "ssh.hostKeys['203.0.113.21']: 'AAAAC3NzaC1lZDI1NTE5' is not a public host key "
+        "('<type> <base64>', as printed by ssh-keyscan without the host name)"]
+
+
+def test_host_key_for_unknown_address():
+    assert problems(with_value("ssh", {"hostKeys": {"198.51.100.99": HOST_KEY}})) == [
+        "ssh.hostKeys['198.51.100.99']: not the address of any host "
+        "(keys are looked up by `address`)"]
+
+
+def test_bastion_needs_address_and_defaults_user():
+    assert problems(with_value("ssh", {"bastion": {"port": 2200}})) == [
+        "ssh.bastion.address: is required"]
+    stack = parse(with_value("ssh", {"user": "ops", "bastion": {"address": "192.0.2.5"}}))
+    assert (stack.ssh.bastion.user, stack.ssh.bastion.port) == ("ops", 22)
+
+
+# --- host names --------------------------------------------------------------------------
+
+def test_app_server_names():
+    stack = parse(with_value("appServers.1.name", "canary"))
+    assert [host.name for host in stack.app_servers] == ["app1", "canary"]
+
+
+def test_app_server_name_format():
+    assert problems(with_value("appServers.0.name", "App_1")) == [
+        "appServers[0].name: 'App_1' must be lowercase letters, digits and inner hyphens"]
+
+
+def test_app_server_names_unique():
+    assert problems(with_value("appServers.1.name", "app1")) == [
+        "appServers[1].name: 'app1' is already used by appServers[0]"]
+    assert problems(with_value("appServers.0.name", "proxy")) == [
+        "appServers[0].name: 'proxy' is already used by proxy"]
+
+
+# --- firewall ----------------------------------------------------------------------------
+
+def test_admin_cidrs():
+    stack = parse(with_value("firewall.adminCidrs", ["198.51.100.7", "0.0.0.0/0"]))
+    assert stack.firewall.admin_cidrs == ("198.51.100.7/32", "0.0.0.0/0")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("10.0.0.5/24", "firewall.adminCidrs[0]: '10.0.0.5/24' has host bits set "
+                    "(did you mean 10.0.0.0/24?)"),
+    ("office", "firewall.adminCidrs[0]: 'office' is not an IPv4 CIDR (e.g. 198.51.100.0/24)"),
+    ("2001:db8::/32", "firewall.adminCidrs[0]: '2001:db8::/32' is not an IPv4 CIDR "
+                      "(e.g. 198.51.100.0/24)"),
+])
+def test_admin_cidr_invalid(value, message):
+    assert problems(with_value("firewall.adminCidrs", [value])) == [message]
+
+
+# --- static storage ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("bucket", ["My_Bucket", "ab", "192.168.1.1", "a..b", "-static"])
+def test_bucket_name_rules(bucket):
+    assert problems(with_value("staticStorage.bucket", bucket)) == [
+        f"staticStorage.bucket: '{bucket}' is not a valid S3 bucket name (3-63 lowercase "
+        "letters, digits, dots and hyphens, starting and ending with a letter or digit)"]
+
+
+def test_endpoint_url():
+    assert problems(with_value("staticStorage.endpointUrl", "minio:9000")) == [
+        "staticStorage.endpointUrl: 'minio:9000' must be an http:// or https:// URL"]
+    stack = parse(with_value("staticStorage.endpointUrl", "http://10.0.3.40:9000"))
+    assert stack.static_storage.endpoint_url == "http://10.0.3.40:9000"
+
+
+def test_custom_domain_without_scheme():
+    assert problems(with_value("staticStorage.customDomain", "https://cdn.example.com")) == [
+        "staticStorage.customDomain: 'https://cdn.example.com' must be a host name without a "
+        "scheme (e.g. cdn.example.com or s3.example.com/bucket)"]
+
+
+def test_region_format():
+    assert problems(with_value("staticStorage.region", "eu west")) == [
+        "staticStorage.region: 'eu west' is not a region name (e.g. us-east-1)"]
+
+
+# --- images and app ----------------------------------------------------------------------
+
+def test_image_reference():
+    assert problems(with_value("images", {"appBase": "python 3.12"})) == [
+        "images.appBase: 'python 3.12' is not an image reference"]
+
+
+def test_workers_at_least_one():
+    assert problems(with_value("app.workers", 0)) == ["app.workers: must be at least 1, got 0"]
+
+
+def test_log_level():
+    assert problems(with_value("app.logLevel", "verbose")) == [
+        "app.logLevel: 'verbose' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("*", "app.extraAllowedHosts[0]: '*' would accept any Host header; "
+          "list the host names instead"),
+    ("http://x.example.com", "app.extraAllowedHosts[0]: 'http://x.example.com' is not a host "
+                             "name, .domain pattern or IPv4 address"),
+])
+def test_extra_allowed_hosts(value, message):
+    assert problems(with_value("app.extraAllowedHosts", [value])) == [message]
+    stack = parse(with_value("app.extraAllowedHosts", [".example.com", "192.0.2.8"]))
+    assert stack.app.extra_allowed_hosts == (".example.com", "192.0.2.8")
+
+
+def test_superuser_username():
+    assert problems(with_value("app.superuser.username", "")) == [
+        "app.superuser.username: must not be empty"]
+    assert problems(with_value("app.superuser.username", "the admin")) == [
+        "app.superuser.username: 'the admin' is not a valid Django user name "
+        "(letters, digits and @.+-_, at most 150 characters)"]
+
+
+def test_superuser_email():
+    assert problems(with_value("app.superuser.email", "admin@localhost")) == [
+        "app.superuser.email: 'admin@localhost' is not an email address"]
+
+
+# --- nginx -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["connectTimeout", "readTimeout", "sendTimeout", "failTimeout"])
+def test_nginx_times(key):
+    assert problems(with_value(f"nginx.{key}", "1 sec")) == [
+        f"nginx.{key}: '1 sec' is not an nginx time (e.g. 500ms, 1s, 2m)"]
+    assert getattr(parse(with_value(f"nginx.{key}", "500ms")).nginx,
+                   {"connectTimeout": "connect_timeout", "readTimeout": "read_timeout",
+                    "sendTimeout": "send_timeout", "failTimeout": "fail_timeout"}[key]) == "500ms"
+
+
+def test_nginx_bare_number_means_seconds():
+    assert parse(with_value("nginx.readTimeout", 60)).nginx.read_timeout == "60"
+
+
+def test_nginx_body_size():
+    assert problems(with_value("nginx.clientMaxBodySize", "10mb")) == [
+        "nginx.clientMaxBodySize: '10mb' is not an nginx size (e.g. 512k, 10m, 1g)"]
+
+
+def test_nginx_counts_not_negative():
+    assert problems(with_value("nginx.maxFails", -1)) == [
+        "nginx.maxFails: must be at least 0, got -1"]
+
+
+# --- database ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["name", "user"])
+def test_database_identifiers(key):
+    assert problems(with_value(f"database.{key}", "my-db")) == [
+        f"database.{key}: 'my-db' is not a safe SQL identifier (lowercase letters, digits "
+        "and _, starting with a letter or _, at most 63 characters)"]
+    assert problems(with_value(f"database.{key}", "user")) == [
+        f"database.{key}: 'user' is a reserved word in PostgreSQL"]
+
+
+def test_database_user_not_postgres():
+    assert problems(with_value("database.user", "postgres")) == [
+        "database.user: 'postgres' is the PostgreSQL superuser; choose another role name"]
+    assert problems(with_value("database.user", "pg_app")) == [
+        "database.user: 'pg_app': role names starting with pg_ are reserved by PostgreSQL"]
+
+
+def test_postgres_version():
+    assert parse(with_value("database.postgresVersion", 16)).database.postgres_version == "16"
+    assert problems(with_value("database.postgresVersion", "latest")) == [
+        "database.postgresVersion: 'latest' is not a PostgreSQL major version (e.g. 16)"]
+
+
+def test_database_from_another_stack():
+    stack = parse(with_value("database", {"stack": "example-org/djscale/db-prod"}))
+    assert stack.database.stack == "example-org/djscale/db-prod"
+    assert stack.database.host is None
+
+
+def test_database_stack_format():
+    assert problems(with_value("database", {"stack": "db-prod"})) == [
+        "database.stack: 'db-prod' is not a fully qualified stack name (org/project/stack)"]
+
+
+def test_database_stack_excludes_host_settings():
+    assert problems(with_value("database.stack", "example-org/djscale/db-prod")) == [
+        "database.address: not used when database.stack is set (the database is deployed "
+        "by that stack); remove it",
+        "database.privateAddress: not used when database.stack is set (the database is "
+        "deployed by that stack); remove it"]
+
+
+# --- Pulumi.yaml declares the same keys and defaults ------------------------------------
+
+def project_config() -> dict:
+    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+
+
+def test_pulumi_yaml_declares_every_key():
+    declared = project_config()
+    assert set(declared) == set(TOP_LEVEL_KEYS) | set(SECRET_KEYS)
+    for key, declaration in declared.items():
+        assert declaration["description"], key
+        assert set(declaration) <= {"type", "description", "default", "secret", "items"}, key
+        # project config types are string, integer, boolean and array; objects stay untyped
+        assert declaration.get("type", "string") in ("string", "integer", "boolean", "array")
+    assert {key for key, d in declared.items() if d.get("secret")} == set(SECRET_KEYS)
+    # required keys have no default: Pulumi then insists each stack sets them
+    assert {key for key, d in declared.items() if "default" not in d} == {
+        "domain", "acme", "database", "appServers", "proxy", "app", "staticStorage",
+        "firewall", "staticStorageSecretKey"}
+
+
+def test_pulumi_yaml_defaults_match_the_program():
+    defaults = {key: d["default"] for key, d in project_config().items()
+                if "default" in d and key not in SECRET_KEYS}
+    assert parse(valid() | defaults) == parse(valid())

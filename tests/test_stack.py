@@ -1,0 +1,145 @@
+"""components/stack.py: pulumi.Config in (under Pulumi's mock runtime), validated config out."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pulumi
+import pytest
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.sync_await import _sync_await
+
+from components.config import ConfigError, parse_config
+from components.stack import (
+    load_stack, read_stack_file, stack_file_as_pulumi_config,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SECRETS = {"sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n",
+           "staticStorageSecretKey": "s3-secret-value"}
+
+
+class _NoResources(pulumi.runtime.Mocks):
+    def new_resource(self, args):
+        raise AssertionError(f"load_stack must not register resources, got {args.typ}")
+
+    def call(self, args):
+        return {}
+
+
+@pytest.fixture(autouse=True)
+def mocked_runtime():
+    pulumi.runtime.set_mocks(_NoResources(), project="djscale", stack="dev", preview=False)
+    yield
+    set_all_config({})
+
+
+def _configure(path: Path, secrets: dict[str, str] = SECRETS, **overrides: str) -> None:
+    config = stack_file_as_pulumi_config(path, secrets)
+    config.update({f"djscale:{key}": value for key, value in overrides.items()})
+    set_all_config(config)
+
+
+def _resolve(output: pulumi.Output):
+    return _sync_await(output.future()), _sync_await(output.is_secret())
+
+
+def test_secrets_come_back_as_secret_outputs():
+    _configure(ROOT / "Pulumi.dev.yaml")
+    stack, secrets = load_stack()
+    assert stack.domain == "dev.example.com"
+    assert len(stack.app_servers) == 2
+    assert isinstance(secrets.ssh_private_key, pulumi.Output)
+    assert _resolve(secrets.ssh_private_key) == (SECRETS["sshPrivateKey"], True)
+    assert _resolve(secrets.static_storage_secret_key) == ("s3-secret-value", True)
+
+
+def test_secret_values_never_reach_the_config_objects():
+    _configure(ROOT / "Pulumi.prod.yaml")
+    stack, _ = load_stack()
+    assert "s3-secret-value" not in repr(stack)
+    assert "PRIVATE KEY" not in repr(stack)
+
+
+def test_key_path_instead_of_key_secret_gives_no_ssh_secret(tmp_path):
+    key = tmp_path / "id_ed25519"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n")
+    _configure(FIXTURES / "stack_minio.yaml", {"staticStorageSecretKey": "x"},
+               ssh=json.dumps({"privateKeyPath": str(key)}))
+    stack, secrets = load_stack()
+    assert stack.ssh.private_key_path == str(key)
+    assert secrets.ssh_private_key is None
+
+
+def test_same_result_as_parsing_the_stack_file():
+    _configure(FIXTURES / "stack_two_apps.yaml")
+    stack, _ = load_stack()
+    raw, present = read_stack_file(FIXTURES / "stack_two_apps.yaml")
+    assert stack == parse_config(raw, present)
+
+
+def test_bad_config_raises_config_error_naming_the_key():
+    _configure(ROOT / "Pulumi.dev.yaml", appServers=json.dumps(
+        [{"address": "203.0.113.21", "privateAddress": "10.0.0.21"},
+         {"address": "10.0.0.300", "privateAddress": "10.0.0.22"}]))
+    with pytest.raises(ConfigError) as error:
+        load_stack()
+    assert error.value.problems == ["appServers[1].address: '10.0.0.300' is not an IPv4 address"]
+
+
+def test_missing_secret_raises_config_error():
+    _configure(ROOT / "Pulumi.dev.yaml", {"sshPrivateKey": "key"})
+    with pytest.raises(ConfigError) as error:
+        load_stack()
+    assert error.value.problems == [
+        "staticStorageSecretKey: required secret is missing "
+        "(pulumi config set --secret staticStorageSecretKey <value>)"]
+
+
+def test_unknown_top_level_key_is_reported():
+    _configure(ROOT / "Pulumi.dev.yaml", appServer="[]")
+    with pytest.raises(ConfigError) as error:
+        load_stack()
+    assert error.value.problems == ["appServer: unknown key (did you mean appServers?)"]
+
+
+def test_object_that_is_not_json_is_reported():
+    _configure(ROOT / "Pulumi.dev.yaml", nginx="fast")
+    with pytest.raises(ConfigError) as error:
+        load_stack()
+    assert error.value.problems == ["nginx: expected an object, got 'fast'"]
+
+
+def test_other_namespaces_are_ignored():
+    config = stack_file_as_pulumi_config(ROOT / "Pulumi.dev.yaml", SECRETS)
+    config["aws:region"] = "eu-west-1"
+    set_all_config(config)
+    stack, _ = load_stack()
+    assert stack.domain == "dev.example.com"
+
+
+def test_read_stack_file_counts_encrypted_secrets_and_keeps_plain_ones(tmp_path):
+    stack_file = tmp_path / "Pulumi.x.yaml"
+    stack_file.write_text(
+        "config:\n"
+        "  djscale:domain: x.example.com\n"
+        "  djscale:staticStorageSecretKey:\n"
+        "    secure: v1:AAAA\n"
+        "  djscale:sshPrivateKey: plain-text-key\n"
+        "  aws:region: eu-west-1\n"
+        "  nginx:\n"
+        "    readTimeout: 5s\n")
+    raw, present = read_stack_file(stack_file)
+    assert present == frozenset({"staticStorageSecretKey"})
+    assert raw == {"domain": "x.example.com", "sshPrivateKey": "plain-text-key",
+                   "nginx": {"readTimeout": "5s"}}
+
+
+def test_stack_file_as_pulumi_config_passes_objects_as_json():
+    config = stack_file_as_pulumi_config(FIXTURES / "stack_one_app.yaml", {"sshPrivateKey": "k"})
+    assert config["djscale:domain"] == "one.example.com"
+    assert json.loads(config["djscale:appServers"]) == [
+        {"address": "203.0.113.21", "privateAddress": "10.0.0.21"}]
+    assert config["djscale:sshPrivateKey"] == "k"
+    assert "djscale:staticStorageSecretKey" not in config
