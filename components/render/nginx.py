@@ -1,0 +1,75 @@
+"""nginx.conf for the proxy host (assets/templates/nginx.conf.j2).
+
+Rendered twice in a deploy: `tls=False` before the certificate exists (ACME challenges on
+port 80, nothing that needs the certificate), then `tls=True`. The paths are keyword
+arguments with production defaults so a test can point them into a scratch directory and
+run the real `nginx -t` on the result.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Optional, Sequence
+
+from components.config import StackConfig
+from components.render.templating import render_template
+
+# Where the proxy host keeps the config; the nginx container mounts the directory
+# (not the file: an atomic replace makes a new inode that a file bind mount never sees).
+NGINX_CONF_DIR = "/etc/djscale/nginx"
+NGINX_CONF_PATH = f"{NGINX_CONF_DIR}/nginx.conf"
+LETSENCRYPT_DIR = "/etc/letsencrypt"
+WEBROOT = "/var/www/certbot"
+
+# One nginx word: no whitespace, quotes, semicolons or braces can end a directive early.
+_WORD = re.compile(r"^[A-Za-z0-9._:/\[\]@+-]+$")
+_SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
+_TIME = re.compile(r"^[0-9]+(ms|s|m|h|d)?$")
+
+
+def _word(what: str, value: str, pattern: re.Pattern = _WORD) -> str:
+    if not pattern.match(value):
+        raise ValueError(f"{what}: {value!r} is not valid in nginx.conf")
+    return value
+
+
+def _upstream_servers(addresses: Sequence[str], port: int) -> list[str]:
+    ips = sorted({ipaddress.ip_address(a) for a in addresses}, key=lambda ip: (ip.version, ip))
+    return [f"[{ip}]:{int(port)}" if ip.version == 6 else f"{ip}:{int(port)}" for ip in ips]
+
+
+def render_nginx_conf(cfg: StackConfig, app_private_addresses: Sequence[str], *, tls: bool,
+                      letsencrypt_dir: str = LETSENCRYPT_DIR, webroot: str = WEBROOT,
+                      pid_path: str = "/var/run/nginx.pid",
+                      error_log: str = "/var/log/nginx/error.log",
+                      access_log: str = "/var/log/nginx/access.log",
+                      mime_types: str = "/etc/nginx/mime.types",
+                      user: Optional[str] = None, ipv6: bool = True) -> str:
+    """The full nginx.conf. `user=None` leaves the worker user to the image's build default
+    (`nginx` in the official image, `www-data`/`nobody` in distribution builds)."""
+    if not app_private_addresses:
+        raise ValueError("nginx needs at least one app server")
+    nginx = cfg.nginx
+    servers = _upstream_servers(app_private_addresses, cfg.app.port)
+    return render_template(
+        "nginx.conf.j2",
+        tls=tls,
+        ipv6=ipv6,
+        user=_word("user", user) if user else None,
+        domain=_word("domain", cfg.domain),
+        upstream_servers=servers,
+        next_upstream_tries=len(servers),
+        max_fails=int(nginx.max_fails),
+        fail_timeout=_word("nginx.failTimeout", nginx.fail_timeout, _TIME),
+        upstream_keepalive=int(nginx.upstream_keepalive),
+        connect_timeout=_word("nginx.connectTimeout", nginx.connect_timeout, _TIME),
+        read_timeout=_word("nginx.readTimeout", nginx.read_timeout, _TIME),
+        send_timeout=_word("nginx.sendTimeout", nginx.send_timeout, _TIME),
+        client_max_body_size=_word("nginx.clientMaxBodySize", nginx.client_max_body_size, _SIZE),
+        letsencrypt_dir=_word("letsencrypt_dir", letsencrypt_dir.rstrip("/")),
+        webroot=_word("webroot", webroot.rstrip("/")),
+        pid_path=_word("pid_path", pid_path),
+        error_log=_word("error_log", error_log),
+        access_log=_word("access_log", access_log),
+        mime_types=_word("mime_types", mime_types),
+    )

@@ -1,0 +1,240 @@
+"""nginx.conf: exact text, `nginx -t` of Debian's nginx 1.22 on every variant, and the real
+nginx serving through it inside a private network namespace."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from components.config import NginxConfig
+from components.render.nginx import render_nginx_conf
+from tests.render.conftest import assert_golden, make_config, replace
+
+APPS = ["10.0.0.22", "10.0.0.21"]
+DOMAIN = "shop.example.com"
+
+
+def test_http_only_variant_before_the_certificate_exists(cfg):
+    text = render_nginx_conf(cfg, APPS, tls=False)
+    assert_golden("nginx-http-only.conf", text)
+    assert "ssl_certificate" not in text
+    assert "proxy_pass" not in text
+
+
+def test_tls_variant(cfg):
+    text = render_nginx_conf(cfg, APPS, tls=True)
+    assert_golden("nginx-tls.conf", text)
+    assert "keepalive " not in text.replace("keepalive_timeout", "")
+    assert "proxy_http_version" not in text
+
+
+def test_upstream_keepalive_only_when_configured():
+    cfg = make_config(app_count=3, nginx=NginxConfig(upstream_keepalive=16))
+    text = render_nginx_conf(cfg, ["10.0.0.100", "10.0.0.21", "10.0.0.3"], tls=True)
+    assert """\
+    upstream djscale_app {
+        server 10.0.0.3:8000 max_fails=1 fail_timeout=10s;
+        server 10.0.0.21:8000 max_fails=1 fail_timeout=10s;
+        server 10.0.0.100:8000 max_fails=1 fail_timeout=10s;
+        keepalive 16;
+    }
+""" in text
+    assert """\
+            proxy_pass http://djscale_app;
+            # The app keeps connections open: reuse them.
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+""" in text
+    assert "proxy_next_upstream_tries 3;\n" in text
+
+
+def test_configured_timeouts_and_body_size():
+    cfg = make_config(nginx=NginxConfig(connect_timeout="2s", read_timeout="90s",
+                                        send_timeout="15s", client_max_body_size="100m",
+                                        max_fails=3, fail_timeout="30s"))
+    text = render_nginx_conf(cfg, ["10.0.0.21"], tls=True)
+    for line in ["proxy_connect_timeout 2s;", "proxy_read_timeout 90s;",
+                 "proxy_send_timeout 15s;", "client_max_body_size 100m;",
+                 "server 10.0.0.21:8000 max_fails=3 fail_timeout=30s;",
+                 "proxy_next_upstream_tries 1;"]:
+        assert f"{line}\n" in text
+
+
+@pytest.mark.parametrize("nginx", [NginxConfig(connect_timeout="1s; evil"),
+                                   NginxConfig(client_max_body_size="10 m"),
+                                   NginxConfig(read_timeout="}")])
+def test_values_that_would_break_out_of_a_directive_are_refused(nginx):
+    with pytest.raises(ValueError):
+        render_nginx_conf(make_config(nginx=nginx), APPS, tls=True)
+
+
+def test_no_app_server_is_refused(cfg):
+    with pytest.raises(ValueError):
+        render_nginx_conf(cfg, [], tls=True)
+
+
+# --- the real nginx ---------------------------------------------------------------------
+
+@pytest.fixture
+def nginx_dir():
+    """A scratch directory nginx's unprivileged workers can traverse (tmp_path is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="djscale-nginx-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _sandbox(tmp_path: Path, tls: bool, cfg=None, apps=APPS) -> Path:
+    """A rendered nginx.conf with every path in tmp_path and a self-signed certificate."""
+    letsencrypt = tmp_path / "letsencrypt"
+    live = letsencrypt / "live" / DOMAIN
+    live.mkdir(parents=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={DOMAIN}", "-addext", f"subjectAltName=DNS:{DOMAIN}",
+                    "-keyout", str(live / "privkey.pem"), "-out", str(live / "fullchain.pem")],
+                   check=True, capture_output=True)
+    webroot = tmp_path / "webroot"
+    (webroot / ".well-known" / "acme-challenge").mkdir(parents=True)
+    (webroot / ".well-known" / "acme-challenge" / "token123").write_text("token123.key\n")
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(render_nginx_conf(
+        cfg or make_config(), apps, tls=tls, letsencrypt_dir=str(letsencrypt),
+        webroot=str(webroot), pid_path=str(tmp_path / "nginx.pid"),
+        error_log=str(tmp_path / "error.log"), access_log=str(tmp_path / "access.log")))
+    return conf
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http-only", "tls"])
+def test_debian_nginx_accepts_the_config(nginx_dir, tls):
+    tmp_path = nginx_dir
+    conf = _sandbox(tmp_path, tls)
+    # A private network namespace: `nginx -t` binds 80/443 without touching the machine's.
+    result = subprocess.run(["unshare", "--net", "nginx", "-t", "-c", str(conf),
+                             "-p", str(tmp_path), "-e", str(tmp_path / "error.log")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+BACKEND = textwrap.dedent("""
+    import json, sys
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"server": sys.argv[1], "version": self.request_version,
+                               "headers": dict(self.headers)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        def log_message(self, *args):
+            pass
+    HTTPServer((sys.argv[1], 8000), Echo).serve_forever()
+""")
+
+
+@pytest.fixture
+def netns():
+    name = f"djscale-render-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    processes: list[subprocess.Popen] = []
+
+    def run(*cmd, **kw):
+        return subprocess.run(["ip", "netns", "exec", name, *cmd], capture_output=True,
+                              text=True, **kw)
+
+    def start(*cmd):
+        proc = subprocess.Popen(["ip", "netns", "exec", name, *cmd])
+        processes.append(proc)
+        return proc
+
+    try:
+        run("ip", "link", "set", "lo", "up", check=True)
+        for address in APPS:
+            run("ip", "addr", "add", f"{address}/32", "dev", "lo", check=True)
+        yield run, start
+    finally:
+        for proc in processes:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=10)
+        subprocess.run(["ip", "netns", "del", name], check=True)
+
+
+def _wait_for(run, *curl_args, attempts=50):
+    for _ in range(attempts):
+        if run("curl", "-s", "-o", "/dev/null", *curl_args).returncode == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing answered {curl_args}")
+
+
+def test_nginx_serves_the_site_through_the_rendered_config(nginx_dir, netns):
+    tmp_path = nginx_dir
+    run, start = netns
+    conf = _sandbox(tmp_path, tls=True)
+    backend = tmp_path / "backend.py"
+    backend.write_text(BACKEND)
+    backends = {a: start(sys.executable, str(backend), a) for a in APPS}
+    for address in APPS:
+        _wait_for(run, f"http://{address}:8000/")
+    start("nginx", "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
+          "-g", "daemon off;")
+    _wait_for(run, "-k", f"https://{DOMAIN}/", "--resolve", f"{DOMAIN}:443:127.0.0.1")
+    https = ["-k", "--resolve", f"{DOMAIN}:443:127.0.0.1"]
+    plain = ["--resolve", f"{DOMAIN}:80:127.0.0.1"]
+
+    # Unknown names: no HTTP answer at all (444), TLS refused in the handshake.
+    unknown = run("curl", "-s", "-H", "Host: other.example.org", "http://127.0.0.1/")
+    assert unknown.returncode == 52  # empty reply from server
+    unknown_tls = run("curl", "-sk", "--resolve", "other.example.org:443:127.0.0.1",
+                      "https://other.example.org/")
+    assert unknown_tls.returncode == 35  # TLS handshake failure
+
+    # Port 80: challenges from the webroot, everything else 301 to https.
+    challenge = run("curl", "-s", *plain, f"http://{DOMAIN}/.well-known/acme-challenge/token123")
+    assert challenge.stdout == "token123.key\n"
+    redirect = run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+                   *plain, f"http://{DOMAIN}/mydb/?page=2")
+    assert redirect.stdout == f"301 https://{DOMAIN}/mydb/?page=2"
+
+    # 443: proxied with the forwarded headers over HTTP/1.0, HSTS set, both servers used.
+    seen = set()
+    for _ in range(4):
+        response = run("curl", "-s", "-D", str(tmp_path / "headers"), *https,
+                       f"https://{DOMAIN}/mydb/")
+        answer = json.loads(response.stdout)
+        seen.add(answer["server"])
+        assert answer["version"] == "HTTP/1.0"
+        assert answer["headers"]["Host"] == DOMAIN
+        assert answer["headers"]["X-Forwarded-Proto"] == "https"
+        assert answer["headers"]["X-Forwarded-For"] == "127.0.0.1"
+        assert answer["headers"]["X-Real-IP"] == "127.0.0.1"
+        headers = (tmp_path / "headers").read_text().lower()
+        assert "strict-transport-security: max-age=31536000; includesubdomains" in headers
+    assert seen == set(APPS)
+
+    # TLS below 1.2 is refused.
+    old_tls = run("openssl", "s_client", "-connect", "127.0.0.1:443", "-servername", DOMAIN,
+                  "-tls1_1", input="")
+    assert old_tls.returncode != 0
+
+    # One app server gone: every request still answered, by the other one.
+    backends["10.0.0.21"].send_signal(signal.SIGTERM)
+    backends["10.0.0.21"].wait(timeout=10)
+    for _ in range(10):
+        response = run("curl", "-s", "-w", "\n%{http_code}", *https, f"https://{DOMAIN}/")
+        body, code = response.stdout.rsplit("\n", 1)
+        assert code == "200"
+        assert json.loads(body)["server"] == "10.0.0.22"
