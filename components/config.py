@@ -47,8 +47,8 @@ VALIDATION DECISIONS (each problem is reported as `<key path>: <what is wrong>`)
 - `firewall.adminCidrs` needs >= 1 IPv4 network; a bare address means /32; networks with
   host bits set are rejected. `0.0.0.0/0` is accepted (SSH open to all, key-only login):
   there is no default, so it is always an explicit choice.
-- `database.stack` ("org/project/stack"): the database comes from that stack, so
-  `database.address/privateAddress/sshPort` must NOT be set here.
+- `database.stack` ("org/project/stack"): the database comes from that stack (its outputs
+  give address, port, name, user, password), so no other `database.*` key may be set here.
 - Objects and lists may be given as JSON strings (as `pulumi.Config.get` returns them).
   Integers and booleans also accept their string forms ("22", "true"), as `pulumi config
   set --path` may store them. Unknown keys are errors, with a did-you-mean suggestion.

@@ -158,7 +158,9 @@ def _parse_database(db: Section) -> DatabaseConfig:
     stack = db.check("stack", db.text("stack"), stack_name_problem)
     host = None
     if db.has("stack"):
-        for key in ("address", "privateAddress", "sshPort"):
+        # That stack deploys the database; its outputs give address, port, name and user.
+        for key in ("address", "privateAddress", "sshPort", "name", "user", "port",
+                    "postgresVersion"):
             if db.has(key):
                 db.problem(key, "not used when database.stack is set (the database is deployed "
                                 "by that stack); remove it")

@@ -573,12 +573,14 @@ def test_database_stack_format():
         "database.stack: 'db-prod' is not a fully qualified stack name (org/project/stack)"]
 
 
-def test_database_stack_excludes_host_settings():
-    assert problems(with_value("database.stack", "example-org/djscale/db-prod")) == [
+def test_database_stack_excludes_other_database_settings():
+    raw = with_value("database", {"stack": "example-org/djscale/db-prod", "name": "shop"})
+    raw["database"]["address"] = "203.0.113.10"
+    assert problems(raw) == [
         "database.address: not used when database.stack is set (the database is deployed "
         "by that stack); remove it",
-        "database.privateAddress: not used when database.stack is set (the database is "
-        "deployed by that stack); remove it"]
+        "database.name: not used when database.stack is set (the database is deployed "
+        "by that stack); remove it"]
 
 
 # --- Pulumi.yaml declares the same keys and defaults ------------------------------------
