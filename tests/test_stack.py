@@ -143,3 +143,13 @@ def test_stack_file_as_pulumi_config_passes_objects_as_json():
         {"address": "203.0.113.21", "privateAddress": "10.0.0.21"}]
     assert config["djscale:sshPrivateKey"] == "k"
     assert "djscale:staticStorageSecretKey" not in config
+
+
+def test_empty_ssh_key_secret_counts_as_unset(tmp_path):
+    """Pulumi.yaml gives sshPrivateKey the default "": a stack using a key file gets that."""
+    key = tmp_path / "id_ed25519"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n")
+    _configure(ROOT / "Pulumi.dev.yaml", {"sshPrivateKey": "", "staticStorageSecretKey": "x"},
+               ssh=json.dumps({"privateKeyPath": str(key)}))
+    _, secrets = load_stack()
+    assert secrets.ssh_private_key is None
