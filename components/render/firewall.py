@@ -1,0 +1,143 @@
+"""Host firewalls: ufw rules per role, and the DOCKER-USER block for /etc/ufw/after.rules.
+
+Why ufw commands and not a hand-written /etc/ufw/user.rules: ufw's commands keep its rule
+files and the running tables consistent across ufw versions (0.36 on Ubuntu 22.04 and
+Debian 12, 0.36.2 on 24.04), and `ufw show added` prints rules in a canonical form that
+`Allow.ufw_rule` reproduces, so the script changes only the difference and a re-run is a
+no-op. The rule list itself is exact text, tested.
+
+Docker-published ports bypass ufw (DNAT, then FORWARD), so app and proxy hosts also get a
+DOCKER-USER block. It names no interface of the host (eth0, ens3...): traffic from Docker's
+own bridges (docker0, br-+) passes, NEW traffic from anywhere else must match an allowed
+(source, published port) pair or is dropped.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
+
+from components.config import HostConfig, StackConfig
+from components.render.templating import render_script, render_template
+
+BLOCK_BEGIN = "# BEGIN djscale"
+BLOCK_END = "# END djscale"
+AFTER_RULES_PATH = "/etc/ufw/after.rules"
+
+
+def _source(value: str) -> str:
+    """An address or network in ufw's canonical spelling (host networks as a bare address)."""
+    network = ipaddress.ip_network(value, strict=True)
+    if network.num_addresses == 1:
+        return str(network.network_address)
+    return str(network)
+
+
+@dataclass(frozen=True)
+class Allow:
+    """Allow NEW tcp connections to `port`, from `source` (address/CIDR) or from anywhere."""
+
+    port: int
+    source: Optional[str] = None
+
+    def __post_init__(self):
+        if not 1 <= int(self.port) <= 65535:
+            raise ValueError(f"port {self.port!r} is out of range")
+        if self.source is not None:
+            object.__setattr__(self, "source", _source(self.source))
+
+    def ufw_rule(self) -> str:
+        """The rule as `ufw show added` prints it (without the leading `ufw `)."""
+        if self.source is None:
+            return f"allow {int(self.port)}/tcp"
+        return f"allow from {self.source} to any port {int(self.port)} proto tcp"
+
+
+@dataclass(frozen=True)
+class FirewallRules:
+    """Everything one host's firewall allows.
+
+    `docker_published`: None on a host without Docker (no DOCKER-USER block); otherwise the
+    (source, published port) pairs that may open connections to containers (may be empty).
+    """
+
+    allows: tuple[Allow, ...]
+    docker_published: Optional[tuple[Allow, ...]] = None
+
+    def ufw_rules(self) -> list[str]:
+        return list(dict.fromkeys(a.ufw_rule() for a in self.allows))
+
+
+def _ssh(cfg: StackConfig, host: Optional[HostConfig]) -> list[Allow]:
+    port = cfg.ssh_port_for(host) if host is not None else cfg.ssh.port
+    return [Allow(port, cidr) for cidr in cfg.firewall.admin_cidrs]
+
+
+def database_rules(cfg: StackConfig, app_private_addresses: Sequence[str]) -> FirewallRules:
+    """SSH from the admin networks; PostgreSQL only from each app server."""
+    allows = _ssh(cfg, cfg.database.host)
+    allows += [Allow(cfg.database.port, a) for a in app_private_addresses]
+    return FirewallRules(tuple(allows))
+
+
+def app_rules(cfg: StackConfig, proxy_private_address: str,
+              host: Optional[HostConfig] = None) -> FirewallRules:
+    """SSH from the admin networks; the app port only from the proxy (ufw and DOCKER-USER).
+
+    `host` is the app server the rules are for (its own SSH port); without it, ssh.port.
+    """
+    proxy = Allow(cfg.app.port, proxy_private_address)
+    return FirewallRules(tuple(_ssh(cfg, host) + [proxy]), docker_published=(proxy,))
+
+
+def proxy_rules(cfg: StackConfig) -> FirewallRules:
+    """SSH from the admin networks; HTTP and HTTPS from anywhere. nginx uses the host's
+    network, so no container port is published: DOCKER-USER lets nothing in."""
+    allows = _ssh(cfg, cfg.proxy) + [Allow(80), Allow(443)]
+    return FirewallRules(tuple(allows), docker_published=())
+
+
+def render_docker_user_block(allowed_sources_by_port: Mapping[int, Sequence[str]]) -> str:
+    """The after.rules block (markers included) for the DOCKER-USER chain."""
+    allowed = []
+    for port in sorted(allowed_sources_by_port):
+        for source in sorted({_source(s) for s in allowed_sources_by_port[port]},
+                             key=ipaddress.ip_network):
+            network = ipaddress.ip_network(source)
+            if network.version != 4:
+                raise ValueError(f"{source}: the DOCKER-USER block is IPv4 (iptables) only")
+            allowed.append((int(Allow(port).port), str(network)))
+    return render_template("docker-user.rules.j2", allowed=allowed)
+
+
+def _docker_user_block(rules: FirewallRules) -> Optional[str]:
+    if rules.docker_published is None:
+        return None
+    by_port: dict[int, list[str]] = {}
+    for allow in rules.docker_published:
+        if allow.source is None:
+            raise ValueError("a published container port must name its allowed sources")
+        by_port.setdefault(allow.port, []).append(allow.source)
+    return render_docker_user_block(by_port)
+
+
+def render_after_rules(existing: str, block: str) -> str:
+    """`existing` after.rules with our block replaced in place, or appended at the end.
+
+    The same edit the ufw script makes on the server (with awk), kept here for tests and
+    for the inspect command.
+    """
+    kept, skipping = [], False
+    for line in existing.splitlines():
+        if line == BLOCK_BEGIN:
+            skipping = True
+        elif line == BLOCK_END:
+            skipping = False
+        elif not skipping:
+            kept.append(line)
+    return "".join(f"{line}\n" for line in kept) + block
+
+
+def render_ufw_script(rules: FirewallRules) -> str:
+    return render_script("ufw.sh.j2", rules=rules.ufw_rules(),
+                         docker_user_block=_docker_user_block(rules))

@@ -1,0 +1,242 @@
+"""Firewall renderers: exact text; the DOCKER-USER block through the real iptables-restore in
+a fresh network namespace; the whole ufw script run for real in a network + mount namespace
+with a private /etc/ufw, twice (the second run must change nothing)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from components.render.firewall import (Allow, FirewallRules, app_rules, database_rules,
+                                        proxy_rules, render_after_rules,
+                                        render_docker_user_block, render_ufw_script)
+from tests.render.conftest import assert_golden, check_shell, make_config, replace
+
+APPS = ["10.0.0.21", "10.0.0.22"]
+PROXY = "10.0.0.30"
+
+
+def test_database_rules(cfg):
+    assert database_rules(cfg, APPS).ufw_rules() == [
+        "allow from 198.51.100.0/24 to any port 22 proto tcp",
+        "allow from 192.0.2.7 to any port 22 proto tcp",
+        "allow from 10.0.0.21 to any port 5432 proto tcp",
+        "allow from 10.0.0.22 to any port 5432 proto tcp",
+    ]
+    assert database_rules(cfg, APPS).docker_published is None
+
+
+def test_app_rules_use_the_hosts_own_ssh_port(cfg):
+    app1 = replace(cfg.app_servers[0], ssh_port=2200)
+    rules = app_rules(cfg, PROXY, host=app1)
+    assert rules.ufw_rules() == [
+        "allow from 198.51.100.0/24 to any port 2200 proto tcp",
+        "allow from 192.0.2.7 to any port 2200 proto tcp",
+        "allow from 10.0.0.30 to any port 8000 proto tcp",
+    ]
+    assert rules.docker_published == (Allow(8000, PROXY),)
+
+
+def test_proxy_rules(cfg):
+    rules = proxy_rules(cfg)
+    assert rules.ufw_rules() == [
+        "allow from 198.51.100.0/24 to any port 2222 proto tcp",
+        "allow from 192.0.2.7 to any port 2222 proto tcp",
+        "allow 80/tcp",
+        "allow 443/tcp",
+    ]
+    assert rules.docker_published == ()
+
+
+def test_sources_with_host_bits_are_refused():
+    with pytest.raises(ValueError):
+        Allow(22, "198.51.100.7/24")
+
+
+def test_docker_user_block_text():
+    assert render_docker_user_block({8000: ["10.0.0.30", "10.0.0.4/32"]}) == """\
+# BEGIN djscale
+# managed by djscale, do not edit: this block, between the markers, is replaced on every deploy.
+# Docker-published ports are DNATed and reach containers through FORWARD, never INPUT, so
+# ufw's own rules do not see them. Docker jumps from FORWARD to DOCKER-USER first: here NEW
+# connections from anywhere but a Docker bridge are dropped, except the allowed sources to
+# the allowed published ports (matched on the port before DNAT, --ctorigdstport).
+*filter
+:DOCKER-USER - [0:0]
+-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
+-A DOCKER-USER -i docker0 -j RETURN
+-A DOCKER-USER -i br-+ -j RETURN
+-A DOCKER-USER -s 10.0.0.4/32 -p tcp -m conntrack --ctstate NEW --ctorigdstport 8000 --ctdir ORIGINAL -j RETURN
+-A DOCKER-USER -s 10.0.0.30/32 -p tcp -m conntrack --ctstate NEW --ctorigdstport 8000 --ctdir ORIGINAL -j RETURN
+-A DOCKER-USER -m conntrack --ctstate NEW -j DROP
+-A DOCKER-USER -j RETURN
+COMMIT
+# END djscale
+"""
+
+
+def test_after_rules_block_is_appended_then_replaced_in_place():
+    block1 = render_docker_user_block({8000: ["10.0.0.30"]})
+    block2 = render_docker_user_block({8000: ["10.0.0.31"]})
+    original = "*filter\n:ufw-after-input - [0:0]\nCOMMIT"  # no final newline
+    once = render_after_rules(original, block1)
+    assert once == "*filter\n:ufw-after-input - [0:0]\nCOMMIT\n" + block1
+    assert render_after_rules(once, block1) == once
+    twice = render_after_rules(once + "# a local rule\n", block2)
+    assert twice == "*filter\n:ufw-after-input - [0:0]\nCOMMIT\n# a local rule\n" + block2
+
+
+@pytest.mark.parametrize("role", ["database", "app", "proxy"])
+def test_ufw_scripts(cfg, role, tmp_path):
+    rules = {"database": database_rules(cfg, APPS), "app": app_rules(cfg, PROXY),
+             "proxy": proxy_rules(cfg)}[role]
+    script = render_ufw_script(rules)
+    assert_golden(f"ufw-{role}.sh", script)
+    check_shell(script, tmp_path)
+
+
+# --- real iptables / ufw ----------------------------------------------------------------
+
+@pytest.fixture
+def netns():
+    name = f"djscale-fw-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=True)
+
+
+def _in_netns(netns, *cmd, **kw):
+    return subprocess.run(["ip", "netns", "exec", netns, *cmd], capture_output=True,
+                          text=True, **kw)
+
+
+def test_docker_user_block_loads_in_iptables(netns):
+    block = render_docker_user_block({8000: ["10.0.0.30"]})
+    assert _in_netns(netns, "iptables-restore", "--test", input=block).returncode == 0
+    applied = _in_netns(netns, "iptables-restore", "--noflush", input=block)
+    assert applied.returncode == 0, applied.stderr
+    chain = _in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout
+    assert chain == """\
+-N DOCKER-USER
+-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
+-A DOCKER-USER -i docker0 -j RETURN
+-A DOCKER-USER -i br-+ -j RETURN
+-A DOCKER-USER -s 10.0.0.30/32 -p tcp -m conntrack --ctstate NEW --ctorigdstport 8000 --ctdir ORIGINAL -j RETURN
+-A DOCKER-USER -m conntrack --ctstate NEW -j DROP
+-A DOCKER-USER -j RETURN
+"""
+    # Loading it again replaces the chain's rules instead of adding a second copy.
+    assert _in_netns(netns, "iptables-restore", "--noflush", input=block).returncode == 0
+    assert _in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout == chain
+
+
+class UfwSandbox:
+    """A host's ufw in a private network namespace with private /etc/ufw, /etc/default/ufw
+    and /run (a mount namespace per command): the machine's own firewall is never touched."""
+
+    def __init__(self, root: Path, netns: str):
+        self.root, self.netns = root, netns
+        self.etc = root / "etc-ufw"
+        shutil.copytree("/etc/ufw", self.etc)
+        for rules in Path("/usr/share/ufw/iptables").glob("*.rules"):  # pristine copies
+            shutil.copy(rules, self.etc / rules.name)
+        shutil.copy("/usr/share/ufw/ufw.conf", self.etc / "ufw.conf")
+        shutil.copy("/etc/default/ufw", root / "default-ufw")
+
+    def run(self, command: str, stdin: str = "") -> subprocess.CompletedProcess:
+        mounts = (f"mount --make-rprivate / && mount --bind {self.etc} /etc/ufw && "
+                  f"mount --bind {self.root}/default-ufw /etc/default/ufw && "
+                  f"mount -t tmpfs djscale-run /run && ")
+        return _in_netns(self.netns, "unshare", "-m", "bash", "-c", mounts + command,
+                         input=stdin)
+
+
+def _user_input_accepts(netns: str, tool: str = "iptables") -> list[str]:
+    rules = _in_netns(netns, tool, "-S", "ufw-user-input" if tool == "iptables"
+                      else "ufw6-user-input").stdout.splitlines()
+    return [r for r in rules if r.startswith("-A")]
+
+
+def test_ufw_script_on_an_app_host_for_real(tmp_path, netns):
+    cfg = make_config()
+    sandbox = UfwSandbox(tmp_path, netns)
+    # A host someone set up by hand: SSH and the app port open to all, an old djscale block.
+    stale_block = render_docker_user_block({8000: ["10.0.0.99"]})
+    after_rules = (sandbox.etc / "after.rules").read_text() + stale_block + "# local\n"
+    (sandbox.etc / "after.rules").write_text(after_rules)
+    seeded = sandbox.run("ufw allow 22/tcp && ufw allow 8000 && "
+                         "ufw allow from 10.0.0.99 to any port 8000 proto tcp comment old")
+    assert seeded.returncode == 0, seeded.stderr
+
+    script = render_ufw_script(app_rules(cfg, PROXY, host=cfg.app_servers[0]))
+    first = sandbox.run(script)
+    assert first.returncode == 0, first.stderr
+    assert "djscale: ufw delete: allow 22/tcp" in first.stdout
+    assert "djscale: ufw delete: allow from 10.0.0.99 to any port 8000 proto tcp" in first.stdout
+
+    shown = sandbox.run("ufw show added").stdout.splitlines()[1:]
+    assert shown == ["ufw allow from 198.51.100.0/24 to any port 22 proto tcp",
+                     "ufw allow from 192.0.2.7 to any port 22 proto tcp",
+                     "ufw allow from 10.0.0.30 to any port 8000 proto tcp"]
+    assert _user_input_accepts(netns) == [
+        "-A ufw-user-input -s 198.51.100.0/24 -p tcp -m tcp --dport 22 -j ACCEPT",
+        "-A ufw-user-input -s 192.0.2.7/32 -p tcp -m tcp --dport 22 -j ACCEPT",
+        "-A ufw-user-input -s 10.0.0.30/32 -p tcp -m tcp --dport 8000 -j ACCEPT",
+    ]
+    assert _user_input_accepts(netns, "ip6tables") == []
+    policies = _in_netns(netns, "iptables", "-S").stdout.splitlines()
+    assert "-P INPUT DROP" in policies and "-P OUTPUT ACCEPT" in policies
+
+    block = render_docker_user_block({8000: [PROXY]})
+    assert (sandbox.etc / "after.rules").read_text() == render_after_rules(after_rules, block)
+    docker_user = _in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout.splitlines()
+    assert docker_user[4] == ("-A DOCKER-USER -s 10.0.0.30/32 -p tcp -m conntrack --ctstate NEW "
+                              "--ctorigdstport 8000 --ctdir ORIGINAL -j RETURN")
+    assert not any("10.0.0.99" in rule for rule in docker_user)
+
+    before = (sandbox.etc / "user.rules").read_text(), (sandbox.etc / "after.rules").read_text()
+    second = sandbox.run(script)
+    assert second.returncode == 0, second.stderr
+    assert "djscale: ufw" not in second.stdout and "updated" not in second.stdout
+    assert ((sandbox.etc / "user.rules").read_text(),
+            (sandbox.etc / "after.rules").read_text()) == before
+    assert "Status: active" in sandbox.run("ufw status").stdout
+
+
+def test_ufw_script_on_a_proxy_host_for_real(tmp_path, netns):
+    cfg = make_config()
+    proxy = UfwSandbox(tmp_path, netns)
+    result = proxy.run(render_ufw_script(proxy_rules(cfg)))
+    assert result.returncode == 0, result.stderr
+    assert _user_input_accepts(netns) == [
+        "-A ufw-user-input -s 198.51.100.0/24 -p tcp -m tcp --dport 2222 -j ACCEPT",
+        "-A ufw-user-input -s 192.0.2.7/32 -p tcp -m tcp --dport 2222 -j ACCEPT",
+        "-A ufw-user-input -p tcp -m tcp --dport 80 -j ACCEPT",
+        "-A ufw-user-input -p tcp -m tcp --dport 443 -j ACCEPT",
+    ]
+    assert _user_input_accepts(netns, "ip6tables") == [
+        "-A ufw6-user-input -p tcp -m tcp --dport 80 -j ACCEPT",
+        "-A ufw6-user-input -p tcp -m tcp --dport 443 -j ACCEPT",
+    ]
+    docker_user = _in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout
+    assert "-A DOCKER-USER -m conntrack --ctstate NEW -j DROP" in docker_user
+    assert "--ctorigdstport" not in docker_user
+
+
+def test_ufw_script_on_a_database_host_for_real(tmp_path, netns):
+    cfg = make_config()
+    db = UfwSandbox(tmp_path, netns)
+    result = db.run(render_ufw_script(database_rules(cfg, APPS)))
+    assert result.returncode == 0, result.stderr
+    assert _user_input_accepts(netns) == [
+        "-A ufw-user-input -s 198.51.100.0/24 -p tcp -m tcp --dport 22 -j ACCEPT",
+        "-A ufw-user-input -s 192.0.2.7/32 -p tcp -m tcp --dport 22 -j ACCEPT",
+        "-A ufw-user-input -s 10.0.0.21/32 -p tcp -m tcp --dport 5432 -j ACCEPT",
+        "-A ufw-user-input -s 10.0.0.22/32 -p tcp -m tcp --dport 5432 -j ACCEPT",
+    ]
+    assert _in_netns(netns, "iptables", "-S", "DOCKER-USER").returncode != 0  # no block
