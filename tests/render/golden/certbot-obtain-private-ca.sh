@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# managed by djscale, do not edit
+# Obtain the site's certificate with certbot's webroot method: nginx already answers the
+# HTTP-01 challenge from the webroot on port 80, so nothing has to stop. Safe to re-run:
+# certbot keeps a certificate that is not due for renewal, except one issued by another ACME
+# server (a switch from staging to production), which is replaced.
+set -euo pipefail
+domain=shop.example.com
+server=https://10.0.0.5:14000/dir
+image=local/certbot
+webroot=/var/www/certbot
+letsencrypt_dir=/etc/letsencrypt
+extra_ca_bundle=/etc/djscale/acme-ca.pem
+docker_network=host
+# certbot in its container: the certificate store and the webroot (shared with nginx) are
+# mounted at the same paths certbot's renewal configs record.
+certbot_run() {
+    local options=(--rm -v "$letsencrypt_dir:/etc/letsencrypt" -v /var/lib/letsencrypt:/var/lib/letsencrypt -v "$webroot:$webroot")
+    # A private ACME CA (test beds): its CA bundle, trusted by certbot's HTTP client only.
+    options+=(-v "$extra_ca_bundle:/etc/djscale-acme-ca.pem:ro" -e REQUESTS_CA_BUNDLE=/etc/djscale-acme-ca.pem)
+    options+=(--network "$docker_network")
+    docker run "${options[@]}" "$image" "$@"
+}
+
+install -d -m 0755 "$webroot" "$letsencrypt_dir" /var/lib/letsencrypt
+force=()
+renewal_conf=$letsencrypt_dir/renewal/$domain.conf
+if [ -e "$renewal_conf" ] && ! grep -qxF "server = $server" "$renewal_conf"; then
+    echo "djscale: the certificate for $domain is from another ACME server: replacing it"
+    force=(--force-renewal)
+fi
+account=(--register-unsafely-without-email)
+certbot_run certonly --webroot -w "$webroot" -d "$domain" --cert-name "$domain" \
+    --server "$server" "${account[@]}" --agree-tos --non-interactive --keep-until-expiring \
+    "${force[@]}"

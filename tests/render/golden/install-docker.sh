@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# managed by djscale, do not edit
+# Docker from the distribution (docker.io), enabled and running. A no-op when that is
+# already true; an engine installed otherwise (docker-ce) is kept.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+# apt waits for other package managers (unattended-upgrades, cloud-init) instead of failing:
+# the dpkg lock through DPkg::Lock::Timeout, the lists lock of `update` through retries.
+apt_get() {
+    apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3 "$@"
+}
+apt_update() {
+    local attempt
+    for attempt in 1 2 3 4 5 6 7 8 9 10; do
+        if apt_get update; then
+            return 0
+        fi
+        echo "djscale: apt-get update failed (attempt $attempt of 10), retrying in 15s" >&2
+        sleep 15
+    done
+    return 1
+}
+is_installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
+
+if ! command -v docker >/dev/null; then
+    apt_update
+    apt_get install -y docker.io
+fi
+systemctl enable --now docker
+for _ in $(seq 1 60); do
+    if systemctl is-active --quiet docker && docker info >/dev/null 2>&1; then
+        break
+    fi
+    sleep 1
+done
+if ! docker info >/dev/null; then
+    echo "djscale: the Docker engine does not answer" >&2
+    exit 1
+fi
+
+# The SSH user joins the docker group, so the program's ssh:// Docker provider reaches the
+# engine. A reused SSH connection keeps its old groups: the provider must open a new one.
+docker_user=deploy
+groups=" $(id -nG "$docker_user") "
+if [[ $groups != *" docker "* ]]; then
+    usermod -aG docker "$docker_user"
+    echo "djscale: added $docker_user to the docker group"
+fi

@@ -1,0 +1,164 @@
+"""certbot scripts and units: exact text, systemd's own check of the units, and the scripts
+run with a stand-in `docker` that records what would run."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.config import AcmeConfig
+from components.render.certbot import (render_certbot_obtain_script, render_renew_script,
+                                       render_renew_service, render_renew_timer)
+from tests.render.conftest import assert_golden, check_shell, make_config, replace
+from tests.render.stubs import calls, make_stubs, run_sandboxed
+
+IMAGE = "certbot/certbot:v2.11.0"
+STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+
+def test_obtain_script(cfg, tmp_path):
+    script = render_certbot_obtain_script(cfg, certbot_image=IMAGE, webroot="/var/www/certbot",
+                                          letsencrypt_dir="/etc/letsencrypt")
+    assert_golden("certbot-obtain.sh", script)
+    check_shell(script, tmp_path)
+
+
+def test_obtain_script_for_a_private_ca_without_email(tmp_path):
+    cfg = make_config(acme=AcmeConfig(email=None, server="https://10.0.0.5:14000/dir"))
+    script = render_certbot_obtain_script(cfg, certbot_image="local/certbot",
+                                          extra_ca_bundle="/etc/djscale/acme-ca.pem",
+                                          docker_network="host")
+    assert_golden("certbot-obtain-private-ca.sh", script)
+    check_shell(script, tmp_path)
+
+
+def test_renew_script(cfg, tmp_path):
+    script = render_renew_script(cfg, certbot_image=IMAGE)
+    assert_golden("certbot-renew.sh", script)
+    check_shell(script, tmp_path)
+
+
+def test_units_text_and_systemd_accepts_them(tmp_path):
+    service = render_renew_service("/usr/local/sbin/djscale-certbot-renew")
+    timer = render_renew_timer()
+    assert service == """\
+# managed by djscale, do not edit
+[Unit]
+Description=djscale: renew the site's certificate and reload nginx
+Wants=network-online.target
+After=network-online.target docker.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/djscale-certbot-renew
+"""
+    assert timer == """\
+# managed by djscale, do not edit
+[Unit]
+Description=djscale: renew the site's certificate twice a day
+
+[Timer]
+OnCalendar=*-*-* 00,12:00:00
+RandomizedDelaySec=1h
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+"""
+    # systemd-analyze checks that ExecStart exists: point it at a real executable here.
+    (tmp_path / "djscale-certbot-renew.service").write_text(render_renew_service("/bin/true"))
+    (tmp_path / "djscale-certbot-renew.timer").write_text(timer)
+    result = subprocess.run(["systemd-analyze", "verify",
+                             str(tmp_path / "djscale-certbot-renew.service"),
+                             str(tmp_path / "djscale-certbot-renew.timer")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_service_refuses_a_path_systemd_would_split():
+    with pytest.raises(ValueError):
+        render_renew_service("/usr/local/sbin/my renew")
+
+
+# --- scripts run against a stand-in docker ------------------------------------------------
+
+@pytest.fixture
+def sandbox(tmp_path):
+    letsencrypt, webroot = tmp_path / "letsencrypt", tmp_path / "webroot"
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    # `docker run ... renew` makes the deploy hook's marker when RENEWED=1;
+    # `docker exec ... nginx -t` fails when NGINX_BROKEN=1.
+    make_stubs(bin_dir, {"docker": f"""
+if [ "$1" = run ] && [[ " $* " == *" renew "* ]] && [ "${{RENEWED:-}}" = 1 ]; then
+    touch {letsencrypt}/.djscale-renewed
+fi
+if [ "$1" = exec ] && [[ " $* " == *" -t "* ]] && [ "${{NGINX_BROKEN:-}}" = 1 ]; then
+    exit 1
+fi
+exit 0"""})
+    return {"letsencrypt": letsencrypt, "webroot": webroot, "bin": bin_dir, "log": log}
+
+
+def _mounts(box) -> str:
+    return (f"-v {box['letsencrypt']}:/etc/letsencrypt "
+            f"-v /var/lib/letsencrypt:/var/lib/letsencrypt -v {box['webroot']}:{box['webroot']}")
+
+
+def test_obtain_runs_certbot_certonly_and_replaces_a_certificate_from_another_ca(cfg, sandbox):
+    box = sandbox
+    script = render_certbot_obtain_script(cfg, certbot_image=IMAGE, webroot=str(box["webroot"]),
+                                          letsencrypt_dir=str(box["letsencrypt"]))
+    certonly = (f"docker run --rm {_mounts(box)} {IMAGE} certonly --webroot -w {box['webroot']} "
+                f"-d shop.example.com --cert-name shop.example.com --server {STAGING} "
+                "--email ops@example.com --no-eff-email --agree-tos --non-interactive "
+                "--keep-until-expiring")
+
+    def run():
+        box["log"].unlink(missing_ok=True)
+        result = run_sandboxed(script, box["bin"], box["log"],
+                               private_mounts=("/var/lib",))
+        assert result.returncode == 0, result.stderr
+        return calls(box["log"])
+
+    assert run() == [certonly]
+    assert box["webroot"].is_dir()
+    renewal = box["letsencrypt"] / "renewal" / "shop.example.com.conf"
+    renewal.parent.mkdir(parents=True)
+    renewal.write_text(f"[renewalparams]\nserver = {STAGING}\n")
+    assert run() == [certonly]  # same CA: certbot decides (keeps it until it is due)
+    renewal.write_text("[renewalparams]\nserver = https://other.example/dir\n")
+    assert run() == [certonly + " --force-renewal"]
+
+
+def test_renew_reloads_nginx_only_after_a_renewal(cfg, sandbox):
+    box = sandbox
+    script = render_renew_script(cfg, certbot_image=IMAGE, webroot=str(box["webroot"]),
+                                 letsencrypt_dir=str(box["letsencrypt"]))
+    box["letsencrypt"].mkdir()
+    renew = (f"docker run --rm {_mounts(box)} {IMAGE} renew "
+             "--deploy-hook touch /etc/letsencrypt/.djscale-renewed")
+    check = "docker exec djscale-nginx nginx -t -q -c /etc/djscale/nginx/nginx.conf"
+    reload = "docker exec djscale-nginx nginx -s reload -c /etc/djscale/nginx/nginx.conf"
+    marker = box["letsencrypt"] / ".djscale-renewed"
+
+    nothing_due = run_sandboxed(script, box["bin"], box["log"], private_mounts=("/var/lib",))
+    assert nothing_due.returncode == 0, nothing_due.stderr
+    assert calls(box["log"]) == [renew]
+
+    box["log"].unlink()
+    renewed = run_sandboxed(script, box["bin"], box["log"], "--no-random-sleep-on-renew",
+                            "--force-renewal", env={"RENEWED": "1"},
+                            private_mounts=("/var/lib",))
+    assert renewed.returncode == 0, renewed.stderr
+    assert calls(box["log"]) == [renew + " --no-random-sleep-on-renew --force-renewal",
+                                 check, reload]
+    assert not marker.exists()
+
+    box["log"].unlink()
+    broken = run_sandboxed(script, box["bin"], box["log"], env={"RENEWED": "1",
+                                                               "NGINX_BROKEN": "1"},
+                           private_mounts=("/var/lib",))
+    assert broken.returncode != 0
+    assert calls(box["log"]) == [renew, check]  # no reload with a config nginx rejects
+    assert marker.exists()  # the next run tries again
