@@ -12,9 +12,11 @@ import os
 import signal
 import subprocess
 import sys
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[2]
 APP_DIR = REPO / "assets" / "app"
@@ -159,6 +161,20 @@ def cookie_value(set_cookie_line: str) -> str:
 
 def cookie_attributes(set_cookie_line: str) -> set[str]:
     return {part.strip().split("=", 1)[0].lower() for part in set_cookie_line.split(";")[1:]}
+
+
+def login_form(port: int, host: str = SITE_HOST) -> tuple[dict[str, str], str]:
+    """Headers and body of the admin login POST a browser sends after GET /admin/login/."""
+    page = request(port, "GET", "/admin/login/", host=host, headers={"X-Forwarded-Proto": "https"})
+    token = cookie_value(page.cookies["csrftoken"])
+    form_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.body)[1]
+    body = urlencode({"csrfmiddlewaretoken": form_token, "username": SUPERUSER[0],
+                      "password": SUPERUSER[2], "next": "/admin/"})
+    headers = {"Cookie": f"csrftoken={token}",
+               "Content-Type": "application/x-www-form-urlencoded",
+               "Origin": f"https://{host}",
+               "Referer": f"https://{host}/admin/login/"}
+    return headers, body
 
 
 def wait_for_status(port: int, path: str, status: int, timeout: float = 30, **kw) -> Response:

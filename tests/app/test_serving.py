@@ -4,14 +4,13 @@ import re
 import subprocess
 import sys
 import time
-from urllib.parse import urlencode
 
 import pytest
 
 from tests.support.postgres import free_port
 
-from .helpers import (APP_DIR, E, SITE_HOST, SUPERUSER, Gunicorn, cookie_attributes,
-                      cookie_value, request, wait_for_status)
+from .helpers import (APP_DIR, E, SITE_HOST, Gunicorn, cookie_attributes, cookie_value,
+                      login_form, request, wait_for_status)
 
 HTTPS = {"X-Forwarded-Proto": "https"}
 
@@ -69,22 +68,9 @@ def test_hsts_only_over_https(gunicorn):
     assert request(gunicorn.port, "GET", "/mydb/").header("Strict-Transport-Security") is None
 
 
-def _login_form(gunicorn, host=SITE_HOST):
-    page = request(gunicorn.port, "GET", "/admin/login/", host=host, headers=HTTPS)
-    token = cookie_value(page.cookies["csrftoken"])
-    form_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.body)[1]
-    body = urlencode({"csrfmiddlewaretoken": form_token, "username": SUPERUSER[0],
-                      "password": SUPERUSER[2], "next": "/admin/"})
-    headers = {"Cookie": f"csrftoken={token}",
-               "Content-Type": "application/x-www-form-urlencoded",
-               "Origin": f"https://{host}",
-               "Referer": f"https://{host}/admin/login/"}
-    return headers, body
-
-
 def test_admin_login_through_the_proxy(gunicorn):
     """A browser's login POST as nginx forwards it: https per X-Forwarded-Proto, real Host."""
-    headers, body = _login_form(gunicorn)
+    headers, body = login_form(gunicorn.port)
     resp = request(gunicorn.port, "POST", "/admin/login/?next=/admin/",
                    headers={**headers, **HTTPS}, body=body)
     assert resp.status == 302, resp.body[:2000]
@@ -104,7 +90,7 @@ def test_login_csrf_origin_check_uses_the_proxy_header(gunicorn, forwarded_proto
     """For a host not in CSRF_TRUSTED_ORIGINS the https Origin must match the request's own
     scheme: only X-Forwarded-Proto tells Django the request came in over https."""
     host = "127.0.0.1"  # in ALLOWED_HOSTS, not in CSRF_TRUSTED_ORIGINS
-    headers, body = _login_form(gunicorn, host=host)
+    headers, body = login_form(gunicorn.port, host=host)
     if forwarded_proto:
         headers["X-Forwarded-Proto"] = forwarded_proto
     resp = request(gunicorn.port, "POST", "/admin/login/?next=/admin/", host=host,
