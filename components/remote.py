@@ -169,8 +169,12 @@ def remote_step(name: str, *, connection: remote.ConnectionArgs, script: pulumi.
                 opts: Optional[pulumi.ResourceOptions] = None) -> remote.Command:
     """Run `script` as root on the host; re-run when the script or a trigger changes.
 
-    `secret=True` when stdin carries a secret or the output may show one.
+    `secret=True` when stdin carries a secret or the output may show one. With a `delete`,
+    a replacement deletes first: create-before-delete would undo the new step's work.
     """
+    if delete:
+        opts = pulumi.ResourceOptions.merge(opts or pulumi.ResourceOptions(),
+                                            pulumi.ResourceOptions(delete_before_replace=True))
     return remote.Command(
         name,
         connection=connection,

@@ -166,6 +166,9 @@ class DjscaleMocks(pulumi_mocks.Mocks):
             inputs.update(stdout="", stderr="")
         elif args.typ == "docker:index/image:Image":
             inputs["repoDigest"] = _fake_digest(inputs.get("imageName", args.name))
+        elif args.typ == "docker:index/remoteImage:RemoteImage":
+            inputs["imageId"] = _fake_digest(inputs["name"])
+            inputs["repoDigest"] = inputs["name"] + "@" + _fake_digest(inputs["name"])
         elif args.typ == "docker:index/container:Container":
             inputs.setdefault("name", args.name)
         return rid, inputs

@@ -1,0 +1,443 @@
+"""The whole program (`__main__.py`) under Pulumi's mock runtime, asserting over the graph.
+
+Every test runs the real `__main__.py` with a stack's config (the dev and prod stack files,
+and the scenario fixtures for 1, 2 and 5 app servers) and inspects what was registered:
+types and counts, parents, dependency edges, the release step, secrets, firewall
+allow-lists and exports. The same program also runs in preview mode, where everything the
+providers compute is unknown.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from components.config import ConfigError, StackConfig, parse_config
+from components.stack import read_stack_file, stack_file_as_pulumi_config
+from tests.support.pulumi_mocks import (
+    Graph, Registration, has_secret, is_secret, is_unknown, plain, run_program,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK-SSH-KEY-MATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"
+S3_SECRET = "MOCK-S3-SECRET-KEY-VALUE"
+SECRETS = {"sshPrivateKey": SSH_KEY, "staticStorageSecretKey": S3_SECRET}
+# what DjscaleMocks returns as RandomPassword results (secret)
+DB_PASSWORD, SECRET_KEY, ADMIN_PASSWORD = "pw-db-password", "pw-django-secret-key", \
+    "pw-superuser-password"
+
+COMMAND = "command:remote:Command"
+CONTAINER = "docker:index/container:Container"
+IMAGE = "docker:index/image:Image"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+DOCKER_PROVIDER = "pulumi:providers:docker"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+
+STACKS = {
+    "dev": ROOT / "Pulumi.dev.yaml",
+    "prod": ROOT / "Pulumi.prod.yaml",
+    "one_app": FIXTURES / "stack_one_app.yaml",
+    "two_apps": FIXTURES / "stack_two_apps.yaml",
+    "five_apps": FIXTURES / "stack_five_apps.yaml",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_state_dir(tmp_path_factory):
+    """The program writes the SSH key for the Docker providers: keep it in a temp dir."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJSCALE_HOME", str(tmp_path_factory.mktemp("djscale-home")))
+        yield
+
+
+def _cfg(path: Path) -> StackConfig:
+    raw, secrets = read_stack_file(path)
+    return parse_config(raw, set(secrets) | set(SECRETS), check_files=False)
+
+
+def _run(path: Path, stack: str, *, preview: bool = False, **kw) -> Graph:
+    return run_program(stack_file_as_pulumi_config(path, SECRETS), stack=stack,
+                       preview=preview, **kw)
+
+
+@pytest.fixture(scope="module", params=sorted(STACKS))
+def deployed(request):
+    name = request.param
+    path = STACKS[name]
+    return name, _cfg(path), _run(path, name)
+
+
+# --- shape -------------------------------------------------------------------------------
+
+def expected_counts(n_apps: int) -> dict[str, int]:
+    db_commands = 6  # install, postgresql-conf, pg-hba, configure, setup, firewall
+    app_commands = 3 * n_apps + 2  # install-docker, firewall, env-file; +release-env, release
+    proxy_commands = 9  # install, firewall, http conf, certbot, tls conf, 3 renew files, enable
+    return {
+        "djscale:index:DatabaseHost": 1,
+        "djscale:index:AppServer": n_apps,
+        "djscale:index:ProxyHost": 1,
+        COMMAND: db_commands + app_commands + proxy_commands,
+        PASSWORD: 3,  # db password, Django SECRET_KEY, superuser password
+        DOCKER_PROVIDER: n_apps + 1,
+        IMAGE: n_apps,
+        CONTAINER: n_apps + 1,
+        REMOTE_IMAGE: 1,
+    }
+
+
+def test_resource_types_and_counts(deployed):
+    _, cfg, graph = deployed
+    assert graph.type_counts() == expected_counts(len(cfg.app_servers))
+
+
+def test_every_resource_has_the_expected_parent(deployed):
+    name, cfg, graph = deployed
+    stack_urn = f"urn:pulumi:{name}::djscale::pulumi:pulumi:Stack::djscale-{name}"
+    components = {r.name: r for r in graph.registrations if r.type.startswith("djscale:index:")}
+    assert set(components) == {"db", "proxy", *(h.name for h in cfg.app_servers)}
+    for r in graph.registrations:
+        owner = r.name.split("-")[0]
+        if r.type.startswith("djscale:index:") or r.name in (
+                "django-secret-key", "superuser-password"):
+            assert r.parent == stack_urn, r.name
+        else:
+            assert r.parent == components[owner].urn, r.name
+            assert r.name.startswith(f"{owner}-")
+
+
+def test_component_steps_have_the_expected_names(deployed):
+    _, cfg, graph = deployed
+    names = {r.name for r in graph.registrations}
+    for step in ("install", "postgresql-conf", "pg-hba", "configure", "password", "setup",
+                 "firewall"):
+        assert f"db-{step}" in names
+    first = cfg.app_servers[0].name
+    for host in cfg.app_servers:
+        for step in ("install-docker", "firewall", "docker", "image", "env-file", "container"):
+            assert f"{host.name}-{step}" in names
+        has_release = {f"{host.name}-release", f"{host.name}-release-env-file"} <= names
+        assert has_release == (host.name == first)
+    for step in ("install-docker", "firewall", "docker", "nginx-http-conf", "nginx-image",
+                 "nginx", "certbot", "nginx-tls-conf", "renew-script", "renew-service",
+                 "renew-timer", "renew-enable"):
+        assert f"proxy-{step}" in names
+
+
+# --- order -------------------------------------------------------------------------------
+
+def test_database_steps_run_packages_then_config_then_service(deployed):
+    _, _, graph = deployed
+    deps = lambda n: graph.deps(graph.named(n))  # noqa: E731
+    assert "db-install" in deps("db-postgresql-conf")
+    assert "db-install" in deps("db-pg-hba")
+    assert {"db-postgresql-conf", "db-pg-hba"} <= deps("db-configure")
+    assert "db-configure" in deps("db-setup")
+    assert "db-password" in deps("db-setup")  # the password goes in on stdin
+    assert "db-configure" in deps("db-firewall")
+
+
+def test_image_then_release_then_every_container_one_server_at_a_time(deployed):
+    _, cfg, graph = deployed
+    hosts = [h.name for h in cfg.app_servers]
+    first = hosts[0]
+    release = graph.named(f"{first}-release")
+    assert f"{first}-image" in graph.deps(release)
+    assert plain(release.input("triggers"))[-1].startswith("sha256:")  # the image id
+    previous = None
+    for host in hosts:
+        container = graph.named(f"{host}-container")
+        deps = graph.deps(container)
+        assert f"{first}-release" in deps
+        assert f"{host}-image" in deps and f"{host}-env-file" in deps
+        assert f"{host}-firewall" in deps  # never published before the DOCKER-USER block
+        if previous:
+            assert previous in deps
+        previous = container.name
+        assert container.delete_before_replace
+        assert container.provider.rsplit("::", 1)[0].endswith(f"::{host}-docker")
+        image = graph.named(f"{host}-image")
+        assert image.provider.rsplit("::", 1)[0].endswith(f"::{host}-docker")
+        provider = graph.named(f"{host}-docker")
+        assert f"{host}-install-docker" in graph.deps(provider)
+
+
+def test_database_outputs_flow_into_every_app_env_file(deployed):
+    _, cfg, graph = deployed
+    for host in cfg.app_servers:
+        env_file = graph.named(f"{host.name}-env-file")
+        deps = graph.deps(env_file)
+        assert {"db-setup", "db-firewall", "db-password"} <= deps
+        text = plain(env_file.input("stdin"))
+        assert f"DATABASE_HOST={cfg.database.host.private_address}\n" in text
+        assert f"DATABASE_PASSWORD={DB_PASSWORD}\n" in text
+        assert f"DJANGO_SECRET_KEY={SECRET_KEY}\n" in text
+        assert f"AWS_SECRET_ACCESS_KEY={S3_SECRET}\n" in text
+        assert "DJANGO_SUPERUSER_PASSWORD" not in text  # only the release needs it
+    release_env = plain(graph.named(f"{cfg.app_servers[0].name}-release-env-file")
+                        .input("stdin"))
+    assert f"DJANGO_SUPERUSER_PASSWORD={ADMIN_PASSWORD}\n" in release_env
+
+
+def test_proxy_config_waits_for_every_app_container(deployed):
+    _, cfg, graph = deployed
+    containers = {f"{h.name}-container" for h in cfg.app_servers}
+    assert containers <= graph.deps(graph.named("proxy-nginx-tls-conf"))
+    assert containers <= graph.deps(graph.named("proxy-nginx-http-conf"))
+    assert "proxy-nginx-http-conf" in graph.deps(graph.named("proxy-nginx"))
+    assert "proxy-nginx" in graph.deps(graph.named("proxy-certbot"))
+    assert "proxy-certbot" in graph.deps(graph.named("proxy-nginx-tls-conf"))
+    assert "proxy-nginx-tls-conf" in graph.deps(graph.named("proxy-renew-enable"))
+    nginx = graph.named("proxy-nginx")
+    assert "proxy-nginx-image" in graph.deps(nginx)
+    assert plain(nginx.input("image")).startswith("sha256:")
+    assert plain(nginx.input("networkMode")) == "host"
+    mounts = {(v["hostPath"], v["containerPath"], v["readOnly"])
+              for v in plain(nginx.input("volumes"))}
+    assert ("/etc/djscale/nginx", "/etc/djscale/nginx", True) in mounts  # a directory
+
+
+# --- release -----------------------------------------------------------------------------
+
+def test_migrate_collectstatic_createsuperuser_registered_exactly_once(deployed):
+    _, cfg, graph = deployed
+    creates = {r.name: plain(r.input("create", "")) for r in graph.of_type(COMMAND)}
+    for needle in ("migrate --noinput", "collectstatic --noinput", "createsuperuser --noinput"):
+        found = [n for n, c in creates.items() if needle in c]
+        assert found == [f"{cfg.app_servers[0].name}-release"], needle
+    assert not any("makemigrations" in c for c in creates.values())
+
+
+# --- secrets -----------------------------------------------------------------------------
+
+def _unmarked_occurrences(value, needle: str, path="") -> list[str]:
+    """Paths where `needle` appears in `value` outside any secret marker."""
+    if is_secret(value):
+        return []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _unmarked_occurrences(v, needle, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _unmarked_occurrences(v, needle, f"{path}[{i}]")]
+    return [path] if isinstance(value, str) and needle in value else []
+
+
+def test_no_secret_value_appears_unmarked_anywhere(deployed):
+    _, _, graph = deployed
+    for secret in (DB_PASSWORD, SECRET_KEY, ADMIN_PASSWORD, S3_SECRET, "MOCK-SSH-KEY-MATERIAL"):
+        leaks = [f"{r.name}{p}" for r in graph.registrations
+                 for p in _unmarked_occurrences(r.raw_inputs, secret)]
+        assert leaks == [], secret
+
+
+def test_secret_bearing_inputs_are_secret_and_their_steps_log_nothing(deployed):
+    _, cfg, graph = deployed
+    first = cfg.app_servers[0].name
+    secret_steps = {"db-setup", *(f"{h.name}-env-file" for h in cfg.app_servers),
+                    f"{first}-release-env-file"}
+    for name in secret_steps:
+        step = graph.named(name)
+        assert is_secret(step.input("stdin")), name
+        assert step.input("logging") == "none", name
+        assert {"stdout", "stderr"} <= set(step.additional_secret_outputs), name
+        assert any(is_secret(t) for t in step.input("triggers")), name  # a secret's hash
+    for r in graph.of_type(COMMAND):
+        assert is_secret(r.input("connection")), r.name
+        assert "privateKey" in plain(r.input("connection")), r.name
+        if r.name not in secret_steps:
+            assert not has_secret(r.input("stdin")), r.name  # no needless secrecy
+    for host in cfg.app_servers:
+        assert is_secret(graph.named(f"{host.name}-container").input("envs"))
+    assert graph.named("db-password").protect
+
+
+def test_docker_providers_reach_hosts_over_ssh_with_the_stack_key(deployed):
+    _, cfg, graph = deployed
+    for host in (*cfg.app_servers, cfg.proxy):
+        provider = graph.named(f"{host.name}-docker")
+        port = cfg.ssh_port_for(host)
+        assert plain(provider.input("host")) == f"ssh://{cfg.ssh.user}@{host.address}:{port}"
+        opts = plain(provider.input("sshOpts"))
+        opts = json.loads(opts)  # provider config travels as strings
+        assert opts[0] == "-i"
+        assert plain(provider.input("disableDockerDaemonCheck")) in (True, "true")
+
+
+# --- firewall ----------------------------------------------------------------------------
+
+IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?\b")
+
+
+def _addresses(script: str, exclude) -> set[str]:
+    found = set()
+    for token in IPV4.findall(script):
+        net = ipaddress.ip_network(token, strict=False)
+        if str(net) not in exclude and str(net.network_address) not in exclude:
+            found.add(str(net.network_address) if net.prefixlen == 32 else str(net))
+    return found
+
+
+def test_firewall_allow_lists_equal_the_peers_addresses(deployed):
+    _, cfg, graph = deployed
+    admin = {str(ipaddress.ip_network(c, strict=False)) for c in cfg.firewall.admin_cidrs}
+    admin |= {str(ipaddress.ip_network(c, strict=False).network_address)
+              for c in cfg.firewall.admin_cidrs}
+    ignore = admin | {"0.0.0.0", "0.0.0.0/0", "127.0.0.1", "127.0.0.0/8"}
+    apps = {h.private_address for h in cfg.app_servers}
+    db_script = plain(graph.named("db-firewall").input("create"))
+    assert _addresses(db_script, ignore) == apps
+    for host in cfg.app_servers:
+        script = plain(graph.named(f"{host.name}-firewall").input("create"))
+        assert _addresses(script, ignore) == {cfg.proxy.private_address}, host.name
+    proxy_script = plain(graph.named("proxy-firewall").input("create"))
+    assert _addresses(proxy_script, ignore) == set()
+    for name in ("db-firewall", "proxy-firewall", *(f"{h.name}-firewall" for h in cfg.app_servers)):
+        script = plain(graph.named(name).input("create"))
+        for cidr in cfg.firewall.admin_cidrs:
+            assert str(ipaddress.ip_network(cidr, strict=False)).split("/")[0] in script, name
+
+
+def test_pg_hba_and_nginx_upstreams_list_exactly_the_app_servers(deployed):
+    _, cfg, graph = deployed
+    apps = [h.private_address for h in cfg.app_servers]
+    hba = plain(graph.named("db-pg-hba").input("stdin"))
+    hba_hosts = re.findall(r"^host\s+\S+\s+\S+\s+(\S+)\s+scram-sha-256$", hba, re.M)
+    assert hba_hosts == [f"{a}/32" for a in apps]
+    for step in ("proxy-nginx-http-conf", "proxy-nginx-tls-conf"):
+        conf = plain(graph.named(step).input("stdin"))
+        upstreams = re.findall(r"^\s*server\s+(\d[\d.]+):(\d+)", conf, re.M)
+        assert upstreams == [(a, str(cfg.app.port)) for a in apps], step
+    assert "ssl_certificate" not in plain(graph.named("proxy-nginx-http-conf").input("stdin"))
+    assert "ssl_certificate" in plain(graph.named("proxy-nginx-tls-conf").input("stdin"))
+
+
+# --- exports -----------------------------------------------------------------------------
+
+def test_exports(deployed):
+    _, cfg, graph = deployed
+    ex = graph.exports
+    assert ex["url"] == (f"https://{cfg.domain}/", True, False)
+    assert ex["proxyAddress"] == (cfg.proxy.address, True, False)
+    assert ex["appAddresses"] == ([h.private_address for h in cfg.app_servers], True, False)
+    assert ex["dbPrivateAddress"] == (cfg.database.host.private_address, True, False)
+    assert ex["dbPort"] == (cfg.database.port, True, False)
+    assert ex["dbName"] == (cfg.database.name, True, False)
+    assert ex["dbUser"] == (cfg.database.user, True, False)
+    assert ex["adminUsername"] == (cfg.app.superuser.username, True, False)
+    assert ex["adminPassword"] == (ADMIN_PASSWORD, True, True)
+    assert ex["dbPassword"] == (DB_PASSWORD, True, True)
+
+
+# --- preview -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["dev", "prod", "five_apps"])
+def test_preview_registers_the_same_resources(name):
+    path = STACKS[name]
+    real = _run(path, name)
+    preview = _run(path, name, preview=True)
+
+    def shape(graph):
+        return sorted((r.type, r.name, r.parent.rsplit("::", 1)[-1], r.provider.rsplit("::", 1)[0])
+                      for r in graph.registrations)
+
+    assert shape(preview) == shape(real)
+    release = preview.named(f"{_cfg(path).app_servers[0].name}-release")
+    assert is_unknown(release.input("create"))  # the image id is not known before the build
+    assert preview.exports["adminPassword"][1] is False  # unknown until created
+    assert preview.exports["url"][0] == real.exports["url"][0]
+
+
+# --- bad config --------------------------------------------------------------------------
+
+def test_bad_config_fails_before_any_resource_is_registered():
+    config = stack_file_as_pulumi_config(STACKS["dev"], SECRETS)
+    config["djscale:appServers"] = '[{"address": "10.0.0.300", "privateAddress": "10.0.0.21"}]'
+    config["djscale:domain"] = "not a domain"
+    with pytest.raises(ConfigError) as err:
+        run_program(config, stack="dev")
+    assert "appServers[0].address" in str(err.value) and "domain" in str(err.value)
+    assert run_program.last_monitor.registrations == []
+
+
+def test_missing_secret_fails_before_any_resource_is_registered():
+    config = stack_file_as_pulumi_config(STACKS["prod"], {"sshPrivateKey": SSH_KEY})
+    with pytest.raises(ConfigError, match="staticStorageSecretKey"):
+        run_program(config, stack="prod")
+    assert run_program.last_monitor.registrations == []
+
+
+# --- two stacks --------------------------------------------------------------------------
+
+def test_database_from_another_stack_is_wired_into_the_app_env():
+    db_graph = _run(STACKS["dev"], "dev")
+    db_exports = {k: v[0] for k, v in db_graph.exports.items()}
+    ref_name = "example-org/djscale/db-prod"
+    path = FIXTURES / "stack_dbref.yaml"
+    cfg = _cfg(path)
+    assert cfg.database.stack == ref_name
+    app_graph = _run(path, "app", stack_references={ref_name: (db_exports, ["dbPassword"])})
+
+    (ref,) = app_graph.of_type("pulumi:pulumi:StackReference")
+    assert plain(ref.input("name")) == ref_name
+    assert app_graph.find("db") is None and not app_graph.of_type("djscale:index:DatabaseHost")
+    for host in cfg.app_servers:
+        env_file = app_graph.named(f"{host.name}-env-file")
+        assert "database-stack" in app_graph.deps(env_file)
+        assert is_secret(env_file.input("stdin"))
+        text = plain(env_file.input("stdin"))
+        assert f"DATABASE_HOST={db_exports['dbPrivateAddress']}\n" in text
+        assert f"DATABASE_PORT={db_exports['dbPort']}\n" in text
+        assert f"DATABASE_NAME={db_exports['dbName']}\n" in text
+        assert f"DATABASE_USER={db_exports['dbUser']}\n" in text
+        assert f"DATABASE_PASSWORD={DB_PASSWORD}\n" in text
+    assert app_graph.exports["dbPassword"] == (DB_PASSWORD, True, True)
+    assert app_graph.exports["dbPrivateAddress"][0] == db_exports["dbPrivateAddress"]
+    counts = app_graph.type_counts()
+    assert counts[PASSWORD] == 2  # no database password here: it belongs to the DB stack
+
+
+# --- SSH key from a file; deletes ----------------------------------------------------------
+
+def test_ssh_key_from_a_path_is_read_as_a_secret(tmp_path):
+    key = tmp_path / "deploy_key"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nFROM-A-FILE\n"
+                   "-----END OPENSSH PRIVATE KEY-----\n")
+    key.chmod(0o600)
+    config = stack_file_as_pulumi_config(STACKS["dev"], {"staticStorageSecretKey": S3_SECRET})
+    config["djscale:ssh"] = f'{{"user": "deploy", "privateKeyPath": "{key}"}}'
+    graph = run_program(config, stack="dev")
+    for r in graph.of_type(COMMAND):
+        assert is_secret(r.input("connection"))
+        assert "FROM-A-FILE" in plain(r.input("connection"))["privateKey"]
+    for r in graph.of_type(DOCKER_PROVIDER):
+        opts = plain(r.input("sshOpts"))
+        opts = json.loads(opts)  # provider config travels as strings
+        assert opts[:2] == ["-i", str(key)]
+    leaks = [r.name for r in graph.registrations
+             for _ in _unmarked_occurrences(r.raw_inputs, "FROM-A-FILE")]
+    assert leaks == []
+
+
+def test_secret_ssh_key_is_written_privately_for_the_docker_providers():
+    import os
+    import stat
+    home = Path(os.environ["DJSCALE_HOME"])
+    graph = _run(STACKS["prod"], "prod")
+    key = home / "djscale-prod" / "id_ssh"
+    assert key.read_text() == SSH_KEY
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    provider = graph.named("proxy-docker")
+    opts = plain(provider.input("sshOpts"))
+    opts = json.loads(opts)
+    assert opts[:2] == ["-i", str(key)]
+
+
+def test_only_steps_that_can_be_undone_have_a_delete(deployed):
+    _, _, graph = deployed
+    with_delete = {r.name for r in graph.of_type(COMMAND) if r.input("delete")}
+    assert with_delete == {"proxy-renew-enable"}
+    # a replacement must not run the old step's delete after the new step's create
+    assert graph.named("proxy-renew-enable").delete_before_replace
