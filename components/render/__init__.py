@@ -1,0 +1,15 @@
+"""Every file and script a djscale server receives, rendered by pure functions.
+
+Config dataclasses (components/config.py) in, text out; no Pulumi here, so each renderer is
+tested against exact text and `python -m components.render` can show a stack's files before
+a deploy. Templates live in assets/templates/ (see templating.py for the quoting rule).
+
+    postgres        PostgreSQL packages, settings drop-in, pg_hba.conf, role and database
+    appenv          the app containers' env file
+    nginx           nginx.conf of the proxy
+    firewall        ufw per role and the DOCKER-USER block of /etc/ufw/after.rules
+    certbot         certificate issuance, renewal script and systemd units
+    docker_install  Docker on the app and proxy hosts
+    files           commands that install stdin as a file / run a script as root
+    hosts           what each host receives, host by host (inspect and README)
+"""

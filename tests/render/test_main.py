@@ -1,0 +1,105 @@
+"""The inspect command, run as a user runs it (a subprocess) on fixture stacks."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from components.config import parse_config
+from components.render import appenv, nginx, postgres
+from components.stack import read_stack_file
+from tests.render.conftest import assert_golden
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def inspect(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "components.render", *args], cwd=ROOT,
+                          capture_output=True, text=True)
+
+
+def test_two_app_stack_writes_every_host(tmp_path):
+    out = tmp_path / "out"
+    result = inspect("--stack-file", str(FIXTURES / "stack_two_apps.yaml"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # every secret is set in this fixture
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["app1", "app2", "db", "proxy"]
+    assert_golden("inspect-two-apps-summary.txt", (out / "SUMMARY.txt").read_text())
+    assert result.stdout.endswith((out / "SUMMARY.txt").read_text())
+
+    # The files are the renderers' output for the same config, secrets as placeholders.
+    raw, secrets = read_stack_file(FIXTURES / "stack_two_apps.yaml")
+    cfg = parse_config(raw, secrets, check_files=False)
+    apps = ["10.0.0.21", "10.0.0.22"]
+    assert (out / "db/etc/djscale/postgres/pg_hba.conf").read_text() == \
+        postgres.render_pg_hba(cfg, apps)
+    assert (out / "proxy/etc/djscale/nginx/nginx.conf").read_text() == \
+        nginx.render_nginx_conf(cfg, apps, tls=True)
+    env = (out / "app2/etc/djscale/app.env").read_text()
+    assert env == appenv.render_app_env(
+        cfg, db_host="10.0.0.10", db_port=5432, db_name="shop", db_user="shop_app",
+        db_password="<secret:database password>", secret_key="<secret:django secret key>",
+        s3_secret_key="<secret:static storage secret key>")
+    assert "DJANGO_SUPERUSER_PASSWORD" not in env
+    release = (out / "app1/etc/djscale/release.env").read_text()
+    assert "DJANGO_SUPERUSER_PASSWORD=<secret:superuser password>\n" in release
+    assert not (out / "app2/etc/djscale/release.env").exists()  # the release runs on app1
+    assert (out / "db/steps/03-db-setup.sh").stat().st_mode & 0o111
+
+
+def test_rerun_replaces_its_own_output_but_never_a_foreign_directory(tmp_path):
+    out = tmp_path / "out"
+    stack = str(FIXTURES / "stack_one_app.yaml")
+    assert inspect("--stack-file", stack, "--out", str(out)).returncode == 0
+    (out / "app1" / "stale").write_text("x")
+    assert inspect("--stack-file", stack, "--out", str(out)).returncode == 0
+    assert not (out / "app1" / "stale").exists()
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    refused = inspect("--stack-file", stack, "--out", str(foreign))
+    assert refused.returncode != 0 and "refusing" in refused.stderr
+    assert (foreign / "keep.txt").read_text() == "mine"
+
+
+def test_database_from_another_stack_renders_no_database_host(tmp_path):
+    out = tmp_path / "out"
+    result = inspect("--stack-file", str(FIXTURES / "stack_dbref.yaml"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert not (out / "db").exists()
+    env = (out / "app1/etc/djscale/app.env").read_text()
+    for line in ["DATABASE_HOST=<output:example-org/djscale/db-prod privateAddress>",
+                 "DATABASE_PORT=<output:example-org/djscale/db-prod port>",
+                 "DATABASE_NAME=<output:example-org/djscale/db-prod dbName>",
+                 "DATABASE_USER=<output:example-org/djscale/db-prod dbUser>"]:
+        assert f"{line}\n" in env
+
+
+def test_project_stack_without_secret_values_renders_with_a_note(tmp_path):
+    result = inspect("--stack", "dev", "--out", str(tmp_path / "dev"))
+    assert result.returncode == 0, result.stderr
+    assert "secret staticStorageSecretKey is not set in Pulumi.dev.yaml" in result.stderr
+
+
+def test_invalid_config_exits_2_with_every_problem(tmp_path):
+    bad = tmp_path / "Pulumi.bad.yaml"
+    text = (FIXTURES / "stack_two_apps.yaml").read_text()
+    bad.write_text(text.replace("privateAddress: 10.0.0.22", "privateAddress: 10.0.0.300")
+                       .replace("djscale:domain: shop.example.com", "djscale:domain: shop"))
+    out = tmp_path / "out"
+    result = inspect("--stack-file", str(bad), "--out", str(out))
+    assert result.returncode == 2
+    assert "invalid djscale stack config" in result.stderr
+    assert "appServers[1].privateAddress" in result.stderr
+    assert "domain" in result.stderr
+    assert not out.exists()
+
+
+def test_renderers_do_not_import_pulumi():
+    code = ("import sys, components.render.hosts, components.render.files; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pulumi'))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "[]"
