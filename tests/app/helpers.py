@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,7 +166,8 @@ def cookie_attributes(set_cookie_line: str) -> set[str]:
 
 def login_form(port: int, host: str = SITE_HOST) -> tuple[dict[str, str], str]:
     """Headers and body of the admin login POST a browser sends after GET /admin/login/."""
-    page = request(port, "GET", "/admin/login/", host=host, headers={"X-Forwarded-Proto": "https"})
+    page = request(port, "GET", "/admin/login/", host=host,
+                   headers={"X-Forwarded-Proto": "https"})
     token = cookie_value(page.cookies["csrftoken"])
     form_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.body)[1]
     body = urlencode({"csrfmiddlewaretoken": form_token, "username": SUPERUSER[0],
@@ -175,6 +177,23 @@ def login_form(port: int, host: str = SITE_HOST) -> tuple[dict[str, str], str]:
                "Origin": f"https://{host}",
                "Referer": f"https://{host}/admin/login/"}
     return headers, body
+
+
+class InFlightRequest:
+    """A GET whose last header line is held back: the server is mid-request until finish()."""
+
+    def __init__(self, port: int, path: str = "/mydb/", host: str = SITE_HOST):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n".encode())
+
+    def finish(self) -> str:
+        """Send the rest; return the response's status line."""
+        self.sock.sendall(b"Connection: close\r\n\r\n")
+        data = b""
+        while chunk := self.sock.recv(65536):
+            data += chunk
+        self.sock.close()
+        return data.split(b"\r\n", 1)[0].decode()
 
 
 def wait_for_status(port: int, path: str, status: int, timeout: float = 30, **kw) -> Response:

@@ -13,9 +13,9 @@ import os
 import re
 import secrets
 import tempfile
+import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -23,8 +23,8 @@ from tests.support.postgres import PostgresServer, free_port
 from tests.support.rootfs import ensure_base_image
 from tests.support.s3 import MotoS3Server
 
-from .helpers import (APP_DIR, E, SITE_HOST, app_env, cookie_attributes, login_form, request,
-                      wait_for_status)
+from .helpers import (APP_DIR, E, InFlightRequest, app_env, cookie_attributes, login_form,
+                      request, wait_for_status)
 
 pytestmark = pytest.mark.docker
 
@@ -214,16 +214,31 @@ def test_healthz_follows_the_database(engine, container, db):
 
 
 def test_docker_stop_is_graceful(engine, container):
-    """SIGTERM reaches gunicorn (PID 1), which drains and exits 0 well before SIGKILL."""
-    name = container["name"]
-    assert request(container["port"], "GET", "/mydb/").status == 200
+    """SIGTERM reaches gunicorn (PID 1), which finishes the request in flight and exits 0
+    well before Docker's SIGKILL."""
+    name, port = container["name"], container["port"]
+    assert request(port, "GET", "/mydb/").status == 200
+    in_flight = InFlightRequest(port)
+    time.sleep(0.5)  # a worker has accepted it and is reading the headers
     started = time.monotonic()
-    engine.docker("stop", "-t", str(STOP_TIMEOUT), name, timeout=STOP_TIMEOUT + 30)
+    stopper = threading.Thread(target=engine.docker, daemon=True,
+                               args=("stop", "-t", str(STOP_TIMEOUT), name),
+                               kwargs={"timeout": STOP_TIMEOUT + 30})
+    stopper.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        out = engine.docker("logs", name)
+        if "Handling signal: term" in out.stdout + out.stderr:
+            break
+        time.sleep(0.2)
+    time.sleep(0.5)
+    assert in_flight.finish() == "HTTP/1.1 200 OK"
+    stopper.join(STOP_TIMEOUT + 30)
     elapsed = time.monotonic() - started
     state = _inspect(engine, name, "{{json .State}}")
     out = engine.docker("logs", name)
     logs = out.stdout + out.stderr
-    assert state["ExitCode"] == 0 and not state["OOMKilled"], state
+    assert state["Status"] == "exited" and state["ExitCode"] == 0, state
     assert elapsed < STOP_TIMEOUT - 5, f"stop took {elapsed:.1f}s"
     assert "Handling signal: term" in logs and "Shutting down: Master" in logs
     assert '"GET /mydb/ HTTP/1.1" 200' in logs  # access log on stdout

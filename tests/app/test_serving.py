@@ -1,6 +1,7 @@
 """gunicorn serving the app over a real socket, as nginx would reach it."""
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -9,8 +10,8 @@ import pytest
 
 from tests.support.postgres import free_port
 
-from .helpers import (APP_DIR, E, SITE_HOST, Gunicorn, cookie_attributes, cookie_value,
-                      login_form, request, wait_for_status)
+from .helpers import (APP_DIR, E, SITE_HOST, Gunicorn, InFlightRequest, cookie_attributes,
+                      cookie_value, login_form, request, wait_for_status)
 
 HTTPS = {"X-Forwarded-Proto": "https"}
 
@@ -167,10 +168,18 @@ def test_gunicorn_does_not_boot_without_secret_key(prod_env, tmp_path):
 
 
 def test_sigterm_stops_gunicorn_gracefully(prod_env, migrated, tmp_path):
+    """SIGTERM: no new connections, the request in flight is finished, then exit 0."""
     server = Gunicorn(prod_env, free_port(), tmp_path / "log")
     server.start()
-    assert request(server.port, "GET", "/mydb/").status == 200
+    in_flight = InFlightRequest(server.port)
+    time.sleep(0.5)  # a worker has accepted it and is reading the headers
     started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while "Handling signal: term" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert in_flight.finish() == "HTTP/1.1 200 OK"
     assert server.stop(timeout=30) == 0
     assert time.monotonic() - started < 20
     log = server.log()

@@ -14,7 +14,6 @@ log), listens on a free port of the given addresses, and admits password logins
 from __future__ import annotations
 
 import glob
-import os
 import secrets
 import shutil
 import socket

@@ -9,6 +9,7 @@ state in memory, and accepts any credentials. Needs `moto[server]` (flask, flask
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,14 +37,17 @@ class MotoS3Server:
         self.secret_access_key = SECRET_ACCESS_KEY
         self.region = REGION
         self.bucket: str | None = None  # set by s3_fixture
-        self._log = Path(tempfile.mkstemp(prefix="djscale-moto-", suffix=".log")[1])
+        self._log: Path | None = None
         self._proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30) -> None:
-        log = open(self._log, "ab")
+        fd, path = tempfile.mkstemp(prefix="djscale-moto-", suffix=".log")
+        self._log = Path(path)
+        log = os.fdopen(fd, "ab")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()  # the child has its own copy
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -65,7 +69,9 @@ class MotoS3Server:
                 self._proc.kill()
                 self._proc.wait()
         self._proc = None
-        self._log.unlink(missing_ok=True)
+        if self._log is not None:
+            self._log.unlink(missing_ok=True)
+            self._log = None
 
     def client(self):
         import boto3
