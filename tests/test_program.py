@@ -441,3 +441,41 @@ def test_only_steps_that_can_be_undone_have_a_delete(deployed):
     assert with_delete == {"proxy-renew-enable"}
     # a replacement must not run the old step's delete after the new step's create
     assert graph.named("proxy-renew-enable").delete_before_replace
+
+
+# --- what re-runs: a change touches exactly the steps that depend on it --------------------
+
+def _changed(before: Graph, after: Graph) -> set[str]:
+    old = {r.name: r.raw_inputs for r in before.registrations}
+    return {r.name for r in after.registrations if r.name in old and old[r.name] != r.raw_inputs}
+
+
+def test_adding_an_app_server_changes_only_its_peers_allow_lists_and_upstreams():
+    path = STACKS["two_apps"]
+    before = _run(path, "two_apps")
+    config = stack_file_as_pulumi_config(path, SECRETS)
+    servers = json.loads(config["djscale:appServers"])
+    servers.append({"address": "203.0.113.23", "privateAddress": "10.0.0.23"})
+    config["djscale:appServers"] = json.dumps(servers)
+    after = run_program(config, stack="two_apps")
+
+    added = {r.name for r in after.registrations} - {r.name for r in before.registrations}
+    assert added == {"app3", *(f"app3-{s}" for s in (
+        "install-docker", "firewall", "docker", "image", "env-file", "container"))}
+    assert _changed(before, after) == {
+        "db-pg-hba", "db-configure", "db-firewall",  # the DB admits the new address
+        "proxy-nginx-http-conf", "proxy-nginx-tls-conf",  # nginx balances over it
+    }
+
+
+def test_new_app_code_rebuilds_releases_and_rolls_out_nothing_else(monkeypatch):
+    path = STACKS["prod"]
+    before = _run(path, "prod")
+    import components.app_server as app_server
+    monkeypatch.setattr(app_server, "app_content_hash", lambda *a: "0123456789abcdef")
+    after = _run(path, "prod")
+    hosts = [h.name for h in _cfg(path).app_servers]
+    assert _changed(before, after) == {
+        *(f"{h}-image" for h in hosts), f"{hosts[0]}-release", *(f"{h}-container" for h in hosts)}
+    assert plain(after.named(f"{hosts[0]}-image").input("imageName")) == \
+        "djscale-app:0123456789abcdef"
