@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,99 @@ def test_db_setup_script_refuses_an_empty_password(private_cluster):
     result = _run_setup(script, "", private_cluster)
     assert result.returncode == 1
     assert "expected the database password on stdin" in result.stderr
+
+
+# --- the configure script against a real cluster made by pg_createcluster -----------------
+
+SYSTEMCTL_STUB = """#!/bin/bash
+# stand-in for systemd: postgresql@V-C units through pg_ctlcluster
+echo "systemctl $*" >> "$STUB_LOG"
+unit=${2#postgresql@}
+case $1 in
+    start) pg_ctlcluster "${unit%%-*}" "${unit#*-}" status >/dev/null 2>&1 ||
+           pg_ctlcluster "${unit%%-*}" "${unit#*-}" start ;;
+    restart) pg_ctlcluster "${unit%%-*}" "${unit#*-}" restart ;;
+esac
+"""
+
+
+def test_configure_script_installs_validates_and_restores_on_a_real_cluster(tmp_path):
+    """A Debian cluster (pg_createcluster) in private mounts over /etc/postgresql,
+    /var/lib/postgresql, /var/run/postgresql and /var/log/postgresql, in a network namespace
+    that has the DB's private address: the machine's own PostgreSQL is never touched."""
+    cfg = make_config()
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "systemctl").write_text(SYSTEMCTL_STUB)
+    (tmp_path / "bin" / "systemctl").chmod(0o755)
+    script = tmp_path / "configure.sh"
+    script.write_text(render_configure_postgres_script(
+        cfg, staged_conf=str(staged / "djscale.conf"), staged_hba=str(staged / "pg_hba.conf")))
+    conf = render_postgresql_conf(cfg)
+    hba_one = render_pg_hba(cfg, ["10.0.0.21"])
+    hba_two = render_pg_hba(cfg, ["10.0.0.21", "10.0.0.22"])
+    (tmp_path / "conf").write_text(conf)
+    (tmp_path / "hba1").write_text(hba_one)
+    (tmp_path / "hba2").write_text(hba_two)
+    (tmp_path / "hba-bad").write_text(hba_two + "host django django 10.0.0.23/32 bogus\n")
+    (tmp_path / "conf-bad").write_text(conf + "port = many\n")
+    live = "/etc/postgresql/15/main"
+    driver = f"""
+set -u
+mount --make-rprivate /
+for d in /etc/postgresql /var/lib/postgresql /var/run/postgresql /var/log/postgresql; do
+    mount -t tmpfs djscale-test "$d"
+done
+chown postgres:postgres /var/lib/postgresql /var/run/postgresql /var/log/postgresql
+chmod 2775 /var/run/postgresql
+ip link set lo up
+ip addr add 10.0.0.10/32 dev lo
+pg_createcluster 15 main >/dev/null
+export PATH={tmp_path}/bin:$PATH STUB_LOG={tmp_path}/systemctl.log
+step() {{  # step NAME CONF HBA
+    cp {tmp_path}/$2 {staged}/djscale.conf
+    cp {tmp_path}/$3 {staged}/pg_hba.conf
+    : > "$STUB_LOG"
+    bash {script} > {tmp_path}/$1.out 2>&1
+    echo "$1 rc=$? $(tr '\\n' ';' < "$STUB_LOG")"
+}}
+step first conf hba1
+stat -c '%U:%G %a %n' {live}/pg_hba.conf {live}/conf.d/djscale.conf
+runuser -u postgres -- psql -X -At -c 'SHOW listen_addresses' -c 'SHOW password_encryption'
+step again conf hba1
+step more_apps conf hba2
+runuser -u postgres -- psql -X -At -c "SELECT count(*) FROM pg_hba_file_rules WHERE address = '10.0.0.22'"
+step bad_hba conf hba-bad
+cmp -s {live}/pg_hba.conf {tmp_path}/hba2 && echo "hba restored"
+step bad_setting conf-bad hba2
+cmp -s {live}/conf.d/djscale.conf {tmp_path}/conf && echo "settings restored"
+runuser -u postgres -- psql -X -At -c 'SELECT 1'
+pg_ctlcluster 15 main stop
+"""
+    netns = f"djscale-pg-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        result = subprocess.run(["ip", "netns", "exec", netns, "unshare", "-m", "bash", "-c",
+                                 driver], capture_output=True, text=True, timeout=180)
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=True)
+    assert result.stdout.splitlines() == [
+        "first rc=0 systemctl start postgresql@15-main;systemctl restart postgresql@15-main;",
+        f"postgres:postgres 640 {live}/pg_hba.conf",
+        f"postgres:postgres 644 {live}/conf.d/djscale.conf",
+        "10.0.0.10",
+        "scram-sha-256",
+        "again rc=0 systemctl start postgresql@15-main;",
+        "more_apps rc=0 systemctl start postgresql@15-main;",  # pg_hba only: a reload
+        "1",
+        "bad_hba rc=1 systemctl start postgresql@15-main;",
+        "hba restored",
+        "bad_setting rc=1 systemctl start postgresql@15-main;",
+        "settings restored",
+        "1",
+    ], result.stderr
+    assert "pg_hba.conf changed, reloading" in (tmp_path / "more_apps.out").read_text()
+    assert "invalid authentication method" in (tmp_path / "bad_hba.out").read_text()
+    assert 'invalid value for parameter "port": "many"' in \
+        (tmp_path / "bad_setting.out").read_text()

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # managed by djscale, do not edit
 # Install djscale's settings drop-in and pg_hba.conf from their staged copies into the
-# cluster "main", check them with the server's own parser (pg_file_settings and
-# pg_hba_file_rules read the files on disk) before they take effect, and put the old files
-# back if the server rejects them. Reload for pg_hba.conf; restart when the drop-in changed,
+# cluster "main", check them with the server's own parsers (`postgres -C` loads every
+# setting as a start would; pg_hba_file_rules reads pg_hba.conf from disk) before they take
+# effect, and put the old files back if the server rejects them. Reload for pg_hba.conf; restart when the drop-in changed,
 # since listen_addresses and port only change on restart.
 set -euo pipefail
 
@@ -53,7 +53,14 @@ if [ "$changed_conf" = no ] && [ "$changed_hba" = no ]; then
     exit 0
 fi
 
-errors=$(psql_admin -c "SELECT sourcefile || ':' || sourceline || ': ' || error FROM pg_file_settings WHERE error IS NOT NULL UNION ALL SELECT 'pg_hba.conf:' || line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL")
+# The settings as the server would load them at start (all files, all values checked),
+# then pg_hba.conf's rules as a reload would read them.
+errors=''
+if ! settings=$(cd / && runuser -u postgres -- "/usr/lib/postgresql/$version/bin/postgres" \
+        -D "$data_dir" -c config_file="$conf_dir/postgresql.conf" -C listen_addresses 2>&1); then
+    errors="settings: $settings"
+fi
+errors+=$(psql_admin -c "SELECT 'pg_hba.conf:' || line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL")
 if [ -n "$errors" ]; then
     echo "djscale: PostgreSQL rejects the new configuration; the previous files are restored:" >&2
     echo "$errors" >&2
