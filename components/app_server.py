@@ -29,7 +29,7 @@ import pulumi_docker as docker
 
 from components.config import HostConfig, StackConfig
 from components.database import DatabaseEndpoint
-from components.remote import SshAccess, remote_file, remote_step
+from components.remote import CONTAINER_LOG_OPTS, SshAccess, remote_file, remote_step
 from components.render import appenv, docker_install, firewall
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -77,14 +77,16 @@ def parse_env_file(text: str) -> list[str]:
 
 # Idempotent release: `createsuperuser --noinput` fails when the user exists, so check first
 # (any other failure of the check, e.g. no database, fails createsuperuser too: not hidden).
-_RELEASE_STEPS = """set -e
+RELEASE_STEPS = """set -e
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput
-if python manage.py shell -c "import os, sys
+if python manage.py shell <<"PY"; then
+import os, sys
 from django.contrib.auth import get_user_model
-name = os.environ['DJANGO_SUPERUSER_USERNAME']
-sys.exit(0 if get_user_model().objects.filter(username=name).exists() else 3)"; then
-  echo "superuser exists"
+name = os.environ["DJANGO_SUPERUSER_USERNAME"]
+sys.exit(0 if get_user_model().objects.filter(username=name).exists() else 3)
+PY
+  echo "djscale: superuser exists"
 else
   python manage.py createsuperuser --noinput
 fi
@@ -94,7 +96,7 @@ fi
 def render_release_script(image_ref: str, env_file: str = RELEASE_ENV_FILE) -> str:
     """Root script: migrations (never makemigrations), collectstatic and the superuser, in a
     one-off container of the release's image with the app's env file."""
-    run = ["docker", "run", "--rm", "--env-file", env_file, image_ref, "sh", "-c", _RELEASE_STEPS]
+    run = ["docker", "run", "--rm", "--env-file", env_file, image_ref, "sh", "-c", RELEASE_STEPS]
     return "set -eu\n" + shlex.join(run) + "\n"
 
 
@@ -185,6 +187,7 @@ class AppServer(pulumi.ComponentResource):
             image=image_ref,
             envs=pulumi.Output.secret(env_text.apply(parse_env_file)),
             restart="unless-stopped",
+            log_driver="json-file", log_opts=CONTAINER_LOG_OPTS,  # bounded logs
             ports=[docker.ContainerPortArgs(internal=cfg.app.port, external=cfg.app.port,
                                             ip=host.private_address)],
             healthcheck=docker.ContainerHealthcheckArgs(

@@ -25,8 +25,9 @@ import pulumi
 import pulumi_docker as docker
 
 from components.config import StackConfig
-from components.remote import (SshAccess, content_hash, remote_file, remote_input_step,
-                               remote_step)
+from components.remote import (
+    CONTAINER_LOG_OPTS, SshAccess, content_hash, remote_file, remote_input_step, remote_step,
+)
 from components.render import certbot, docker_install, firewall, nginx
 from components.render.files import render_install_file_command, render_run_script_command
 
@@ -64,7 +65,8 @@ def render_activate_nginx_conf_script(*, container: str = NGINX_CONTAINER,
                   '    exit 0',
                   'fi']
     lines += [
-        'running=$(docker container inspect -f "{{.State.Running}}" "$container" 2>/dev/null || true)',
+        'running=$(docker container inspect -f "{{.State.Running}}" "$container" 2>/dev/null'
+        ' || true)',
         'if [ "$running" = true ]; then',
         '    if ! docker exec "$container" nginx -t -q -c "$staged"; then',
         '        rm -f "$staged"',
@@ -139,6 +141,7 @@ class ProxyHost(pulumi.ComponentResource):
             command=["nginx", "-g", "daemon off;", "-c", NGINX_CONF],
             network_mode="host",
             restart="unless-stopped",
+            log_driver="json-file", log_opts=CONTAINER_LOG_OPTS,  # bounded logs
             volumes=[
                 docker.ContainerVolumeArgs(host_path=NGINX_DIR, container_path=NGINX_DIR,
                                            read_only=True),

@@ -29,6 +29,8 @@ from components.config import HostConfig, StackConfig
 from components.render.files import render_install_file_command, render_run_script_command
 
 SECRET_OUTPUTS = ["stdout", "stderr"]
+# Docker's json-file logs grow without bound by default: keep ~50 MB per container.
+CONTAINER_LOG_OPTS = {"max-size": "10m", "max-file": "5"}
 
 
 def sha256_text(text: str) -> str:

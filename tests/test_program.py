@@ -18,12 +18,13 @@ import pytest
 from components.config import ConfigError, StackConfig, parse_config
 from components.stack import read_stack_file, stack_file_as_pulumi_config
 from tests.support.pulumi_mocks import (
-    Graph, Registration, has_secret, is_secret, is_unknown, plain, run_program,
+    Graph, has_secret, is_secret, is_unknown, plain, run_program,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
-SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK-SSH-KEY-MATERIAL\n-----END OPENSSH PRIVATE KEY-----\n"
+SSH_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK-SSH-KEY-MATERIAL\n"
+           "-----END OPENSSH PRIVATE KEY-----\n")
 S3_SECRET = "MOCK-S3-SECRET-KEY-VALUE"
 SECRETS = {"sshPrivateKey": SSH_KEY, "staticStorageSecretKey": S3_SECRET}
 # what DjscaleMocks returns as RandomPassword results (secret)
@@ -219,9 +220,11 @@ def _unmarked_occurrences(value, needle: str, path="") -> list[str]:
     if is_secret(value):
         return []
     if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _unmarked_occurrences(v, needle, f"{path}.{k}")]
+        return [p for k, v in value.items()
+                for p in _unmarked_occurrences(v, needle, f"{path}.{k}")]
     if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _unmarked_occurrences(v, needle, f"{path}[{i}]")]
+        return [p for i, v in enumerate(value)
+                for p in _unmarked_occurrences(v, needle, f"{path}[{i}]")]
     return [path] if isinstance(value, str) and needle in value else []
 
 

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import os
-import stat
 import shlex
+import stat
 
 import pulumi
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
-from components.config import BastionConfig, HostConfig, SshConfig
+from components.config import BastionConfig, SshConfig
 from components.remote import SshAccess, sha256_text, state_dir
 from tests.components.helpers import stack_config
 
