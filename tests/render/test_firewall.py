@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -240,3 +241,101 @@ def test_ufw_script_on_a_database_host_for_real(tmp_path, netns):
         "-A ufw-user-input -s 10.0.0.22/32 -p tcp -m tcp --dport 5432 -j ACCEPT",
     ]
     assert _in_netns(netns, "iptables", "-S", "DOCKER-USER").returncode != 0  # no block
+
+
+# --- the DOCKER-USER block against real forwarded traffic ---------------------------------
+
+class Namespaces:
+    def __init__(self):
+        self.prefix = f"djs{uuid.uuid4().hex[:6]}"
+        self.names: list[str] = []
+        self.processes: list[subprocess.Popen] = []
+
+    def add(self, role: str) -> str:
+        name = f"{self.prefix}-{role}"
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        self.names.append(name)
+        _in_netns(name, "ip", "link", "set", "lo", "up", check=True)
+        return name
+
+    def sh(self, ns: str, command: str) -> subprocess.CompletedProcess:
+        return _in_netns(ns, "sh", "-c", command)
+
+    def start(self, ns: str, *cmd: str) -> None:
+        self.processes.append(subprocess.Popen(["ip", "netns", "exec", ns, *cmd],
+                                               stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL))
+
+    def close(self) -> None:
+        for proc in self.processes:
+            proc.terminate()
+            proc.wait(timeout=10)
+        for name in self.names:
+            subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def _connects(namespaces: Namespaces, ns: str, source: str, target: str) -> bool:
+    result = namespaces.sh(ns, f"curl -s -o /dev/null --interface {source} "
+                               f"--connect-timeout 1 --max-time 3 http://{target}/")
+    return result.returncode == 0
+
+
+@pytest.fixture
+def namespaces():
+    spaces = Namespaces()
+    try:
+        yield spaces
+    finally:
+        spaces.close()
+
+
+def test_docker_user_block_lets_only_the_proxy_reach_the_published_port(namespaces):
+    """An app host as Docker sets it up (docker0 bridge, DNAT of published ports, FORWARD
+    through DOCKER-USER), a container behind it, and a private network with the proxy
+    (10.0.0.30), another host (10.0.0.40) and the database (10.0.0.10)."""
+    lan, app, ctr = namespaces.add("lan"), namespaces.add("app"), namespaces.add("ctr")
+    setup = [
+        (app, f"ip link add eth0 type veth peer name lan0 netns {lan}"),
+        (lan, "ip addr add 10.0.0.30/24 dev lan0 && ip addr add 10.0.0.40/24 dev lan0 && "
+              "ip addr add 10.0.0.10/24 dev lan0 && ip link set lan0 up"),
+        (app, "ip addr add 10.0.0.21/24 dev eth0 && ip link set eth0 up && "
+              "ip link add docker0 type bridge && ip addr add 172.17.0.1/16 dev docker0 && "
+              f"ip link set docker0 up && ip link add vethc type veth peer name eth0 netns {ctr} "
+              "&& ip link set vethc master docker0 && ip link set vethc up && "
+              "sysctl -qw net.ipv4.ip_forward=1"),
+        (ctr, "ip addr add 172.17.0.2/16 dev eth0 && ip link set eth0 up && "
+              "ip route add default via 172.17.0.1"),
+    ]
+    for ns, command in setup:
+        result = namespaces.sh(ns, command)
+        assert result.returncode == 0, (command, result.stderr)
+    block = render_docker_user_block({8000: [PROXY]})
+    assert _in_netns(app, "iptables-restore", "--noflush", input=block).returncode == 0
+    # What dockerd adds for `-p 10.0.0.21:8000:8000` (and, here, `-p 10.0.0.21:8001:8000`).
+    docker_rules = """
+iptables -t nat -A PREROUTING -d 10.0.0.21 -p tcp --dport 8000 -j DNAT --to-destination 172.17.0.2:8000
+iptables -t nat -A PREROUTING -d 10.0.0.21 -p tcp --dport 8001 -j DNAT --to-destination 172.17.0.2:8000
+iptables -t nat -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+iptables -P FORWARD DROP
+iptables -A FORWARD -j DOCKER-USER
+iptables -A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+iptables -A FORWARD -d 172.17.0.2 ! -i docker0 -o docker0 -p tcp --dport 8000 -j ACCEPT
+iptables -A FORWARD -i docker0 ! -o docker0 -j ACCEPT
+"""
+    result = namespaces.sh(app, docker_rules.strip().replace("\n", " && "))
+    assert result.returncode == 0, result.stderr
+    namespaces.start(ctr, "python3", "-m", "http.server", "8000", "--bind", "172.17.0.2")
+    namespaces.start(lan, "python3", "-m", "http.server", "5432", "--bind", "10.0.0.10")
+    for _ in range(50):
+        if _connects(namespaces, app, "172.17.0.1", "172.17.0.2:8000") and \
+                _connects(namespaces, lan, "10.0.0.10", "10.0.0.10:5432"):
+            break
+        time.sleep(0.1)
+
+    assert _connects(namespaces, lan, PROXY, "10.0.0.21:8000")
+    assert not _connects(namespaces, lan, "10.0.0.40", "10.0.0.21:8000")
+    # The match is on the published port before DNAT: another published port is closed even
+    # for the proxy, though it leads to the same container port.
+    assert not _connects(namespaces, lan, PROXY, "10.0.0.21:8001")
+    # The container still opens connections out (to the database).
+    assert _connects(namespaces, ctr, "172.17.0.2", "10.0.0.10:5432")
