@@ -128,7 +128,7 @@ def proxy_host(cfg: StackConfig, app_private_addresses: list[str]) -> list[Rende
         Rendered(nginx.NGINX_CONF_PATH + ".http-only",
                  nginx.render_nginx_conf(cfg, app_private_addresses, tls=False),
                  "nginx.render_nginx_conf(tls=False): nginx.conf until the certificate exists"),
-        _step(3, "certbot-obtain", certbot.render_certbot_obtain_script(
+        _step(4, "certbot-obtain", certbot.render_certbot_obtain_script(
             cfg, certbot_image=image), "certbot.render_certbot_obtain_script"),
         Rendered(nginx.NGINX_CONF_PATH,
                  nginx.render_nginx_conf(cfg, app_private_addresses, tls=True),
