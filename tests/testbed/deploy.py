@@ -1,0 +1,30 @@
+"""Deploy the real program onto the bed with the stand-in engine (tests/testbed/engine.py).
+
+The engine keeps its state (what it created, like a Pulumi stack's state) under the bed's
+state dir, so a second `deploy_bed()` is a second `pulumi up`, and `down` forgets it.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from . import bed, layout
+
+ENGINE_STATE_DIR = layout.STATE_DIR / "engine-state"
+
+
+def deploy_bed(project_dir: Path = bed.PROJECT_DIR, stack: str = "testbed",
+               with_actions: bool = False):
+    """Run `__main__.py` of `project_dir` against the bed that is up. Returns the stack
+    outputs (and the engine's actions when `with_actions`)."""
+    from . import engine
+
+    state = layout.BedState.load()
+    if state is None:
+        raise RuntimeError("the test bed is not up: python -m tests.testbed up")
+    config = {**bed.stack_config(state), **bed.secret_config()}
+    ENGINE_STATE_DIR.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    outputs, actions = engine.run(config, Path(project_dir), stack, ENGINE_STATE_DIR)
+    bed.log(f"deploy of {project_dir} done in {time.monotonic() - started:.0f}s")
+    return (outputs, actions) if with_actions else outputs
