@@ -52,10 +52,13 @@ def _private_address(cfg: StackConfig) -> str:
     return cfg.database.host.private_address
 
 
+def _listen_addresses(cfg: StackConfig) -> str:
+    return str(ipaddress.ip_address(_private_address(cfg)))
+
+
 def render_postgresql_conf(cfg: StackConfig) -> str:
     """conf.d/djscale.conf: TCP on the DB's private address only, scram-sha-256 passwords."""
-    address = str(ipaddress.ip_address(_private_address(cfg)))
-    return render_template("postgresql.conf.j2", listen_addresses=address,
+    return render_template("postgresql.conf.j2", listen_addresses=_listen_addresses(cfg),
                            port=int(cfg.database.port))
 
 
@@ -82,7 +85,8 @@ def render_configure_postgres_script(cfg: StackConfig, *, staged_conf: str = STA
                                      staged_hba: str = STAGED_HBA) -> str:
     return render_script("configure-postgres.sh.j2",
                          version=cfg.database.postgres_version or "",
-                         staged_conf=staged_conf, staged_hba=staged_hba)
+                         staged_conf=staged_conf, staged_hba=staged_hba,
+                         listen_addresses=_listen_addresses(cfg), port=int(cfg.database.port))
 
 
 def render_db_setup_sql(cfg: StackConfig) -> str:

@@ -242,6 +242,10 @@ stat -c '%U:%G %a %n' {live}/pg_hba.conf {live}/conf.d/djscale.conf
 runuser -u postgres -- psql -X -At -c 'SHOW listen_addresses' -c 'SHOW password_encryption'
 step again conf hba1
 step more_apps conf hba2
+# A run that stopped after installing the files, before the restart: the next one finishes.
+pg_ctlcluster 15 main restart -- -o "-c listen_addresses=127.0.0.1" >/dev/null
+step finish conf hba2
+runuser -u postgres -- psql -X -At -c 'SHOW listen_addresses'
 runuser -u postgres -- psql -X -At -c "SELECT count(*) FROM pg_hba_file_rules WHERE address = '10.0.0.22'"
 step bad_hba conf hba-bad
 cmp -s {live}/pg_hba.conf {tmp_path}/hba2 && echo "hba restored"
@@ -265,6 +269,8 @@ pg_ctlcluster 15 main stop
         "scram-sha-256",
         "again rc=0 systemctl start postgresql@15-main;",
         "more_apps rc=0 systemctl start postgresql@15-main;",  # pg_hba only: a reload
+        "finish rc=0 systemctl start postgresql@15-main;systemctl restart postgresql@15-main;",
+        "10.0.0.10",
         "1",
         "bad_hba rc=1 systemctl start postgresql@15-main;",
         "hba restored",
@@ -272,7 +278,9 @@ pg_ctlcluster 15 main stop
         "settings restored",
         "1",
     ], result.stderr
-    assert "pg_hba.conf changed, reloading" in (tmp_path / "more_apps.out").read_text()
+    assert (tmp_path / "more_apps.out").read_text() == \
+        "djscale: configuration changed, reloading postgresql@15-main\n"
+    assert (tmp_path / "again.out").read_text() == "djscale: PostgreSQL configuration unchanged\n"
     assert "invalid authentication method" in (tmp_path / "bad_hba.out").read_text()
     assert 'invalid value for parameter "port": "many"' in \
         (tmp_path / "bad_setting.out").read_text()

@@ -3,13 +3,17 @@
 # Install djscale's settings drop-in and pg_hba.conf from their staged copies into the
 # cluster "main", check them with the server's own parsers (`postgres -C` loads every
 # setting as a start would; pg_hba_file_rules reads pg_hba.conf from disk) before they take
-# effect, and put the old files back if the server rejects them. Reload for pg_hba.conf; restart when the drop-in changed,
-# since listen_addresses and port only change on restart.
+# effect, and put the old files back if the server rejects them. Then restart when the
+# running server's listen_addresses or port differ from the drop-in's (they change only on
+# restart; comparing with the running server also finishes a run that stopped half-way),
+# else reload when a file changed.
 set -euo pipefail
 
 version=''
 staged_conf=/etc/djscale/postgres/djscale.conf
 staged_hba=/etc/djscale/postgres/pg_hba.conf
+listen_addresses=10.0.0.10
+wanted_port=5432
 
 if [ -z "$version" ]; then
     version=$(pg_lsclusters --no-header | awk '$2 == "main" { print $1 }' | sort -V | tail -n 1)
@@ -48,35 +52,35 @@ if ! cmp -s "$staged_hba" "$conf_dir/pg_hba.conf"; then
     install -o postgres -g postgres -m 0640 "$staged_hba" "$conf_dir/pg_hba.conf"
     changed_hba=yes
 fi
-if [ "$changed_conf" = no ] && [ "$changed_hba" = no ]; then
-    echo "djscale: PostgreSQL configuration unchanged"
-    exit 0
-fi
-
-# The settings as the server would load them at start (all files, all values checked),
-# then pg_hba.conf's rules as a reload would read them.
-errors=''
-if ! settings=$(cd / && runuser -u postgres -- "/usr/lib/postgresql/$version/bin/postgres" \
-        -D "$data_dir" -c config_file="$conf_dir/postgresql.conf" -C listen_addresses 2>&1); then
-    errors="settings: $settings"
-fi
-errors+=$(psql_admin -c "SELECT 'pg_hba.conf:' || line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL")
-if [ -n "$errors" ]; then
-    echo "djscale: PostgreSQL rejects the new configuration; the previous files are restored:" >&2
-    echo "$errors" >&2
-    install -o postgres -g postgres -m 0640 "$backup/pg_hba.conf" "$conf_dir/pg_hba.conf"
-    if [ -e "$backup/djscale.conf" ]; then
-        install -o postgres -g postgres -m 0644 "$backup/djscale.conf" "$conf_dir/conf.d/djscale.conf"
-    else
-        rm -f "$conf_dir/conf.d/djscale.conf"
+if [ "$changed_conf" = yes ] || [ "$changed_hba" = yes ]; then
+    # The settings as the server would load them at start (all files, all values checked),
+    # then pg_hba.conf's rules as a reload would read them.
+    errors=''
+    if ! settings=$(cd / && runuser -u postgres -- "/usr/lib/postgresql/$version/bin/postgres" \
+            -D "$data_dir" -c config_file="$conf_dir/postgresql.conf" -C listen_addresses 2>&1); then
+        errors="settings: $settings"
     fi
-    exit 1
+    errors+=$(psql_admin -c "SELECT 'pg_hba.conf:' || line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL")
+    if [ -n "$errors" ]; then
+        echo "djscale: PostgreSQL rejects the new configuration; the previous files are restored:" >&2
+        echo "$errors" >&2
+        install -o postgres -g postgres -m 0640 "$backup/pg_hba.conf" "$conf_dir/pg_hba.conf"
+        if [ -e "$backup/djscale.conf" ]; then
+            install -o postgres -g postgres -m 0644 "$backup/djscale.conf" "$conf_dir/conf.d/djscale.conf"
+        else
+            rm -f "$conf_dir/conf.d/djscale.conf"
+        fi
+        exit 1
+    fi
 fi
 
-if [ "$changed_conf" = yes ]; then
-    echo "djscale: settings changed, restarting $unit"
+running_listen=$(psql_admin -c "SHOW listen_addresses")
+if [ "$running_listen" != "$listen_addresses" ] || [ "$port" != "$wanted_port" ]; then
+    echo "djscale: listening on '$running_listen' port $port, restarting $unit for '$listen_addresses' port $wanted_port"
     systemctl restart "$unit"
-else
-    echo "djscale: pg_hba.conf changed, reloading $unit"
+elif [ "$changed_conf" = yes ] || [ "$changed_hba" = yes ]; then
+    echo "djscale: configuration changed, reloading $unit"
     psql_admin -c "SELECT pg_reload_conf()" >/dev/null
+else
+    echo "djscale: PostgreSQL configuration unchanged"
 fi
