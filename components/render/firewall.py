@@ -63,21 +63,27 @@ class FirewallRules:
 
     allows: tuple[Allow, ...]
     docker_published: Optional[tuple[Allow, ...]] = None
+    ssh_port: Optional[int] = None  # the script refuses to run unless sshd listens there
 
     def ufw_rules(self) -> list[str]:
         return list(dict.fromkeys(a.ufw_rule() for a in self.allows))
 
 
+def _ssh_port(cfg: StackConfig, host: Optional[HostConfig]) -> int:
+    return cfg.ssh_port_for(host) if host is not None else cfg.ssh.port
+
+
 def _ssh(cfg: StackConfig, host: Optional[HostConfig]) -> list[Allow]:
-    port = cfg.ssh_port_for(host) if host is not None else cfg.ssh.port
-    return [Allow(port, cidr) for cidr in cfg.firewall.admin_cidrs]
+    if not cfg.firewall.admin_cidrs:
+        raise ValueError("firewall.adminCidrs is empty: the firewall would shut SSH out")
+    return [Allow(_ssh_port(cfg, host), cidr) for cidr in cfg.firewall.admin_cidrs]
 
 
 def database_rules(cfg: StackConfig, app_private_addresses: Sequence[str]) -> FirewallRules:
     """SSH from the admin networks; PostgreSQL only from each app server."""
     allows = _ssh(cfg, cfg.database.host)
     allows += [Allow(cfg.database.port, a) for a in app_private_addresses]
-    return FirewallRules(tuple(allows))
+    return FirewallRules(tuple(allows), ssh_port=_ssh_port(cfg, cfg.database.host))
 
 
 def app_rules(cfg: StackConfig, proxy_private_address: str,
@@ -87,14 +93,15 @@ def app_rules(cfg: StackConfig, proxy_private_address: str,
     `host` is the app server the rules are for (its own SSH port); without it, ssh.port.
     """
     proxy = Allow(cfg.app.port, proxy_private_address)
-    return FirewallRules(tuple(_ssh(cfg, host) + [proxy]), docker_published=(proxy,))
+    return FirewallRules(tuple(_ssh(cfg, host) + [proxy]), docker_published=(proxy,),
+                         ssh_port=_ssh_port(cfg, host))
 
 
 def proxy_rules(cfg: StackConfig) -> FirewallRules:
     """SSH from the admin networks; HTTP and HTTPS from anywhere. nginx uses the host's
     network, so no container port is published: DOCKER-USER lets nothing in."""
     allows = _ssh(cfg, cfg.proxy) + [Allow(80), Allow(443)]
-    return FirewallRules(tuple(allows), docker_published=())
+    return FirewallRules(tuple(allows), docker_published=(), ssh_port=_ssh_port(cfg, cfg.proxy))
 
 
 def render_docker_user_block(allowed_sources_by_port: Mapping[int, Sequence[str]]) -> str:
@@ -140,4 +147,4 @@ def render_after_rules(existing: str, block: str) -> str:
 
 def render_ufw_script(rules: FirewallRules) -> str:
     return render_script("ufw.sh.j2", rules=rules.ufw_rules(),
-                         docker_user_block=_docker_user_block(rules))
+                         docker_user_block=_docker_user_block(rules), ssh_port=rules.ssh_port)

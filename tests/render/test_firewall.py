@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -28,6 +29,12 @@ def test_database_rules(cfg):
         "allow from 10.0.0.22 to any port 5432 proto tcp",
     ]
     assert database_rules(cfg, APPS).docker_published is None
+    assert database_rules(cfg, APPS).ssh_port == 22
+
+
+def test_no_admin_network_is_refused(cfg):
+    with pytest.raises(ValueError, match="adminCidrs"):
+        proxy_rules(replace(cfg, firewall=replace(cfg.firewall, admin_cidrs=())))
 
 
 def test_app_rules_use_the_hosts_own_ssh_port(cfg):
@@ -39,6 +46,7 @@ def test_app_rules_use_the_hosts_own_ssh_port(cfg):
         "allow from 10.0.0.30 to any port 8000 proto tcp",
     ]
     assert rules.docker_published == (Allow(8000, PROXY),)
+    assert rules.ssh_port == 2200
 
 
 def test_proxy_rules(cfg):
@@ -157,14 +165,39 @@ class UfwSandbox:
                          input=stdin)
 
 
+@pytest.fixture
+def sshd_stand_in(netns):
+    """Listeners on the SSH ports inside the namespace: the ufw script checks that sshd
+    listens where it is about to allow SSH."""
+    started = []
+
+    def listen(port: int) -> None:
+        code = ("import socket, time; s = socket.socket(); "
+                "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+                f"s.bind(('0.0.0.0', {port})); s.listen(); time.sleep(600)")
+        started.append(subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-c",
+                                         code]))
+        for _ in range(50):
+            if _in_netns(netns, "ss", "-Htln", f"sport = :{port}").stdout:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"no listener on {port}")
+
+    yield listen
+    for proc in started:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def _user_input_accepts(netns: str, tool: str = "iptables") -> list[str]:
     rules = _in_netns(netns, tool, "-S", "ufw-user-input" if tool == "iptables"
                       else "ufw6-user-input").stdout.splitlines()
     return [r for r in rules if r.startswith("-A")]
 
 
-def test_ufw_script_on_an_app_host_for_real(tmp_path, netns):
+def test_ufw_script_on_an_app_host_for_real(tmp_path, netns, sshd_stand_in):
     cfg = make_config()
+    sshd_stand_in(22)
     sandbox = UfwSandbox(tmp_path, netns)
     # A host someone set up by hand: SSH and the app port open to all, an old djscale block.
     stale_block = render_docker_user_block({8000: ["10.0.0.99"]})
@@ -209,8 +242,20 @@ def test_ufw_script_on_an_app_host_for_real(tmp_path, netns):
     assert "Status: active" in sandbox.run("ufw status").stdout
 
 
-def test_ufw_script_on_a_proxy_host_for_real(tmp_path, netns):
+def test_ufw_script_refuses_when_sshd_does_not_listen_on_the_ssh_port(tmp_path, netns,
+                                                                      sshd_stand_in):
+    sshd_stand_in(22)  # the proxy's SSH port in the stack is 2222
+    proxy = UfwSandbox(tmp_path, netns)
+    result = proxy.run(render_ufw_script(proxy_rules(make_config())))
+    assert result.returncode == 1
+    assert "nothing listens on SSH port 2222" in result.stderr
+    assert proxy.run("ufw status").stdout.strip() == "Status: inactive"
+    assert proxy.run("ufw show added").stdout.splitlines()[1:] == ["(None)"]
+
+
+def test_ufw_script_on_a_proxy_host_for_real(tmp_path, netns, sshd_stand_in):
     cfg = make_config()
+    sshd_stand_in(2222)
     proxy = UfwSandbox(tmp_path, netns)
     result = proxy.run(render_ufw_script(proxy_rules(cfg)))
     assert result.returncode == 0, result.stderr
@@ -229,8 +274,9 @@ def test_ufw_script_on_a_proxy_host_for_real(tmp_path, netns):
     assert "--ctorigdstport" not in docker_user
 
 
-def test_ufw_script_on_a_database_host_for_real(tmp_path, netns):
+def test_ufw_script_on_a_database_host_for_real(tmp_path, netns, sshd_stand_in):
     cfg = make_config()
+    sshd_stand_in(22)
     db = UfwSandbox(tmp_path, netns)
     result = db.run(render_ufw_script(database_rules(cfg, APPS)))
     assert result.returncode == 0, result.stderr

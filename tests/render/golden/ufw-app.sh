@@ -52,6 +52,14 @@ COMMIT
 # END djscale
 '
 
+# SSH is allowed on this port only: if sshd listens elsewhere (a port forward, a typo in the
+# stack), the firewall would shut the next SSH session out. Refuse instead.
+ssh_port=22
+if command -v ss >/dev/null && [ -z "$(ss -Htln "sport = :$ssh_port")" ]; then
+    echo "djscale: nothing listens on SSH port $ssh_port here; refusing to enable a firewall that would lock SSH out" >&2
+    exit 1
+fi
+
 if ! command -v ufw >/dev/null; then
     apt_update
     apt_get install -y --no-install-recommends ufw
