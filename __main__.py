@@ -8,7 +8,7 @@ import pulumi
 import pulumi_random as random
 
 from components.app_server import AppServer, AppServerArgs
-from components.database import DatabaseEndpoint, DatabaseHost, DatabaseHostArgs
+from components.database import DatabaseHost, DatabaseHostArgs, referenced_database
 from components.proxy import ProxyHost, ProxyHostArgs
 from components.remote import SshAccess, state_dir
 from components.stack import load_stack
@@ -16,20 +16,14 @@ from components.stack import load_stack
 cfg, secrets = load_stack()  # raises ConfigError, listing every problem, before any resource
 ssh = SshAccess.create(cfg, secrets.ssh_private_key,
                        state_dir(pulumi.get_project(), pulumi.get_stack()))
-app_addresses = [host.private_address for host in cfg.app_servers]
 
-if cfg.database.stack:
-    db_stack = pulumi.StackReference("database-stack", stack_name=cfg.database.stack)
-    database = DatabaseEndpoint(
-        private_address=db_stack.require_output("dbPrivateAddress"),
-        port=db_stack.require_output("dbPort").apply(int),  # numbers arrive as floats
-        name=db_stack.require_output("dbName"),
-        user=db_stack.require_output("dbUser"),
-        password=pulumi.Output.secret(db_stack.require_output("dbPassword")),
-    )
+if cfg.database.stack:  # checked to admit our app servers (its dbClientAddresses)
+    database = referenced_database(cfg.database.stack, cfg)
+    db_clients = None
 else:
-    database = DatabaseHost("db", DatabaseHostArgs(
-        cfg=cfg, ssh=ssh, app_private_addresses=app_addresses)).endpoint
+    db_host = DatabaseHost("db", DatabaseHostArgs(  # own app servers + database.allowedClients
+        cfg=cfg, ssh=ssh, client_addresses=cfg.database_client_addresses()))
+    database, db_clients = db_host.endpoint, db_host.client_addresses
 
 secret_key = random.RandomPassword("django-secret-key", length=64, special=False)
 superuser_password = random.RandomPassword("superuser-password", length=24, special=False)
@@ -62,5 +56,7 @@ pulumi.export("dbPort", database.port)
 pulumi.export("dbName", database.name)
 pulumi.export("dbUser", database.user)
 pulumi.export("dbPassword", pulumi.Output.secret(database.password))
+if db_clients is not None:  # what stacks with database.stack = this one check against
+    pulumi.export("dbClientAddresses", db_clients)
 pulumi.export("adminUsername", cfg.app.superuser.username)
 pulumi.export("adminPassword", pulumi.Output.secret(superuser_password.result))

@@ -17,10 +17,13 @@ SCHEMA NOTE (the contract between modules; keep in step with Pulumi.yaml and REA
              secret key `sshPrivateKey` (top level) OR ssh.privateKeyPath
              bastion: {address, port=22, user=<ssh.user>}
     database:{address, privateAddress, name="django", user="django", postgresVersion=null,
-              port=5432, stack=null}
+              port=5432, stack=null, allowedClients=[]}
              postgresVersion null = the distribution's default `postgresql` package
              stack: "org/project/stack" -> DB outputs come from that stack (StackReference);
                     then address/privateAddress of this stack describe nothing to deploy.
+             allowedClients: IPv4 private addresses of app servers of OTHER stacks (those
+                    whose database.stack names this one): admitted by pg_hba and the DB
+                    firewall beside this stack's own app servers.
     appServers: [{address, privateAddress, sshPort=null, name=null}]  (>= 1)
     proxy:   {address, privateAddress, sshPort=null}
     images:  {appBase="python:3.12-slim", nginx="nginx:1.27", certbot="certbot/certbot:v2.11.0"}
@@ -49,6 +52,10 @@ VALIDATION DECISIONS (each problem is reported as `<key path>: <what is wrong>`)
   there is no default, so it is always an explicit choice.
 - `database.stack` ("org/project/stack"): the database comes from that stack (its outputs
   give address, port, name, user, password), so no other `database.*` key may be set here.
+- `database.allowedClients` belongs to the stack that owns the database: each entry one IPv4
+  host address (a network would repeat the runbook's whole-/24 pg_hba line), listed once, and
+  neither one of this stack's app servers (always admitted: redundant) nor its proxy or
+  database host (the proxy must never reach the database).
 - Objects and lists may be given as JSON strings (as `pulumi.Config.get` returns them).
   Integers and booleans also accept their string forms ("22", "true"), as `pulumi config
   set --path` may store them. Unknown keys are errors, with a did-you-mean suggestion.
@@ -124,6 +131,8 @@ class DatabaseConfig:
     port: int = 5432
     postgres_version: Optional[str] = None
     stack: Optional[str] = None
+    # app servers of stacks that take this database through database.stack
+    allowed_clients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,6 +201,12 @@ class StackConfig:
 
     def ssh_port_for(self, host: HostConfig) -> int:
         return host.ssh_port or self.ssh.port
+
+    def database_client_addresses(self) -> list[str]:
+        """Every address pg_hba and the database firewall admit: this stack's app servers,
+        then `database.allowedClients` (app servers of stacks that reference this one)."""
+        return [*(host.private_address for host in self.app_servers),
+                *self.database.allowed_clients]
 
 
 TOP_LEVEL_KEYS = (

@@ -6,6 +6,7 @@ domain, a bucket name valid) are in config_reader; cross-host rules are in `_che
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -42,12 +43,14 @@ def parse_stack_config(raw: dict, secrets_present: frozenset[str],
     acme = _parse_acme(top.section("acme", ("email", "staging", "server")))
     ssh = _parse_ssh(top.section("ssh", ("user", "port", "privateKeyPath", "hostKeys", "bastion")),
                      secrets_present, check_files)
-    database = _parse_database(top.section("database", (
+    database_section = top.section("database", (
         "address", "privateAddress", "sshPort", "name", "user", "postgresVersion", "port",
-        "stack")))
+        "stack", "allowedClients"))
+    database = _parse_database(database_section)
     app_servers = _parse_app_servers(top)
     proxy = _parse_host(top.section("proxy", ("address", "privateAddress", "sshPort")), "proxy")
     _check_hosts(problems, database, app_servers, proxy, ssh)
+    database = _parse_allowed_clients(database_section, database, app_servers, proxy)
 
     images = _parse_images(top.section("images", ("appBase", "nginx", "certbot")))
     app = _parse_app(top.section("app", (
@@ -164,6 +167,10 @@ def _parse_database(db: Section) -> DatabaseConfig:
             if db.has(key):
                 db.problem(key, "not used when database.stack is set (the database is deployed "
                                 "by that stack); remove it")
+        if db.items("allowedClients"):
+            db.problem("allowedClients", f"not used when database.stack is set (this stack "
+                                         f"owns no database); list these addresses in "
+                                         f"database.allowedClients of {stack or 'that stack'}")
     else:
         host = _parse_host(db, "db")
     name = db.check("name", db.text("name", "django"), sql_identifier_problem) or "django"
@@ -249,6 +256,51 @@ def _check_hosts(problems: Problems, database: DatabaseConfig, app_servers: list
         if address.lower() not in reachable:
             problems.add(f"ssh.hostKeys[{address!r}]",
                          "not the address of any host (keys are looked up by `address`)")
+
+
+def _parse_allowed_clients(db: Section, database: DatabaseConfig,
+                           app_servers: list[HostConfig], proxy: HostConfig) -> DatabaseConfig:
+    """database.allowedClients: other stacks' app servers, one private IPv4 host address
+    each, listed once, none of them one of this stack's hosts. Returns `database` with them."""
+    if database.host is None:
+        return database  # database.stack is set: _parse_database reports allowedClients
+    own_apps = {host.private_address: f"appServers[{i}].privateAddress"
+                for i, host in enumerate(app_servers) if host.private_address}
+    not_clients = {proxy.private_address: "proxy.privateAddress",
+                   database.host.private_address: "database.privateAddress"}
+    clients: list[str] = []
+    first_index: dict[str, int] = {}
+    for index, entry in enumerate(db.items("allowedClients")):
+        path = f"{db.at('allowedClients')}[{index}]"
+        if not isinstance(entry, str):
+            db.problems.add(path, f"expected a string, got {show(entry)}")
+            continue
+        address = entry.strip()
+        if "/" in address:
+            db.problems.add(path, f"{show(entry)} is a network; list each client's address "
+                                  "(pg_hba admits one host per line)")
+            continue
+        problem = ipv4_problem(address)
+        if problem:
+            db.problems.add(path, problem)
+            continue
+        address = str(ipaddress.IPv4Address(address))
+        if ipaddress.IPv4Address(address).is_global:
+            db.problems.add(path, f"{show(address)} is a public address; list the client's "
+                                  "private address (the database listens on its own only)")
+        elif address in first_index:
+            db.problems.add(path, f"{show(address)} is already listed at "
+                                  f"{db.at('allowedClients')}[{first_index[address]}]")
+        elif address in own_apps:
+            db.problems.add(path, f"{show(address)} is redundant: {own_apps[address]} of this "
+                                  "stack is always admitted; remove it")
+        elif address in not_clients:
+            db.problems.add(path, f"{show(address)} is this stack's {not_clients[address]}; "
+                                  "only app servers may reach the database")
+        else:
+            first_index[address] = index
+            clients.append(address)
+    return dataclasses.replace(database, allowed_clients=tuple(clients))
 
 
 def _parse_images(images: Section) -> ImagesConfig:

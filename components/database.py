@@ -1,9 +1,13 @@
 """DatabaseHost: PostgreSQL on one server, reachable only from the app servers.
 
+The app servers are this stack's and those listed in `database.allowedClients` (app servers
+of stacks that take this database through `database.stack`): pg_hba and the firewall admit
+exactly `cfg.database_client_addresses()`, one /32 each.
+
 Steps, in order:
   install PostgreSQL (apt) -> staged settings drop-in + pg_hba.conf -> configure (validate,
   install, reload/restart) -> role + database with a RandomPassword (password on stdin)
-  -> firewall (5432 only from each app server's private address).
+  -> firewall (5432 only from each client's private address).
 
 No step deletes anything on the server: destroying the stack leaves PostgreSQL, the cluster
 and its data in place. The database password (a RandomPassword, whose inputs never change)
@@ -19,7 +23,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_random as random
 
-from components.config import StackConfig
+from components.config import ConfigError, StackConfig
 from components.remote import SshAccess, content_hash, remote_file, remote_step
 from components.render import firewall, postgres
 
@@ -35,11 +39,42 @@ class DatabaseEndpoint:
     password: pulumi.Output[str]  # secret
 
 
+def referenced_database(stack_name: str, cfg: StackConfig) -> DatabaseEndpoint:
+    """The database another stack deploys (config `database.stack`), from its exports.
+
+    That stack exports `dbClientAddresses`, what its pg_hba and firewall admit: when one of
+    our app servers is missing there, the program fails (in preview too) instead of deploying
+    app servers that PostgreSQL refuses. A database stack without that export is not checked.
+    """
+    ref = pulumi.StackReference("database-stack", stack_name=stack_name)
+
+    def admitted(values: list) -> str:
+        clients, private_address = values
+        if clients is not None:
+            problems = [
+                f"appServers[{i}].privateAddress: {host.private_address!r} is not admitted by "
+                f"the database of {stack_name}; add it to database.allowedClients of that "
+                f"stack and update it first"
+                for i, host in enumerate(cfg.app_servers) if host.private_address not in clients]
+            if problems:
+                raise ConfigError(problems)
+        return private_address
+
+    return DatabaseEndpoint(
+        private_address=pulumi.Output.all(ref.get_output("dbClientAddresses"),
+                                          ref.require_output("dbPrivateAddress")).apply(admitted),
+        port=ref.require_output("dbPort").apply(int),  # numbers arrive as floats
+        name=ref.require_output("dbName"),
+        user=ref.require_output("dbUser"),
+        password=pulumi.Output.secret(ref.require_output("dbPassword")),
+    )
+
+
 @dataclass(frozen=True)
 class DatabaseHostArgs:
     cfg: StackConfig
     ssh: SshAccess
-    app_private_addresses: Sequence[str]  # the only clients pg_hba and the firewall admit
+    client_addresses: Sequence[str]  # the only clients pg_hba and the firewall admit
 
 
 def _ready(value, *steps: pulumi.Resource) -> pulumi.Output:
@@ -54,7 +89,7 @@ class DatabaseHost(pulumi.ComponentResource):
         cfg = args.cfg
         host = cfg.database.host
         conn = args.ssh.connection(host)
-        addresses = list(args.app_private_addresses)
+        addresses = list(args.client_addresses)
 
         def after(*deps: pulumi.Resource, **kw) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, depends_on=list(deps), **kw)
@@ -100,12 +135,14 @@ class DatabaseHost(pulumi.ComponentResource):
         self.db_name = _ready(cfg.database.name, *ready)
         self.db_user = _ready(cfg.database.user, *ready)
         self.db_password = pulumi.Output.secret(_ready(self.password.result, *ready))
+        self.client_addresses = _ready(addresses, *ready)
         self.register_outputs({
             "privateAddress": self.private_address,
             "port": self.port,
             "dbName": self.db_name,
             "dbUser": self.db_user,
             "password": self.db_password,
+            "clientAddresses": self.client_addresses,
         })
 
     @property

@@ -583,6 +583,72 @@ def test_database_stack_excludes_other_database_settings():
         "by that stack); remove it"]
 
 
+def with_clients(*clients) -> dict:
+    return with_value("database.allowedClients", list(clients))
+
+
+def test_database_allowed_clients():
+    assert parse(valid()).database.allowed_clients == ()
+    stack = parse(with_clients("10.0.0.41", " 10.0.0.42 "))
+    assert stack.database.allowed_clients == ("10.0.0.41", "10.0.0.42")
+    assert stack.database_client_addresses() == ["10.0.0.21", "10.0.0.22", "10.0.0.41",
+                                                 "10.0.0.42"]
+    as_json = with_value("database.allowedClients", '["10.0.0.41"]')
+    assert parse(as_json).database.allowed_clients == ("10.0.0.41",)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("10.0.0.300", "'10.0.0.300' is not an IPv4 address"),
+    ("db.example.com", "'db.example.com' is not an IPv4 address"),
+    ("127.0.0.1", "'127.0.0.1' is not a usable host address"),
+    (41, "expected a string, got 41"),
+])
+def test_database_allowed_clients_are_ipv4_addresses(entry, message):
+    assert problems(with_clients("10.0.0.41", entry)) == [
+        f"database.allowedClients[1]: {message}"]
+
+
+def test_database_allowed_clients_are_single_hosts_not_networks():
+    assert problems(with_clients("10.0.0.0/24")) == [
+        "database.allowedClients[0]: '10.0.0.0/24' is a network; list each client's address "
+        "(pg_hba admits one host per line)"]
+
+
+def test_database_allowed_clients_are_private_addresses():
+    assert problems(with_clients("10.0.0.41", "8.8.8.8")) == [
+        "database.allowedClients[1]: '8.8.8.8' is a public address; list the client's "
+        "private address (the database listens on its own only)"]
+
+
+def test_database_allowed_clients_without_duplicates():
+    assert problems(with_clients("10.0.0.41", "10.0.0.42", "10.0.0.41")) == [
+        "database.allowedClients[2]: '10.0.0.41' is already listed at "
+        "database.allowedClients[0]"]
+
+
+def test_database_allowed_clients_not_this_stacks_app_servers():
+    assert problems(with_clients("10.0.0.41", "10.0.0.22")) == [
+        "database.allowedClients[1]: '10.0.0.22' is redundant: appServers[1].privateAddress "
+        "of this stack is always admitted; remove it"]
+
+
+def test_database_allowed_clients_not_this_stacks_proxy_or_database():
+    assert problems(with_clients("10.0.0.30", "10.0.0.10")) == [
+        "database.allowedClients[0]: '10.0.0.30' is this stack's proxy.privateAddress; only "
+        "app servers may reach the database",
+        "database.allowedClients[1]: '10.0.0.10' is this stack's database.privateAddress; "
+        "only app servers may reach the database"]
+
+
+def test_database_allowed_clients_only_where_the_database_is_deployed():
+    raw = with_value("database", {"stack": "example-org/djscale/db-prod",
+                                  "allowedClients": ["10.0.0.41"]})
+    assert problems(raw) == [
+        "database.allowedClients: not used when database.stack is set (this stack owns no "
+        "database); list these addresses in database.allowedClients of "
+        "example-org/djscale/db-prod"]
+
+
 # --- Pulumi.yaml declares the same keys and defaults ------------------------------------
 
 def project_config() -> dict:

@@ -44,6 +44,7 @@ STACKS = {
     "one_app": FIXTURES / "stack_one_app.yaml",
     "two_apps": FIXTURES / "stack_two_apps.yaml",
     "five_apps": FIXTURES / "stack_five_apps.yaml",
+    "db_shared": FIXTURES / "stack_db_shared.yaml",  # database.allowedClients: another stack's apps
 }
 
 
@@ -291,7 +292,7 @@ def test_firewall_allow_lists_equal_the_peers_addresses(deployed):
     ignore = admin | {"0.0.0.0", "0.0.0.0/0", "127.0.0.1", "127.0.0.0/8"}
     apps = {h.private_address for h in cfg.app_servers}
     db_script = plain(graph.named("db-firewall").input("create"))
-    assert _addresses(db_script, ignore) == apps
+    assert _addresses(db_script, ignore) == apps | set(cfg.database.allowed_clients)
     for host in cfg.app_servers:
         script = plain(graph.named(f"{host.name}-firewall").input("create"))
         assert _addresses(script, ignore) == {cfg.proxy.private_address}, host.name
@@ -306,9 +307,10 @@ def test_firewall_allow_lists_equal_the_peers_addresses(deployed):
 def test_pg_hba_and_nginx_upstreams_list_exactly_the_app_servers(deployed):
     _, cfg, graph = deployed
     apps = [h.private_address for h in cfg.app_servers]
+    clients = sorted([*apps, *cfg.database.allowed_clients], key=ipaddress.IPv4Address)
     hba = plain(graph.named("db-pg-hba").input("stdin"))
     hba_hosts = re.findall(r"^host\s+\S+\s+\S+\s+(\S+)\s+scram-sha-256$", hba, re.M)
-    assert hba_hosts == [f"{a}/32" for a in apps]
+    assert hba_hosts == [f"{a}/32" for a in clients]
     for step in ("proxy-nginx-http-conf", "proxy-nginx-tls-conf"):
         conf = plain(graph.named(step).input("stdin"))
         upstreams = re.findall(r"^\s*server\s+(\d[\d.]+):(\d+)", conf, re.M)
@@ -332,6 +334,8 @@ def test_exports(deployed):
     assert ex["adminUsername"] == (cfg.app.superuser.username, True, False)
     assert ex["adminPassword"] == (ADMIN_PASSWORD, True, True)
     assert ex["dbPassword"] == (DB_PASSWORD, True, True)
+    clients = [*(h.private_address for h in cfg.app_servers), *cfg.database.allowed_clients]
+    assert ex["dbClientAddresses"] == (clients, True, False)
 
 
 # --- preview -----------------------------------------------------------------------------
@@ -374,17 +378,46 @@ def test_missing_secret_fails_before_any_resource_is_registered():
 
 # --- two stacks --------------------------------------------------------------------------
 
-def test_database_from_another_stack_is_wired_into_the_app_env():
-    db_graph = _run(STACKS["dev"], "dev")
+DB_STACK = "example-org/djscale/db-prod"
+
+
+def _two_stacks() -> tuple[StackConfig, Graph, StackConfig, Graph]:
+    """The stack that owns the database, then the stack that takes it by reference."""
+    db_path, app_path = STACKS["db_shared"], FIXTURES / "stack_dbref.yaml"
+    db_graph = _run(db_path, "db-prod")
     db_exports = {k: v[0] for k, v in db_graph.exports.items()}
-    ref_name = "example-org/djscale/db-prod"
-    path = FIXTURES / "stack_dbref.yaml"
-    cfg = _cfg(path)
-    assert cfg.database.stack == ref_name
-    app_graph = _run(path, "app", stack_references={ref_name: (db_exports, ["dbPassword"])})
+    app_graph = _run(app_path, "app", stack_references={DB_STACK: (db_exports, ["dbPassword"])})
+    return _cfg(db_path), db_graph, _cfg(app_path), app_graph
+
+
+def test_database_stack_admits_the_app_servers_of_the_referencing_stack():
+    db_cfg, db_graph, app_cfg, _ = _two_stacks()
+    app_addresses = [h.private_address for h in app_cfg.app_servers]
+    assert app_cfg.database.stack == DB_STACK
+    assert list(db_cfg.database.allowed_clients) == app_addresses  # the fixtures agree
+
+    hba = plain(db_graph.named("db-pg-hba").input("stdin"))
+    assert [line for line in hba.splitlines() if line.startswith("host")] == [
+        "host   shop   shop_app   10.0.4.21/32   scram-sha-256",  # this stack's app servers
+        "host   shop   shop_app   10.0.4.22/32   scram-sha-256",
+        "host   shop   shop_app   10.0.4.41/32   scram-sha-256",  # the referencing stack's
+        "host   shop   shop_app   10.0.4.42/32   scram-sha-256",
+    ]
+    firewall_script = plain(db_graph.named("db-firewall").input("create"))
+    allows = re.findall(r"'allow from (\S+) to any port 5432 proto tcp'", firewall_script)
+    assert allows == ["10.0.4.21", "10.0.4.22", "10.0.4.41", "10.0.4.42"]
+    # both files reach the server through the steps that apply them
+    assert "db-pg-hba" in db_graph.deps(db_graph.named("db-configure"))
+    assert db_graph.exports["dbClientAddresses"] == (
+        ["10.0.4.21", "10.0.4.22", "10.0.4.41", "10.0.4.42"], True, False)
+
+
+def test_database_from_another_stack_is_wired_into_the_app_env():
+    _, db_graph, cfg, app_graph = _two_stacks()
+    db_exports = {k: v[0] for k, v in db_graph.exports.items()}
 
     (ref,) = app_graph.of_type("pulumi:pulumi:StackReference")
-    assert plain(ref.input("name")) == ref_name
+    assert plain(ref.input("name")) == DB_STACK
     assert app_graph.find("db") is None and not app_graph.of_type("djscale:index:DatabaseHost")
     for host in cfg.app_servers:
         env_file = app_graph.named(f"{host.name}-env-file")
@@ -396,10 +429,39 @@ def test_database_from_another_stack_is_wired_into_the_app_env():
         assert f"DATABASE_NAME={db_exports['dbName']}\n" in text
         assert f"DATABASE_USER={db_exports['dbUser']}\n" in text
         assert f"DATABASE_PASSWORD={DB_PASSWORD}\n" in text
-    assert app_graph.exports["dbPassword"] == (DB_PASSWORD, True, True)
-    assert app_graph.exports["dbPrivateAddress"][0] == db_exports["dbPrivateAddress"]
+    assert (db_exports["dbPrivateAddress"], db_exports["dbName"]) == ("10.0.4.10", "shop")
     counts = app_graph.type_counts()
     assert counts[PASSWORD] == 2  # no database password here: it belongs to the DB stack
+
+
+def test_exports_of_the_referencing_stack_come_from_the_database_stack():
+    _, db_graph, cfg, app_graph = _two_stacks()
+    db_ex, ex = db_graph.exports, app_graph.exports
+    for key in ("dbPrivateAddress", "dbPort", "dbName", "dbUser"):
+        assert ex[key] == db_ex[key] and ex[key][2] is False, key  # known, not secret
+    assert ex["dbPort"][0] == 5432 and isinstance(ex["dbPort"][0], int)
+    assert ex["dbPassword"] == (DB_PASSWORD, True, True)  # stays secret across stacks
+    assert "dbClientAddresses" not in ex  # this stack admits no one: it owns no database
+    assert ex["appAddresses"] == (["10.0.4.41", "10.0.4.42"], True, False)
+    assert ex["url"] == ("https://app.example.com/", True, False)
+    assert ex["adminPassword"] == (ADMIN_PASSWORD, True, True)  # its own superuser
+
+
+def test_app_servers_the_database_stack_does_not_admit_fail_the_program():
+    """Caught in preview too (a StackReference reads the other stack's state): no env file,
+    hence no container, is ever deployed against a database that would refuse it."""
+    db_graph = _run(STACKS["dev"], "dev")  # admits only its own app servers
+    db_exports = {k: v[0] for k, v in db_graph.exports.items()}
+    for preview in (True, False):
+        with pytest.raises(ValueError) as err:  # Pulumi wraps the program's ConfigError
+            _run(FIXTURES / "stack_dbref.yaml", "app", preview=preview,
+                 stack_references={DB_STACK: (db_exports, ["dbPassword"])})
+        for i, address in enumerate(["10.0.4.41", "10.0.4.42"]):
+            assert (f"appServers[{i}].privateAddress: '{address}' is not admitted by the "
+                    f"database of {DB_STACK}; add it to database.allowedClients of that stack "
+                    "and update it first") in str(err.value)
+        registered = {r.name for r in run_program.last_monitor.registrations}
+        assert not {"app1-env-file", "app2-env-file", "app1-container"} & registered
 
 
 # --- SSH key from a file; deletes ----------------------------------------------------------
