@@ -18,9 +18,10 @@ from components.config import (
     StackConfig, StaticStorageConfig, SuperuserConfig,
 )
 from components.config_reader import (
-    NGINX_SIZE, NGINX_TIME, Problems, Section, bucket_problem, cidr_problem, domain_problem,
-    email_problem, host_key_problem, ipv4_problem, is_hostname, show, sql_identifier_problem,
-    ssh_address_problem, stack_name_problem, url_problem,
+    NGINX_SIZE, NGINX_TIME, Problems, Section, bucket_problem, cidr_problem,
+    client_address_problem, domain_problem, email_problem, host_key_problem, ipv4_problem,
+    is_hostname, show, sql_identifier_problem, ssh_address_problem, stack_name_problem,
+    url_problem,
 )
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -73,8 +74,6 @@ def parse_stack_config(raw: dict, secrets_present: frozenset[str],
         app_servers=tuple(app_servers), proxy=proxy, images=images, app=app,
         static_storage=static_storage, firewall=firewall, nginx=nginx,
     )
-
-
 
 
 def _parse_acme(acme: Section) -> AcmeConfig:
@@ -275,20 +274,12 @@ def _parse_allowed_clients(db: Section, database: DatabaseConfig,
         if not isinstance(entry, str):
             db.problems.add(path, f"expected a string, got {show(entry)}")
             continue
-        address = entry.strip()
-        if "/" in address:
-            db.problems.add(path, f"{show(entry)} is a network; list each client's address "
-                                  "(pg_hba admits one host per line)")
-            continue
-        problem = ipv4_problem(address)
+        problem = client_address_problem(entry.strip())
         if problem:
             db.problems.add(path, problem)
             continue
-        address = str(ipaddress.IPv4Address(address))
-        if ipaddress.IPv4Address(address).is_global:
-            db.problems.add(path, f"{show(address)} is a public address; list the client's "
-                                  "private address (the database listens on its own only)")
-        elif address in first_index:
+        address = str(ipaddress.IPv4Address(entry.strip()))
+        if address in first_index:
             db.problems.add(path, f"{show(address)} is already listed at "
                                   f"{db.at('allowedClients')}[{first_index[address]}]")
         elif address in own_apps:

@@ -74,6 +74,20 @@ def ipv4_problem(value: str) -> Optional[str]:
     return None
 
 
+def client_address_problem(value: str) -> Optional[str]:
+    """Why `value` is not one private IPv4 host (a database client), or None."""
+    if "/" in value:
+        return (f"{show(value)} is a network; list each client's address "
+                "(pg_hba admits one host per line)")
+    problem = ipv4_problem(value)
+    if problem:
+        return problem
+    if ipaddress.IPv4Address(value).is_global:
+        return (f"{show(value)} is a public address; list the client's private address "
+                "(the database listens on its own only)")
+    return None
+
+
 def ssh_address_problem(value: str) -> Optional[str]:
     """`address` (how SSH reaches a host) may be an IPv4 address or a DNS name."""
     if _DOTTED_NUMBERS.match(value):

@@ -447,6 +447,16 @@ def test_exports_of_the_referencing_stack_come_from_the_database_stack():
     assert ex["adminPassword"] == (ADMIN_PASSWORD, True, True)  # its own superuser
 
 
+def test_referencing_stack_previews_with_the_database_stacks_outputs():
+    _, db_graph, _, app_graph = _two_stacks()
+    db_exports = {k: v[0] for k, v in db_graph.exports.items()}
+    preview = _run(FIXTURES / "stack_dbref.yaml", "app", preview=True,
+                   stack_references={DB_STACK: (db_exports, ["dbPassword"])})
+    assert sorted((r.type, r.name) for r in preview.registrations) == sorted(
+        (r.type, r.name) for r in app_graph.registrations)
+    assert preview.exports["dbPrivateAddress"] == ("10.0.4.10", True, False)
+
+
 def test_app_servers_the_database_stack_does_not_admit_fail_the_program():
     """Caught in preview too (a StackReference reads the other stack's state): no env file,
     hence no container, is ever deployed against a database that would refuse it."""
