@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -58,6 +59,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
@@ -133,6 +135,10 @@ def key_paths(value: Any, prefix: str = "") -> list[str]:
     return sorted(set(out))
 
 
+def _top_level(path: str) -> bool:
+    return path.replace("_", "").isalnum()
+
+
 def tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
@@ -197,7 +203,7 @@ class SshTarget:
             name = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
             known.write_text(f"{name} {self.host_key.strip()}\n")
             opts += ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
-                     "-o", f"HostKeyAlgorithms={self.host_key.split()[0]}"]
+                     "-o", f"HostKeyAlgorithms={_host_key_algorithms(self.host_key)}"]
         else:
             opts += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
         if self.proxy is not None:
@@ -248,6 +254,12 @@ class SshTarget:
             if proc.returncode != 0:
                 raise DeployError(f"sftp to {self.user}@{self.host}:{self.port} failed "
                                   f"({proc.returncode}):\n{tail(proc.stderr)}")
+
+
+def _host_key_algorithms(host_key: str) -> str:
+    """Only the pinned key's type: the server must prove exactly that key."""
+    kind = host_key.split()[0]
+    return "rsa-sha2-512,rsa-sha2-256,ssh-rsa" if kind == "ssh-rsa" else kind
 
 
 # --------------------------------------------------------------------------- docker CLI
@@ -309,6 +321,10 @@ class Registration:
     replace_on_changes: list = field(default_factory=list)
     additional_secret_outputs: list = field(default_factory=list)
     dependencies: list = field(default_factory=list)
+    protect: bool = False
+    ignore_changes: list = field(default_factory=list)
+    retain_on_delete: bool = False
+    refused_options: list = field(default_factory=list)
 
     @property
     def inputs(self) -> dict:
@@ -991,8 +1007,10 @@ class Engine:
         inputs = reg.inputs
         if reg.type == DockerProvider.TYPE:
             self.ctx.providers[reg.urn] = DockerProvider.normalize(inputs)
+        option_problems = [f"option {o}" for o in reg.refused_options] + [
+            f"option ignoreChanges={p}" for p in reg.ignore_changes if not _top_level(p)]
         if self.dry:
-            problems = handler.check(inputs) if handler else ["(resource type)"]
+            problems = (handler.check(inputs) if handler else ["(resource type)"]) + option_problems
             with self.lock:
                 self.registered.append(Registered(reg.type, reg.name, reg.urn,
                                                   key_paths(inputs), problems))
@@ -1002,7 +1020,7 @@ class Engine:
             if handler is None:
                 raise Refused(f"resource type {reg.type} ({reg.name!r}) is not implemented "
                               "by the test-bed engine")
-            problems = handler.check(inputs)
+            problems = handler.check(inputs) + option_problems
             if problems:
                 raise Refused(f"{reg.type} {reg.name!r}: not implemented by the test-bed "
                               f"engine: {', '.join(problems)}")
@@ -1031,19 +1049,27 @@ class Engine:
         started = time.monotonic()
         with self.lock:
             self.seen.add(reg.urn)
-        diff = handler.diff_inputs(inputs, self.ctx)
         old = self.state.get(reg.urn)
         if old is not None and old["type"] != reg.type:
             self.pending_deletes.append(old)
             old = None
+        if old is not None:  # ignoreChanges: the old value stands in for the new one
+            for key in reg.ignore_changes:
+                inputs.pop(key, None)
+                if key in old["inputs"]:
+                    inputs[key] = old["inputs"][key]
+        diff = handler.diff_inputs(inputs, self.ctx)
         if old is None:
             kind, (id_, outputs) = "create", handler.create(reg, inputs, self.ctx)
         elif old["diff_inputs"] == json.loads(json.dumps(diff)):
             kind, id_, outputs = "same", old["id"], old["outputs"]
         elif handler.replaces(old["inputs"], inputs, reg):
             kind = "replace"
+            if old.get("protect") or reg.protect:
+                raise DeployError(f"{reg.type} {reg.name!r} is protected: its changed inputs "
+                                  "need a replacement, which Pulumi refuses for it")
             if reg.delete_before_replace:
-                handler.delete(old, self.ctx)
+                self._delete(handler, old)
                 self.state.remove(reg.urn)
             else:  # create first, the old one goes at the end (Pulumi's default order)
                 with self.lock:
@@ -1058,10 +1084,15 @@ class Engine:
         provider_urn = reg.provider_ref.rsplit("::", 1)[0] if reg.provider_ref else ""
         self.state.put({"urn": reg.urn, "type": reg.type, "name": reg.name, "id": id_,
                         "inputs": inputs, "diff_inputs": diff, "outputs": outputs,
-                        "provider": self.ctx.providers.get(provider_urn), "seq": seq})
+                        "provider": self.ctx.providers.get(provider_urn), "seq": seq,
+                        "protect": reg.protect, "retainOnDelete": reg.retain_on_delete})
         if kind != "same":
             log.info("%s %s %s (%.1fs)", kind, reg.type, reg.name, time.monotonic() - started)
         return id_, outputs
+
+    def _delete(self, handler: Handler, record: dict) -> None:
+        if not record.get("retainOnDelete"):
+            handler.delete(record, self.ctx)
 
     @staticmethod
     def _response(reg: Registration, outputs: dict) -> dict:
@@ -1079,13 +1110,24 @@ class Engine:
         for record in sorted(self.pending_deletes + gone, key=lambda r: r.get("seq", 0),
                              reverse=True):
             started = time.monotonic()
-            HANDLERS[record["type"]].delete(record, self.ctx)
+            if record["urn"] not in self.seen and record.get("protect"):
+                raise DeployError(f"{record['type']} {record['name']!r} left the program but "
+                                  "is protected: Pulumi refuses to delete it")
+            self._delete(HANDLERS[record["type"]], record)
             if record["urn"] not in self.seen:
                 self.state.remove(record["urn"])
             self.actions.append(Action("delete", record["type"], record["name"],
                                        time.monotonic() - started))
             log.info("delete %s %s", record["type"], record["name"])
         self.pending_deletes.clear()
+
+
+# Resource options whose semantics this stand-in does not implement (protect, ignoreChanges
+# on top-level inputs, retainOnDelete, deleteBeforeReplace, replaceOnChanges,
+# additionalSecretOutputs, depends_on, parent and provider are implemented).
+REFUSED_OPTIONS = frozenset({"importId", "customTimeouts", "aliases", "aliasSpecs",
+                             "aliasURNs", "deletedWith", "replace_with", "replacement_trigger",
+                             "transforms", "envVarMappings", "remote", "providers"})
 
 
 class EngineMonitor(mocks.MockMonitor):
@@ -1101,13 +1143,27 @@ class EngineMonitor(mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
         _ensure_event_loop()
+        set_fields = {f.name for f, _ in request.ListFields()}
+        refused = sorted(set_fields & REFUSED_OPTIONS - {"aliases"})
+        for alias in request.aliases:  # the SDKs add type-only aliases (old type tokens):
+            spec = alias.spec                # our state never holds those old types
+            same_place = spec.name in ("", request.name) and not (
+                spec.stack or spec.project or spec.noParent) and spec.parentUrn in (
+                "", request.parent)
+            if alias.urn or not same_place:
+                refused.append("aliases")
+                break
+        if request.hooks.ListFields():
+            refused.append("hooks")
         reg = Registration(
             urn=urn, type=request.type, name=request.name, custom=bool(request.custom),
             raw_inputs=rpc.deserialize_properties(request.object),
             provider_ref=request.provider, delete_before_replace=request.deleteBeforeReplace,
             replace_on_changes=list(request.replaceOnChanges),
             additional_secret_outputs=list(request.additionalSecretOutputs),
-            dependencies=list(request.dependencies))
+            dependencies=list(request.dependencies), protect=bool(request.protect),
+            ignore_changes=list(request.ignoreChanges),
+            retain_on_delete=bool(request.retainOnDelete), refused_options=refused)
         id_, state = self.engine.register(reg)
         obj = _sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, id_, state)
@@ -1126,6 +1182,7 @@ class _RefusingMocks(mocks.Mocks):
         raise Refused(f"invoke {args.token} is not implemented by the test-bed engine")
 
 
+PARALLEL = 16  # resource operations at once (most of them wait on SSH)
 _RUN_LOCK = threading.Lock()  # the SDK's runtime settings are process-wide
 
 
@@ -1135,10 +1192,13 @@ def _program_environment(project_dir: Path):
     import sys
     project_dir = project_dir.resolve()
 
+    # the program's own top-level modules and packages (not the tests, this module among them)
+    local = {p.stem for p in project_dir.iterdir()
+             if p.suffix == ".py" or (p / "__init__.py").exists()} - {"tests", "__main__"}
+
     def purge():
-        for name, module in list(sys.modules.items()):
-            path = getattr(module, "__file__", None) or ""
-            if path and Path(path).resolve().is_relative_to(project_dir):
+        for name in list(sys.modules):
+            if name.split(".")[0] in local:
                 del sys.modules[name]
     cwd = os.getcwd()
     purge()
@@ -1165,6 +1225,12 @@ def run_program(engine: Engine, config: dict[str, str], project_dir: Path, stack
         pulumi_config.set_all_config({k: str(v) for k, v in config.items()},
                                      [k for k in secret_keys if k in config])
         main = str(project_dir.resolve() / "__main__.py")
+        # Our own pool for the SDK's blocking RegisterResource calls, shut down (waited for)
+        # at the end, so that no thread of this run is still busy when the next one starts.
+        executor = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="engine")
+        loop = asyncio.get_event_loop()
+        loop.set_default_executor(executor)
+        loop.set_exception_handler(_quiet_exception_handler)
         try:
             _sync_await(run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__")))
             root = settings.get_root_resource()
@@ -1174,20 +1240,34 @@ def run_program(engine: Engine, config: dict[str, str], project_dir: Path, stack
             _cancel_leftover_tasks()  # or they would register into the next run
             raise
         finally:
+            executor.shutdown(wait=True)
             settings.set_root_resource(None)
     return plain(exports)
 
 
+def _quiet_exception_handler(loop, context) -> None:
+    """After a failed run, futures nobody awaited report their exception when collected.
+    asyncio's default handler formats a traceback then, and Python 3.11's traceback
+    formatting calls ast.parse, which corrupts a parse already running on this thread if
+    the collection happened inside it ("AST constructor recursion depth mismatch" in
+    pytest). The failure itself was raised to the caller: note these at debug level."""
+    exc = context.get("exception")
+    log.debug("asyncio: %s%s", context.get("message"), f" ({exc!r})" if exc else "")
+
+
 def _cancel_leftover_tasks() -> None:
-    with settings.SETTINGS.lock:
-        settings.SETTINGS.outputs.clear()
-    settings.SETTINGS.rpc_manager.clear()
     loop = asyncio.get_event_loop()
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in pending:
+    with settings.SETTINGS.lock:
+        leftovers = set(settings.SETTINGS.outputs)
+        settings.SETTINGS.outputs.clear()
+    leftovers |= {f for f in settings.SETTINGS.rpc_manager.rpcs if isinstance(f, asyncio.Future)}
+    settings.SETTINGS.rpc_manager.clear()
+    leftovers |= asyncio.all_tasks(loop)
+    for task in leftovers:
         task.cancel()
-    if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    if leftovers:  # gather also retrieves every exception
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+    gc.collect()  # finalize the run's other futures now, not inside someone's ast.parse
 
 
 def state_file(state: Optional[Path], stack: str) -> Path:

@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import stat
+import string
 import subprocess
 import textwrap
 import time
@@ -73,8 +74,13 @@ first = remote.Command(
     stdin=cfg.require_secret("payload"), triggers=[cfg.get("trigger") or "t1"],
     logging=remote.Logging.NONE)
 second = remote.Command(
-    "second", connection=conn, create=f"echo second >> {d}/log; wc -c < {d}/stdin.txt",
+    "second", connection=conn,
+    create=f"echo second >> {d}/log; wc -c < {d}/stdin.txt # {cfg.get('note') or ''}",
     opts=pulumi.ResourceOptions(depends_on=[first]))
+if cfg.get_bool("extra"):
+    remote.Command("extra", connection=conn, create=f"echo extra >> {d}/log",
+                   delete=f"echo delete-extra >> {d}/log", opts=pulumi.ResourceOptions(
+                       depends_on=[second]))
 copied = remote.CopyToRemote(
     "copy", connection=conn, source=pulumi.StringAsset(cfg.get("copyText") or "hello\\n"),
     remote_path=f"{d}/copied.txt", opts=pulumi.ResourceOptions(depends_on=[first]))
@@ -245,21 +251,32 @@ def test_deploy_twice_then_change(project, target):
     assert again == exports
     assert on_host(target, "cat", "/home/deploy/engine-test/log").split() == ["first", "second"]
 
-    # a trigger change replaces `first` (new create, old delete at the end); a build arg
-    # change rebuilds the image, which replaces the container (delete before replace)
+    # a trigger change replaces `first` (new create, old delete at the end); another input
+    # change re-runs `second`'s create in place; a build arg change rebuilds the image,
+    # which replaces the container (delete before replace)
     changed = dict(config, **{"djscale:trigger": "t2", "djscale:greeting": "bonjour",
-                              "djscale:copyText": "changed\n"})
+                              "djscale:copyText": "changed\n", "djscale:note": "n2",
+                              "djscale:extra": "true"})
     third, actions = engine.run(changed, program, stack="enginetest", state=state)
-    assert kinds(actions) == {"first": "delete", "second": "same", "copy": "update",
-                              "pw": "same", "docker": "same", "image": "update",
-                              "web": "replace"}
+    assert [(a.name, a.kind) for a in actions if a.name == "first"] == [
+        ("first", "replace"), ("first", "delete")]
+    assert kinds(actions) == {"first": "delete", "second": "update", "copy": "update",
+                              "extra": "create", "pw": "same", "docker": "same",
+                              "image": "update", "web": "replace"}
     log_lines = on_host(target, "cat", "/home/deploy/engine-test/log").split()
-    assert log_lines == ["first", "second", "first", "delete-first"]
+    assert log_lines == ["first", "second", "first", "second", "extra", "delete-first"]
     assert on_host(target, "cat", "/home/deploy/engine-test/copied.txt") == "changed\n"
     assert third["password"] == password
     assert third["imageId"] != exports["imageId"] and third["containerId"] != exports["containerId"]
     body = urllib.request.urlopen(f"http://{target['ip']}:8080/", timeout=10).read()
     assert body == b"bonjour\n"
+    assert on_host(target, "docker", "ps", "-aq").split() == [third["containerId"][:12]]
+
+    # a resource that left the program is deleted (its `delete` runs), nothing else moves
+    dropped = dict(changed, **{"djscale:extra": "false"})
+    _, actions = engine.run(dropped, program, stack="enginetest", state=state)
+    assert {n: k for n, k in kinds(actions).items() if k != "same"} == {"extra": "delete"}
+    assert on_host(target, "cat", "/home/deploy/engine-test/log").split()[-1] == "delete-extra"
     print(f"first deploy {first_seconds:.1f}s")
 
 
@@ -334,6 +351,11 @@ REFUSALS = {
         docker.Image("i", image_name="r.example/x:1", build=docker.DockerBuildArgs(context="."),
                      opts=__import__("pulumi").ResourceOptions(provider=p))
     ''', r"skipPush=false"),
+    "unimplemented resource option": ('''
+        import pulumi, pulumi_random as random
+        random.RandomPassword("slow", length=8, opts=pulumi.ResourceOptions(
+            custom_timeouts=pulumi.CustomTimeouts(create="1m")))
+    ''', r"'slow'.*option customTimeouts"),
     "stack reference": ('''
         import pulumi
         pulumi.StackReference("other", stack_name="org/p/s")
@@ -390,3 +412,27 @@ def test_inspect_reports_what_would_be_refused(tmp_path):
     assert registered["c"].problems == ["privileged"]
     assert registered["s"].problems == ["(resource type)"]
     assert registered["p"].problems == []
+
+
+RANDOM_PROGRAM = '''
+    import pulumi, pulumi_random as random
+    cfg = pulumi.Config()
+    kept = random.RandomPassword("kept", length=cfg.get_int("length") or 16,
+                                 opts=pulumi.ResourceOptions(ignore_changes=["length"]))
+    guarded = random.RandomPassword("guarded", length=cfg.get_int("guardedLength") or 16,
+                                    special=False, opts=pulumi.ResourceOptions(protect=True))
+    pulumi.export("kept", kept.result)
+    pulumi.export("guarded", guarded.result)
+'''
+
+
+def test_ignore_changes_and_protect(tmp_path):
+    program = write_program(tmp_path / "p", RANDOM_PROGRAM)
+    state = tmp_path / "state"
+    first = engine.deploy({}, program, stack="options", state=state)
+    assert len(first["kept"]) == 16 and len(first["guarded"]) == 16
+    assert not any(c in string.punctuation for c in first["guarded"])
+    again, actions = engine.run({"djscale:length": "30"}, program, stack="options", state=state)
+    assert again == first and {a.kind for a in actions} == {"same"}  # length is ignored
+    with pytest.raises(Exception, match="'guarded' is protected"):
+        engine.deploy({"djscale:guardedLength": "20"}, program, stack="options", state=state)
