@@ -164,7 +164,9 @@ def _up(engine: DockerEngine, state: layout.BedState) -> None:
     state.containers.append(hosts.run_service(
         engine, bed_images["acme"], "acme",
         ["-v", f"{pebble_dir}:/etc/pebble:ro", "-e", f"PROXY_IP={layout.PROXY_ADDRESS}"]))
-    state.containers.append(hosts.run_service(engine, bed_images["client"], "client"))
+    state.containers.append(hosts.run_service(
+        engine, bed_images["client"], "client",
+        ["--cap-add", "NET_ADMIN"]))  # a neighbour on the private network may add routes
     state.save()
     log(f"containers started ({time.monotonic() - t:.0f}s)")
 

@@ -1,7 +1,9 @@
 """Fixtures of the live test bed (marker `testbed`).
 
 `bed`: the bed, up once per session, torn down at the end even when tests fail
-(DJSCALE_TESTBED_KEEP=1 keeps it for inspection; `python -m tests.testbed down` removes it).
+(DJSCALE_TESTBED_KEEP=1 keeps it for inspection; `python -m tests.testbed down` removes it;
+DJSCALE_TESTBED_REUSE=1 uses the bed that `python -m tests.testbed up` brought up, and
+leaves it up).
 `deployed`: the program deployed onto it once (the real __main__.py, stand-in engine);
 its stack outputs. A failed deploy fails every test that needs it with the same error,
 without deploying again.
@@ -31,6 +33,13 @@ def bed(docker_engine):
     from . import bed as lifecycle
 
     apps = int(os.environ.get("DJSCALE_TESTBED_APPS", "2"))
+    if os.environ.get("DJSCALE_TESTBED_REUSE") == "1":  # development: the bed that is up
+        from . import layout
+
+        state = layout.BedState.load()
+        assert state is not None, "DJSCALE_TESTBED_REUSE=1 but no bed is up"
+        yield Bed(engine=docker_engine, state=state)
+        return
     try:
         state = lifecycle.up(app_count=apps, engine=docker_engine)
         yield Bed(engine=docker_engine, state=state)

@@ -42,8 +42,10 @@ class Bed:
         return hosts.exec_sh(self.engine, layout.container_name(role), script, check=check,
                              timeout=timeout, input=input)
 
-    def ssh(self, role: str, command: str, check: bool = True, timeout: float = 120):
-        return hosts.ssh(self.address(role), command, check=check, timeout=timeout)
+    def ssh(self, role: str, command: str, check: bool = True, timeout: float = 120,
+            input_text: str | None = None):
+        return hosts.ssh(self.address(role), command, check=check, timeout=timeout,
+                         input=input_text)
 
     def sudo(self, role: str, script: str, check: bool = True, timeout: float = 300):
         return hosts.sudo_script(self.address(role), script, check=check, timeout=timeout)
@@ -68,6 +70,25 @@ class Bed:
         self.run_in("client", f"curl -fsS --cacert /tmp/bed-ca.pem -o {PEBBLE_ROOT} "
                     f"{shlex.quote(acme.roots_url())}")
         return self.run_in("client", f"cat {PEBBLE_ROOT}").stdout
+
+    def served_certificate(self, servername: str = layout.DOMAIN) -> dict[str, str]:
+        """serial, issuer and subject of the certificate the proxy serves for `servername`."""
+        out = self.run_in("client", (
+            f"openssl s_client -connect {layout.PROXY_ADDRESS}:443 -servername {servername} "
+            "</dev/null 2>/dev/null | openssl x509 -noout -serial -issuer -subject "
+            "-nameopt RFC2253"), timeout=60).stdout
+        fields = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        return {k.strip(): v.strip() for k, v in fields.items()}
+
+    def app_log_count(self, role: str, marker: str) -> int:
+        """How many of the app containers' gunicorn access-log lines on `role` contain
+        `marker` (docker logs over SSH: what an operator would read)."""
+        out = self.ssh(role, "for c in $(docker ps -aq --filter name=djscale-app); do "
+                       "docker logs $c 2>&1; done").stdout
+        return sum(1 for line in out.splitlines() if marker in line)
+
+    def app_container_ids(self, role: str) -> list[str]:
+        return sorted(self.ssh(role, "docker ps -q --no-trunc").stdout.split())
 
     def curl(self, url: str, *args: str, host: str = layout.DOMAIN, check: bool = False,
              timeout: float = 30) -> subprocess.CompletedProcess:

@@ -1,0 +1,63 @@
+"""One app server's container stops: the proxy retries on the other, no request fails;
+started again, it gets traffic again."""
+from __future__ import annotations
+
+import time
+import uuid
+
+from . import layout
+
+URL = f"https://{layout.DOMAIN}/mydb/"
+
+SEQUENTIAL_GETS = r"""
+set -u
+ok=0; failed=0
+for i in $(seq 1 {count}); do
+  code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 10 --cacert /tmp/pebble-root.pem \
+         --resolve {domain}:443:{proxy} "{url}?{marker}=$i")
+  if [ "$code" = 200 ]; then ok=$((ok+1)); else failed=$((failed+1)); echo "request $i: $code"; fi
+done
+echo "ok=$ok failed=$failed"
+"""
+
+
+def _gets(bed, count: int, marker: str) -> str:
+    script = SEQUENTIAL_GETS.format(count=count, domain=layout.DOMAIN,
+                                    proxy=layout.PROXY_ADDRESS, url=URL, marker=marker)
+    return bed.run_in("client", script, timeout=600).stdout
+
+
+def test_stopping_one_app_container_fails_no_request_and_it_rejoins(bed, deployed):
+    victim, survivor = bed.apps[0], bed.apps[1]
+    bed.ssh(victim, "docker stop -t 30 $(docker ps -q --filter name=djscale-app)")
+    try:
+        marker = f"down-{uuid.uuid4().hex[:8]}"
+        started = time.monotonic()
+        out = _gets(bed, 500, marker)
+        seconds = time.monotonic() - started
+        assert out.strip().endswith("ok=500 failed=0"), out[-2000:]
+        assert bed.app_log_count(victim, marker) == 0
+        assert bed.app_log_count(survivor, marker) + sum(
+            bed.app_log_count(a, marker) for a in bed.apps[2:]) == 500
+        assert seconds < 300, f"500 GETs took {seconds:.0f}s"
+    finally:
+        bed.ssh(victim, "docker start $(docker ps -aq --filter name=djscale-app)")
+    # back: healthy, then it gets traffic again (nginx retries it after fail_timeout)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        health = bed.ssh(victim, "docker inspect -f '{{.State.Health.Status}}' "
+                         "$(docker ps -q --filter name=djscale-app)", check=False).stdout
+        if health.strip() == "healthy":
+            break
+        time.sleep(2)
+    else:
+        raise AssertionError(f"{victim}: app container not healthy again after 120s")
+    marker = f"back-{uuid.uuid4().hex[:8]}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        out = _gets(bed, 10, marker)
+        assert out.strip().endswith("failed=0"), out
+        if bed.app_log_count(victim, marker) > 0:
+            return
+        time.sleep(2)
+    raise AssertionError(f"{victim}: no request reached it within 60s of its restart")

@@ -1,0 +1,122 @@
+"""Deploying again: a second `up` changes nothing that matters; every remote step run again
+changes nothing either; the database keeps its data across an app rollout."""
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from . import layout
+from .bed import PROJECT_DIR
+from .deploy import ENGINE_STATE_DIR, deploy_bed
+
+SUPERUSERS = ("from django.contrib.auth import get_user_model; "
+              "print(get_user_model().objects.filter(is_superuser=True).count())")
+
+
+def _app_exec(bed, role: str, python: str) -> str:
+    """Run Python in the running app container on `role` (manage.py shell, stdin)."""
+    return bed.ssh(role, "docker exec -i $(docker ps -q --filter name=djscale-app | head -1) "
+                   "python3 manage.py shell", input_text=python).stdout.strip().splitlines()[-1]
+
+
+def _snapshot(bed) -> dict[str, str]:
+    """What a redeploy must not change, per host."""
+    snap = {}
+    for role in bed.roles:
+        snap[f"{role} ufw"] = bed.sudo(role, "ufw status verbose; ufw show added").stdout
+        snap[f"{role} iptables"] = bed.sudo(role, "iptables -S; iptables -t nat -S").stdout
+        snap[f"{role} ufw files"] = bed.sudo(
+            role, "cat /etc/ufw/user.rules /etc/ufw/after.rules /etc/default/ufw").stdout
+        if role != "db":
+            snap[f"{role} containers"] = " ".join(bed.app_container_ids(role))
+    hba = bed.sudo("db", "cat \"$(sudo -u postgres psql -tAc 'show hba_file')\"").stdout
+    snap["db pg_hba"] = hba
+    snap["db roles"] = bed.sudo("db", "sudo -u postgres psql -tAc "
+                                "'select rolname from pg_roles order by 1'").stdout
+    snap["superusers"] = _app_exec(bed, bed.apps[0], SUPERUSERS)
+    return snap
+
+
+def _assert_no_duplicates(bed, snap: dict[str, str]) -> None:
+    hba = [line.split() for line in snap["db pg_hba"].splitlines()
+           if line.strip() and not line.lstrip().startswith("#")]
+    assert len(hba) == len({tuple(words) for words in hba}), snap["db pg_hba"]
+    for app in bed.apps:
+        lines = [w for w in hba if f"{bed.address(app)}/32" in w]
+        assert len(lines) == 1 and lines[0][-1] == "scram-sha-256", (app, lines)
+    for role in bed.roles:
+        added = [line for line in snap[f"{role} ufw"].splitlines() if line.startswith("ufw ")]
+        assert len(added) == len(set(added)), (role, added)
+        rules = [line for line in snap[f"{role} iptables"].splitlines() if line.startswith("-A")]
+        assert len(rules) == len(set(rules)), (role, sorted(r for r in rules
+                                                        if rules.count(r) > 1))
+    assert snap["superusers"] == "1", snap["superusers"]
+
+
+def _diff(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return [key for key in before if before[key] != after.get(key)]
+
+
+@pytest.fixture(scope="module")
+def first(bed, deployed):
+    snap = _snapshot(bed)
+    _assert_no_duplicates(bed, snap)
+    return snap
+
+
+def test_a_second_deployment_changes_nothing(bed, first):
+    outputs, actions = deploy_bed(with_actions=True)
+    changed = [f"{a.kind} {a.type} {a.name}" for a in actions if a.kind != "same"]
+    assert not changed, changed
+    after = _snapshot(bed)
+    assert not _diff(first, after), {k: (first[k], after[k]) for k in _diff(first, after)}
+    _assert_no_duplicates(bed, after)
+
+
+def test_every_remote_step_run_again_changes_nothing(bed, first):
+    """As if the engine's state were lost and every step ran again on configured servers:
+    each `command:remote:Command` create script, in the original order, over SSH."""
+    state = json.loads(next(ENGINE_STATE_DIR.glob("*.json")).read_text())
+    commands = sorted((r for r in state.values() if r["type"] == "command:remote:Command"),
+                      key=lambda r: r["seq"])
+    assert len(commands) > 10, [r["name"] for r in commands]
+    by_address = {address: role for role, address in bed.roles.items()}
+    for record in commands:
+        inputs = record["inputs"]
+        role = by_address[inputs["connection"]["host"]]
+        proc = bed.ssh(role, inputs["create"], check=False, timeout=600,
+                       input_text=inputs.get("stdin") or "")
+        assert proc.returncode == 0, (f"{record['name']} on {role} failed again:\n"
+                                      f"{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}")
+    after = _snapshot(bed)
+    assert not _diff(first, after), {k: (first[k], after[k]) for k in _diff(first, after)}
+    _assert_no_duplicates(bed, after)
+
+
+def test_the_database_keeps_its_data_across_an_app_rollout(bed, first, tmp_path):
+    text = f"Rollout survivor {uuid.uuid4().hex[:8]}?"
+    pk = _app_exec(bed, bed.apps[0], (
+        "from django.utils import timezone; from mydb.models import Question; "
+        f"print(Question.objects.create(question_text={text!r}, pub_date=timezone.now()).pk)"))
+    assert pk.isdigit(), pk
+    old_ids = {app: bed.app_container_ids(app) for app in bed.apps}
+    # a new release: the same program, one template changed (the image's content hash too)
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT_DIR, project, ignore=shutil.ignore_patterns(
+        ".git", "__pycache__", ".pytest_cache", "tests", "out", ".testbed"))
+    release = uuid.uuid4().hex[:8]
+    base = project / "assets/app/mydb/templates/mydb/base.html"
+    base.write_text(base.read_text() + f"<!-- release {release} -->\n")
+    outputs, actions = deploy_bed(project_dir=project, with_actions=True)
+    kinds = {(a.type, a.kind) for a in actions}
+    assert ("docker:index/image:Image", "same") not in kinds, kinds  # rebuilt
+    for app in bed.apps:
+        assert bed.app_container_ids(app) != old_ids[app], f"{app}: container not replaced"
+    page = bed.curl(f"https://{layout.DOMAIN}/mydb/{pk}/", "-f").stdout
+    assert text in page.replace("&#x27;", "'"), page[:2000]
+    assert f"<!-- release {release} -->" in page
+    assert _app_exec(bed, bed.apps[-1], SUPERUSERS) == "1"
