@@ -1196,12 +1196,11 @@ def _program_environment(project_dir: Path):
     local = {p.stem for p in project_dir.iterdir()
              if p.suffix == ".py" or (p / "__init__.py").exists()} - {"tests", "__main__"}
 
-    def purge():
-        for name in list(sys.modules):
-            if name.split(".")[0] in local:
-                del sys.modules[name]
+    def take() -> dict:
+        return {name: sys.modules.pop(name) for name in list(sys.modules)
+                if name.split(".")[0] in local}
     cwd = os.getcwd()
-    purge()
+    saved = take()  # the run imports them afresh, as a new `pulumi up` process would
     sys.path.insert(0, str(project_dir))
     os.chdir(project_dir)
     try:
@@ -1209,7 +1208,8 @@ def _program_environment(project_dir: Path):
     finally:
         os.chdir(cwd)
         sys.path.remove(str(project_dir))
-        purge()
+        take()
+        sys.modules.update(saved)  # whoever imported them before keeps the same classes
 
 
 def run_program(engine: Engine, config: dict[str, str], project_dir: Path, stack: str,
@@ -1241,6 +1241,7 @@ def run_program(engine: Engine, config: dict[str, str], project_dir: Path, stack
             raise
         finally:
             executor.shutdown(wait=True)
+            loop.set_default_executor(ThreadPoolExecutor())  # for whoever uses the loop next
             settings.set_root_resource(None)
     return plain(exports)
 
