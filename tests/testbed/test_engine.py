@@ -1,4 +1,4 @@
-"""The test-bed engine (tests/testbed/engine.py) against a real target.
+"""The test-bed engine (tests/testbed/engine/) against a real target.
 
 A throwaway Pulumi program (not djscale's) deploys onto one host container on the outer
 Docker engine: sshd with key login for a sudo user `deploy`, and its own dockerd reachable

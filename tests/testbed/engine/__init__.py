@@ -1,0 +1,96 @@
+"""A test-only stand-in for the Pulumi engine and providers: it runs the REAL `__main__.py`.
+
+What it is
+    The Pulumi CLI and its provider plugins cannot be installed here, so the test bed runs the
+    real program under the Python SDK's mock runtime (`pulumi.runtime.mocks`) with a monitor
+    that, for every registered custom resource, performs that resource's *create* for real
+    and returns real outputs (camelCase wire names, as the provider returns them):
+
+    * `command:remote:Command`: the `create` script over SSH (system `ssh`, `exec` request, so
+      the remote user's login shell runs it) with the resource's own `connection` (host, port,
+      user, privateKey, hostKey VERIFIED, proxy), stdin piped; `update`/`delete` honoured.
+    * `command:remote:CopyToRemote`: FileAsset / StringAsset / FileArchive (a path) over SFTP.
+    * `pulumi:providers:docker` + `docker:index/image:Image` (docker CLI build at the provider's
+      `ssh://` host with its `sshOpts`), `docker:index/container:Container` (`docker run`),
+      `docker:index/remoteImage:RemoteImage` (local image first, else pull), `Network`, `Volume`.
+    * `random:index/randomPassword:RandomPassword` / `RandomString` (`secrets` module).
+
+    Order: the SDK registers a resource only when its inputs and `depends_on` have resolved,
+    and a URN resolves only when the create here has returned, so dependencies are honoured
+    (tests/testbed/test_engine.py proves it). A JSON state file (mode 600) of every resource's
+    inputs and outputs makes a second `deploy` behave like a second `pulumi up`: unchanged
+    inputs do nothing; a changed Command runs `update` (else `create`) again; a `triggers`
+    change replaces it (create, then the old `delete` at the end; `delete_before_replace`
+    deletes first); a changed Container is replaced; an Image rebuilds when its inputs or its
+    context's files change; a RandomPassword keeps its value. Resources gone from the program
+    are deleted at the end, in reverse creation order.
+
+What it is not
+    Not Pulumi: no preview, no refresh (state is never read back from the servers), no
+    import, no StackReference, no invokes, no transforms, no resource hooks, no parallelism
+    limit other than the SDK's thread pool, no diff of provider-computed defaults. It
+    refuses, with an error naming the resource, every resource type and every input property
+    (nested ones too) that it does not implement: it fails rather than silently ignoring.
+    Known approximations: a Container healthcheck in exec form (`["CMD", ...]`) runs through
+    `/bin/sh -c` (the docker CLI has no exec-form flag); `environment` and previous outputs
+    reach the server as SSH `env` requests, which sshd drops unless `AcceptEnv` allows them
+    (as with the real provider); RandomPassword has no `bcryptHash`.
+
+Use `deploy(config, project_dir)` (or `run`, which also returns what was done); `inspect(config, project_dir)` runs the program without
+executing anything and reports every resource type and input key it registers, and which of
+them this stand-in would refuse.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .base import DeployError, Refused
+from .runtime import (DEFAULT_SECRET_KEYS, PROJECT, Action, Engine, Registered,
+                      run_program)
+
+log = logging.getLogger("djscale.testbed.engine")
+
+DEFAULT_STATE_DIR = Path(os.environ.get("DJSCALE_TEST_STATE", "/var/lib/djscale-test")) / "engine-state"
+__all__ = ["deploy", "run", "inspect", "state_file", "Action", "Registered", "Refused",
+           "DeployError"]
+
+
+def state_file(state: Optional[Path], stack: str) -> Path:
+    return Path(state or DEFAULT_STATE_DIR) / f"{PROJECT}-{stack}.engine-state.json"
+
+
+def deploy(config: dict[str, str], project_dir: Path, stack: str = "testbed",
+           state: Optional[Path] = None, *,
+           secret_keys: Iterable[str] = DEFAULT_SECRET_KEYS) -> dict:
+    """`pulumi up` of the program in `project_dir` with `config` ("djscale:<key>" -> string,
+    secrets in clear); returns the stack exports with secrets unwrapped. State lives in
+    `state`/djscale-<stack>.engine-state.json (mode 600), so a second call is a second up."""
+    return run(config, project_dir, stack, state, secret_keys=secret_keys)[0]
+
+
+def run(config: dict[str, str], project_dir: Path, stack: str = "testbed",
+        state: Optional[Path] = None, *,
+        secret_keys: Iterable[str] = DEFAULT_SECRET_KEYS) -> tuple[dict, list[Action]]:
+    """`deploy`, also returning what was done to each resource (create/update/.../same)."""
+    started = time.monotonic()
+    engine = Engine(state_file(state, stack), Path(project_dir))
+    exports = run_program(engine, config, Path(project_dir), stack, secret_keys)
+    engine.finish()
+    counts: dict[str, int] = {}
+    for action in engine.actions:
+        counts[action.kind] = counts.get(action.kind, 0) + 1
+    log.info("deploy of %s/%s: %s in %.1fs", PROJECT, stack, counts, time.monotonic() - started)
+    return exports, engine.actions
+
+
+def inspect(config: dict[str, str], project_dir: Path, stack: str = "testbed", *,
+            secret_keys: Iterable[str] = DEFAULT_SECRET_KEYS) -> list[Registered]:
+    """Run the program without executing anything: every custom resource it registers, with
+    its input key paths and what this stand-in would refuse (`problems`)."""
+    engine = Engine(None, Path(project_dir), dry=True)
+    run_program(engine, config, Path(project_dir), stack, secret_keys)
+    return engine.registered
