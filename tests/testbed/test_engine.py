@@ -415,14 +415,19 @@ def test_inspect_reports_what_would_be_refused(tmp_path):
 
 
 RANDOM_PROGRAM = '''
-    import pulumi, pulumi_random as random
+    import asyncio, pulumi, pulumi_random as random
     cfg = pulumi.Config()
     kept = random.RandomPassword("kept", length=cfg.get_int("length") or 16,
                                  opts=pulumi.ResourceOptions(ignore_changes=["length"]))
     guarded = random.RandomPassword("guarded", length=cfg.get_int("guardedLength") or 16,
                                     special=False, opts=pulumi.ResourceOptions(protect=True))
+    plain_text = random.RandomString("plain", length=8, special=False)
     pulumi.export("kept", kept.result)
     pulumi.export("guarded", guarded.result)
+    # the provider's additional secret outputs apply (the plain mock runtime drops them)
+    async def secretness():
+        return [await kept.result.is_secret(), await plain_text.result.is_secret()]
+    pulumi.export("secretness", pulumi.Output.from_input(asyncio.ensure_future(secretness())))
 '''
 
 
@@ -432,6 +437,7 @@ def test_ignore_changes_and_protect(tmp_path):
     first = engine.deploy({}, program, stack="options", state=state)
     assert len(first["kept"]) == 16 and len(first["guarded"]) == 16
     assert not any(c in string.punctuation for c in first["guarded"])
+    assert first["secretness"] == [True, False]
     again, actions = engine.run({"djscale:length": "30"}, program, stack="options", state=state)
     assert again == first and {a.kind for a in actions} == {"same"}  # length is ignored
     with pytest.raises(Exception, match="'guarded' is protected"):

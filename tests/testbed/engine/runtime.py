@@ -109,6 +109,7 @@ class Engine:
         self.registered: list[Registered] = []
         self.idle = threading.Condition()
         self.inflight = 0
+        self.first_error: Optional[BaseException] = None
         self._seq = max([r.get("seq", 0) for r in self.state.records.values()], default=0)
 
     # -- one resource ----------------------------------------------------------------------
@@ -146,8 +147,10 @@ class Engine:
                 with self.idle:
                     self.inflight -= 1
                     self.idle.notify_all()
-        except Exception:
-            self.failed = self.failed or f"{reg.type} {reg.name!r}"
+        except Exception as exc:
+            with self.idle:
+                if self.failed is None:
+                    self.failed, self.first_error = f"{reg.type} {reg.name!r}", exc
             raise
         return id_, self._response(reg, outputs)
 
@@ -347,9 +350,12 @@ def run_program(engine: Engine, config: dict[str, str], project_dir: Path, stack
             _sync_await(run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__")))
             root = settings.get_root_resource()
             exports = _sync_await(pulumi.Output.from_input(dict(root.outputs)).future())
-        except BaseException:
+        except BaseException as exc:
             engine.wait_idle()
             _cancel_leftover_tasks()  # or they would register into the next run
+            first = engine.first_error  # the cause, not whichever failure the SDK saw first
+            if first is not None and first is not exc:
+                raise first from exc
             raise
         finally:
             executor.shutdown(wait=True)
