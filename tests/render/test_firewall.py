@@ -320,9 +320,12 @@ class Namespaces:
             subprocess.run(["ip", "netns", "del", name], check=False)
 
 
-def _connects(namespaces: Namespaces, ns: str, source: str, target: str) -> bool:
+def _connects(namespaces: Namespaces, ns: str, source: str, target: str,
+              timeout: int = 5) -> bool:
+    """An HTTP exchange works; a dropped SYN fails after `timeout` seconds."""
     result = namespaces.sh(ns, f"curl -s -o /dev/null --interface {source} "
-                               f"--connect-timeout 1 --max-time 3 http://{target}/")
+                               f"--connect-timeout {timeout} --max-time {timeout + 5} "
+                               f"http://{target}/")
     return result.returncode == 0
 
 
@@ -372,16 +375,18 @@ iptables -A FORWARD -i docker0 ! -o docker0 -j ACCEPT
     assert result.returncode == 0, result.stderr
     namespaces.start(ctr, "python3", "-m", "http.server", "8000", "--bind", "172.17.0.2")
     namespaces.start(lan, "python3", "-m", "http.server", "5432", "--bind", "10.0.0.10")
-    for _ in range(50):
-        if _connects(namespaces, app, "172.17.0.1", "172.17.0.2:8000") and \
-                _connects(namespaces, lan, "10.0.0.10", "10.0.0.10:5432"):
+    for _ in range(100):
+        if _connects(namespaces, app, "172.17.0.1", "172.17.0.2:8000", 1) and \
+                _connects(namespaces, lan, "10.0.0.10", "10.0.0.10:5432", 1):
             break
         time.sleep(0.1)
+    else:
+        raise AssertionError("the stand-in container and database did not start")
 
     assert _connects(namespaces, lan, PROXY, "10.0.0.21:8000")
-    assert not _connects(namespaces, lan, "10.0.0.40", "10.0.0.21:8000")
+    assert not _connects(namespaces, lan, "10.0.0.40", "10.0.0.21:8000", 2)
     # The match is on the published port before DNAT: another published port is closed even
     # for the proxy, though it leads to the same container port.
-    assert not _connects(namespaces, lan, PROXY, "10.0.0.21:8001")
+    assert not _connects(namespaces, lan, PROXY, "10.0.0.21:8001", 2)
     # The container still opens connections out (to the database).
     assert _connects(namespaces, ctr, "172.17.0.2", "10.0.0.10:5432")
