@@ -10,7 +10,6 @@ does not implement (types, inputs, a wrong host key) is refused with a clear err
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import stat
@@ -289,9 +288,11 @@ def test_wrong_host_key_is_refused(tmp_path, target):
         import pulumi
         from pulumi_command import remote
         cfg = pulumi.Config()
-        remote.Command("probe", create="touch /tmp/should-not-exist", connection=remote.ConnectionArgs(
-            host=cfg.require("host"), user="deploy", private_key=cfg.require_secret("sshPrivateKey"),
-            host_key=cfg.require("hostKey")))
+        remote.Command("probe", create="touch /tmp/should-not-exist",
+                       connection=remote.ConnectionArgs(
+                           host=cfg.require("host"), user="deploy",
+                           private_key=cfg.require_secret("sshPrivateKey"),
+                           host_key=cfg.require("hostKey")))
     ''')
     config = {"djscale:host": target["ip"],
               "djscale:sshPrivateKey": (target["keys"] / "id").read_text(),
@@ -343,7 +344,8 @@ REFUSALS = {
     "unknown container input": ('''
         import pulumi_docker as docker
         p = docker.Provider("p", host="ssh://deploy@127.0.0.1:1", disable_docker_daemon_check=True)
-        docker.Container("c", image="x", privileged=True, opts=__import__("pulumi").ResourceOptions(provider=p))
+        docker.Container("c", image="x", privileged=True,
+                         opts=__import__("pulumi").ResourceOptions(provider=p))
     ''', r"docker:index/container:Container 'c'.*privileged"),
     "registry push": ('''
         import pulumi_docker as docker
@@ -406,7 +408,8 @@ def test_inspect_reports_what_would_be_refused(tmp_path):
         import pulumi, pulumi_docker as docker
         p = docker.Provider("p", host="ssh://deploy@127.0.0.1:1")
         docker.Container("c", image="x", privileged=True, opts=pulumi.ResourceOptions(provider=p))
-        docker.Service("s", task_spec={"container_spec": {"image": "x"}}, opts=pulumi.ResourceOptions(provider=p))
+        docker.Service("s", task_spec={"container_spec": {"image": "x"}},
+                       opts=pulumi.ResourceOptions(provider=p))
     ''')
     registered = {r.name: r for r in engine.inspect({}, program)}
     assert registered["c"].problems == ["privileged"]

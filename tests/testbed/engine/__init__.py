@@ -3,42 +3,49 @@
 What it is
     The Pulumi CLI and its provider plugins cannot be installed here, so the test bed runs the
     real program under the Python SDK's mock runtime (`pulumi.runtime.mocks`) with a monitor
-    that, for every registered custom resource, performs that resource's *create* for real
+    that, for every registered custom resource, performs that resource's operation for real
     and returns real outputs (camelCase wire names, as the provider returns them):
 
-    * `command:remote:Command`: the `create` script over SSH (system `ssh`, `exec` request, so
-      the remote user's login shell runs it) with the resource's own `connection` (host, port,
-      user, privateKey, hostKey VERIFIED, proxy), stdin piped; `update`/`delete` honoured.
-    * `command:remote:CopyToRemote`: FileAsset / StringAsset / FileArchive (a path) over SFTP.
-    * `pulumi:providers:docker` + `docker:index/image:Image` (docker CLI build at the provider's
-      `ssh://` host with its `sshOpts`), `docker:index/container:Container` (`docker run`),
-      `docker:index/remoteImage:RemoteImage` (local image first, else pull), `Network`, `Volume`.
-    * `random:index/randomPassword:RandomPassword` / `RandomString` (`secrets` module).
+    * `command:remote:Command` (command.py): `create`/`update`/`delete` over SSH (the system
+      `ssh`, an `exec` request: the remote user's login shell runs it) with the resource's
+      own `connection` (host, port, user, privateKey, hostKey VERIFIED, proxy), stdin piped.
+    * `command:remote:CopyToRemote` (command.py): FileAsset, StringAsset, FileArchive (a path)
+      over SFTP, with the provider's file/directory placement rules.
+    * `pulumi:providers:docker` and its Image, Container, RemoteImage, Network, Volume
+      (docker.py): the docker CLI at the provider's `ssh://` host, with its `sshOpts` (a
+      wrapper `ssh` first on PATH, as the real provider hands them to ssh), legacy builder.
+    * `random:index/randomPassword:RandomPassword` and `RandomString` (random_text.py).
+    * Resource options: depends_on, parent, provider, protect, ignoreChanges (top-level),
+      retainOnDelete, deleteBeforeReplace, replaceOnChanges, additionalSecretOutputs.
 
     Order: the SDK registers a resource only when its inputs and `depends_on` have resolved,
-    and a URN resolves only when the create here has returned, so dependencies are honoured
-    (tests/testbed/test_engine.py proves it). A JSON state file (mode 600) of every resource's
-    inputs and outputs makes a second `deploy` behave like a second `pulumi up`: unchanged
-    inputs do nothing; a changed Command runs `update` (else `create`) again; a `triggers`
-    change replaces it (create, then the old `delete` at the end; `delete_before_replace`
-    deletes first); a changed Container is replaced; an Image rebuilds when its inputs or its
-    context's files change; a RandomPassword keeps its value. Resources gone from the program
-    are deleted at the end, in reverse creation order.
+    and a URN resolves only when its operation here has returned, so dependencies are
+    honoured (tests/testbed/test_engine.py proves it). A JSON state file (mode 600: it holds
+    secret inputs) of every resource's inputs and outputs makes a second `deploy` a second
+    `pulumi up` (runtime.py): unchanged inputs do nothing; a changed Command runs `update`
+    (else `create`) again; a `triggers` change replaces it (create, then the old `delete` at
+    the end; `delete_before_replace` deletes first); any change to a Container replaces it;
+    an Image rebuilds when its inputs or its context's files change; a RandomPassword keeps
+    its value; a resource gone from the program is deleted at the end. A failed run stops
+    starting operations, lets running ones finish, and raises the first failure.
 
 What it is not
-    Not Pulumi: no preview, no refresh (state is never read back from the servers), no
-    import, no StackReference, no invokes, no transforms, no resource hooks, no parallelism
-    limit other than the SDK's thread pool, no diff of provider-computed defaults. It
-    refuses, with an error naming the resource, every resource type and every input property
-    (nested ones too) that it does not implement: it fails rather than silently ignoring.
-    Known approximations: a Container healthcheck in exec form (`["CMD", ...]`) runs through
-    `/bin/sh -c` (the docker CLI has no exec-form flag); `environment` and previous outputs
-    reach the server as SSH `env` requests, which sshd drops unless `AcceptEnv` allows them
-    (as with the real provider); RandomPassword has no `bcryptHash`.
+    Not Pulumi. No preview, no refresh (state is never read back from the servers: remove the
+    state with the servers), no import, no StackReference or other reads, no invokes, no
+    transforms or hooks, no dependent replacement around a delete-before-replace, no
+    provider-computed defaults in diffs. It refuses, with an error naming the resource, every
+    resource type, input property (nested ones too) and resource option it does not
+    implement: it fails rather than silently ignoring. Approximations: a Container
+    healthcheck in exec form (`["CMD", ...]`) runs through `/bin/sh -c` (the docker CLI has
+    no exec-form flag); `environment` and previous outputs reach the server as SSH `env`
+    requests, which sshd drops unless `AcceptEnv` allows them (as with the real provider);
+    CopyToRemote looks at the remote path with the login shell (`test -d`), not SFTP stat;
+    RandomPassword has no `bcryptHash`; an Image's id is its name.
 
-Use `deploy(config, project_dir)` (or `run`, which also returns what was done); `inspect(config, project_dir)` runs the program without
-executing anything and reports every resource type and input key it registers, and which of
-them this stand-in would refuse.
+API: `deploy(config, project_dir, stack, state)` -> exports (secrets unwrapped); `run(...)`
+also returns what was done to each resource; `inspect(config, project_dir)` runs the program
+without executing anything and lists every custom resource with its input key paths and what
+this stand-in would refuse.
 """
 from __future__ import annotations
 
@@ -54,7 +61,8 @@ from .runtime import (DEFAULT_SECRET_KEYS, PROJECT, Action, Engine, Registered,
 
 log = logging.getLogger("djscale.testbed.engine")
 
-DEFAULT_STATE_DIR = Path(os.environ.get("DJSCALE_TEST_STATE", "/var/lib/djscale-test")) / "engine-state"
+DEFAULT_STATE_DIR = Path(os.environ.get("DJSCALE_TEST_STATE",
+                                       "/var/lib/djscale-test")) / "engine-state"
 __all__ = ["deploy", "run", "inspect", "state_file", "Action", "Registered", "Refused",
            "DeployError"]
 
