@@ -445,3 +445,39 @@ def test_ignore_changes_and_protect(tmp_path):
     assert again == first and {a.kind for a in actions} == {"same"}  # length is ignored
     with pytest.raises(Exception, match="'guarded' is protected"):
         engine.deploy({"djscale:guardedLength": "20"}, program, stack="options", state=state)
+
+
+UNHEALTHY_PROGRAM = '''
+    import pulumi, pulumi_docker as docker
+    cfg = pulumi.Config()
+    provider = docker.Provider(
+        "docker", host=f"ssh://deploy@{cfg.require('host')}:22",
+        ssh_opts=["-i", cfg.require("keyPath"), "-o", "IdentitiesOnly=yes",
+                  "-o", "StrictHostKeyChecking=yes",
+                  "-o", "UserKnownHostsFile=" + cfg.require("knownHosts")])
+    docker.Container(
+        "sleeper", name="engine-test-sleeper", image=cfg.require("base"),
+        command=["sleep", "600"], stop_signal="SIGKILL",
+        healthcheck=docker.ContainerHealthcheckArgs(tests=["CMD", cfg.require("check")],
+                                                    interval="1s", retries=1),
+        wait=True, wait_timeout=4,
+        opts=pulumi.ResourceOptions(provider=provider, delete_before_replace=True))
+'''
+
+
+@pytest.mark.docker
+@pytest.mark.testbed
+def test_unhealthy_container_fails_then_is_replaced(project, target):
+    _, config, state = project
+    program = write_program(state.parent / "unhealthy", UNHEALTHY_PROGRAM)
+    config = dict(config, **{"djscale:check": "false"})
+    with pytest.raises(Exception, match=r"'sleeper'.*did not become healthy in 4"):
+        engine.deploy(config, program, stack="unhealthy", state=state)
+    # the failed container stays for a look; the next run replaces it instead of colliding
+    _, actions = engine.run(dict(config, **{"djscale:check": "true"}), program,
+                            stack="unhealthy", state=state)
+    assert kinds(actions)["sleeper"] == "replace"
+    names = on_host(target, "docker", "ps", "-a", "--format", "{{.Names}} {{.Status}}")
+    assert [line.split()[0] for line in names.splitlines()] == ["engine-test-sleeper"]
+    assert "healthy" in names
+    target["engine"].docker("exec", HOST_NAME, "docker", "rm", "-f", "engine-test-sleeper")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import pulumi
 from pulumi.runtime import rpc
@@ -18,7 +18,10 @@ class Refused(Exception):
 
 
 class DeployError(Exception):
-    """A resource's real operation failed."""
+    """A resource's real operation failed. `partial_id`: what it left on the server (the
+    engine records it, so that the next run replaces it instead of colliding with it)."""
+
+    partial_id: Optional[str] = None
 
 
 # --------------------------------------------------------------------------- values

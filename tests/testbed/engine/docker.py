@@ -320,10 +320,14 @@ class Container(DockerResource):
         args = self._run_args(inputs, docker.tmp / "env")
         cid = docker(*args, what=f"docker run for Container {reg.name!r}").stdout.strip()
         what = f"Container {reg.name!r} ({inputs.get('name', cid[:12])}) at {docker.host}"
-        if inputs.get("start", True) and inputs.get("mustRun", True):
-            self._wait_running(docker, cid, what)
-        if inputs.get("wait"):
-            self._wait_healthy(docker, cid, what, inputs.get("waitTimeout", 60))
+        try:
+            if inputs.get("start", True) and inputs.get("mustRun", True):
+                self._wait_running(docker, cid, what)
+            if inputs.get("wait"):
+                self._wait_healthy(docker, cid, what, inputs.get("waitTimeout", 60))
+        except DeployError as exc:  # the container stays for a look; the next run replaces it
+            exc.partial_id = cid
+            raise
         info = docker.inspect("container", cid) or {}
         log.info("container %s up in %.1fs", what, time.monotonic() - started)
         networks = (info.get("NetworkSettings") or {}).get("Networks") or {}

@@ -174,6 +174,22 @@ class Engine:
                 if key in old["inputs"]:
                     inputs[key] = old["inputs"][key]
         diff = handler.diff_inputs(inputs, self.ctx)
+        try:
+            kind, id_, outputs = self._decide_and_do(handler, reg, inputs, diff, old)
+        except DeployError as exc:
+            if exc.partial_id is not None and (old is None or reg.delete_before_replace):
+                self._record(reg, exc.partial_id, inputs, {"initializationFailed": True}, {})
+            raise
+        with self.lock:
+            self.actions.append(Action(kind, reg.type, reg.name, time.monotonic() - started))
+        self._record(reg, id_, inputs, diff, outputs,
+                     seq=old.get("seq") if kind == "same" else None)
+        if kind != "same":
+            log.info("%s %s %s (%.1fs)", kind, reg.type, reg.name, time.monotonic() - started)
+        return id_, outputs
+
+    def _decide_and_do(self, handler: Handler, reg: Registration, inputs: dict, diff: dict,
+                       old: Optional[dict]) -> tuple[str, str, dict]:
         if old is None:
             kind, (id_, outputs) = "create", handler.create(reg, inputs, self.ctx)
         elif old["diff_inputs"] == json.loads(json.dumps(diff)):
@@ -192,18 +208,19 @@ class Engine:
             id_, outputs = handler.create(reg, inputs, self.ctx)
         else:
             kind, (id_, outputs) = "update", handler.update(reg, old, inputs, self.ctx)
+        return kind, id_, outputs
+
+    def _record(self, reg: Registration, id_: str, inputs: dict, diff: dict, outputs: dict,
+                seq: Optional[int] = None) -> None:
         with self.lock:
-            self._seq += 1
-            seq = self._seq if kind != "same" else old.get("seq", self._seq)
-            self.actions.append(Action(kind, reg.type, reg.name, time.monotonic() - started))
+            if seq is None:
+                self._seq += 1
+                seq = self._seq
         provider_urn = reg.provider_ref.rsplit("::", 1)[0] if reg.provider_ref else ""
         self.state.put({"urn": reg.urn, "type": reg.type, "name": reg.name, "id": id_,
                         "inputs": inputs, "diff_inputs": diff, "outputs": outputs,
                         "provider": self.ctx.providers.get(provider_urn), "seq": seq,
                         "protect": reg.protect, "retainOnDelete": reg.retain_on_delete})
-        if kind != "same":
-            log.info("%s %s %s (%.1fs)", kind, reg.type, reg.name, time.monotonic() - started)
-        return id_, outputs
 
     def _delete(self, handler: Handler, record: dict) -> None:
         if not record.get("retainOnDelete"):
