@@ -481,3 +481,24 @@ def test_unhealthy_container_fails_then_is_replaced(project, target):
     assert [line.split()[0] for line in names.splitlines()] == ["engine-test-sleeper"]
     assert "healthy" in names
     target["engine"].docker("exec", HOST_NAME, "docker", "rm", "-f", "engine-test-sleeper")
+
+
+@pytest.mark.docker
+@pytest.mark.testbed
+def test_command_through_a_proxy(tmp_path, target):
+    """The host is its own bastion: the target 127.0.0.1 is only reachable through it."""
+    program = write_program(tmp_path / "p", '''
+        import pulumi
+        from pulumi_command import remote
+        cfg = pulumi.Config()
+        key, host_key = cfg.require_secret("sshPrivateKey"), cfg.require("hostKey")
+        hop = remote.Command("hop", create="echo $SSH_CONNECTION", connection=remote.ConnectionArgs(
+            host="127.0.0.1", user="deploy", private_key=key, host_key=host_key,
+            proxy=remote.ProxyConnectionArgs(host=cfg.require("host"), user="deploy",
+                                             private_key=key, host_key=host_key)))
+        pulumi.export("connection", hop.stdout)
+    ''')
+    config = {"djscale:host": target["ip"], "djscale:hostKey": target["host_key"],
+              "djscale:sshPrivateKey": (target["keys"] / "id").read_text()}
+    exports = engine.deploy(config, program, stack="proxy", state=tmp_path / "state")
+    assert exports["connection"].split()[0] == "127.0.0.1"  # sshd saw a local client
