@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -105,30 +106,37 @@ def test_db_setup_sql_quotes_odd_names():
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
+def _free_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
+
+
 @pytest.fixture
 def private_cluster():
     """A PostgreSQL 15 cluster owned by postgres in a private directory, TCP on 127.0.0.1."""
-    base = Path(tempfile.mkdtemp(prefix="djscale-pg-"))
-    os.chmod(base, 0o755)
-    shutil.chown(base, "postgres", "postgres")
+    base = Path(tempfile.mkdtemp(prefix="djscale-render-pg-"))
     data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    shutil.chown(sock, "postgres", "postgres")
     as_pg = ["runuser", "-u", "postgres", "--"]
-    port = "54329"
-    subprocess.run([*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-A", "peer",
-                    "--auth-host=scram-sha-256"], check=True, capture_output=True, cwd="/")
-    (data / "pg_hba.conf").write_text(
-        "local all postgres peer\nhost django django 127.0.0.1/32 scram-sha-256\n")
-    subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l",
-                    str(base / "log"), "-o",
-                    f"-k {sock} -p {port} -c listen_addresses=127.0.0.1", "start"],
-                   check=True, capture_output=True, cwd="/")
+    port = _free_port()
     try:
+        os.chmod(base, 0o755)
+        shutil.chown(base, "postgres", "postgres")
+        sock.mkdir()
+        shutil.chown(sock, "postgres", "postgres")
+        subprocess.run([*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-A", "peer",
+                        "--auth-host=scram-sha-256"], check=True, capture_output=True, cwd="/")
+        (data / "pg_hba.conf").write_text(
+            "local all postgres peer\nhost django django 127.0.0.1/32 scram-sha-256\n")
+        subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l",
+                        str(base / "log"), "-o",
+                        f"-k {sock} -p {port} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, capture_output=True, cwd="/")
         yield {"socket": str(sock), "port": port}
     finally:
-        subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast",
-                        "stop"], capture_output=True, cwd="/")
+        if (data / "postmaster.pid").exists():
+            subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast",
+                            "stop"], capture_output=True, cwd="/")
         shutil.rmtree(base, ignore_errors=True)
 
 
