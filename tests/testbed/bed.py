@@ -215,18 +215,10 @@ def _bed_containers(engine: DockerEngine) -> list[str]:
     return proc.stdout.split() if proc.returncode == 0 else []
 
 
-def _nested_container_ids() -> list[str]:
-    ids = []
-    for docker_dir in (layout.STATE_DIR / "hosts").glob("*/var-lib-docker"):
-        containers = docker_dir / "containers"
-        if containers.is_dir():
-            ids += [p.name for p in containers.iterdir()]
-    return ids
-
-
 def _remove_cgroups(container_ids: list[str], timeout: float = 15) -> None:
     """Hosts share the machine's cgroup tree (--cgroupns=host): systemd's slices inside them
-    and their nested engines' containers leave cgroup dirs behind. Remove them (the kernel
+    and their nested engines' containers (placed under the host's cgroup by its daemon.json)
+    leave cgroup dirs behind. Remove them, deepest first (the kernel
     frees a cgroup only once its killed processes are reaped: retry for a while)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -287,8 +279,7 @@ def down(engine: DockerEngine | None = None) -> float:
             full_ids = engine.docker("inspect", "-f", "{{.Id}}", *ids,
                                      check=False).stdout.split()
             engine.docker("rm", "-f", "-v", *ids, check=False, timeout=300)
-        nested = _nested_container_ids()
-        _remove_cgroups(full_ids + nested)
+        _remove_cgroups(full_ids)
         engine.docker("network", "rm", layout.NETWORK, check=False)
         engine.docker("rmi", f"{layout.PREFIX}/certbot:bed", check=False)
     _remove_bridge_rules()

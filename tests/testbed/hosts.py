@@ -8,6 +8,7 @@ filesystem under the nested engine).
 """
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import time
@@ -113,8 +114,13 @@ def prepare_host(engine: DockerEngine, role: str, public_key: str, nameservers: 
     exec_sh(engine, name, "cat > /etc/resolv.conf", input=resolv)
     if has_nested_docker(role):
         registry = f"{layout.SERVICE_ADDRESSES['registry']}:{layout.REGISTRY_PORT}"
+        # The host's engine puts its containers' cgroups inside the host's own (the machine's
+        # cgroup tree is shared: --cgroupns=host), so they go away with the host.
+        host_id = engine.docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+        daemon = {"insecure-registries": [registry],
+                  "cgroup-parent": f"/docker/{host_id}/docker"}
         exec_sh(engine, name, "mkdir -p /etc/docker && cat > /etc/docker/daemon.json",
-                input='{\n  "insecure-registries": ["%s"]\n}\n' % registry)
+                input=json.dumps(daemon, indent=2) + "\n")
     wait_until(f"{role}: sshd active",
                lambda: exec_sh(engine, name, "systemctl is-active ssh", check=False,
                                timeout=15).returncode == 0, 30)
