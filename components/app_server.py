@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -31,11 +30,12 @@ from components.config import HostConfig, StackConfig
 from components.database import DatabaseEndpoint
 from components.remote import CONTAINER_LOG_OPTS, SshAccess, remote_file, remote_step
 from components.render import appenv, docker_install, firewall
+from components.render.release import RELEASE_ENV_PATH, render_release_script
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 APP_CONTEXT = "assets/app"  # relative to the project root, where `pulumi` runs the program
 ENV_FILE = appenv.APP_ENV_PATH  # /etc/djscale/app.env: what the app containers get
-RELEASE_ENV_FILE = "/etc/djscale/release.env"  # plus the superuser's credentials
+RELEASE_ENV_FILE = RELEASE_ENV_PATH  # plus the superuser's credentials
 CONTAINER_NAME = "djscale-app"
 STOP_TIMEOUT = 30  # > gunicorn's graceful_timeout (20 s), see assets/app/gunicorn.conf.py
 
@@ -73,31 +73,6 @@ def parse_env_file(text: str) -> list[str]:
     """`KEY=value` entries exactly as `docker run --env-file` reads them (no quote handling)."""
     return [line for line in text.splitlines()
             if line.strip() and not line.lstrip().startswith("#") and "=" in line]
-
-
-# Idempotent release: `createsuperuser --noinput` fails when the user exists, so check first
-# (any other failure of the check, e.g. no database, fails createsuperuser too: not hidden).
-RELEASE_STEPS = """set -e
-python manage.py migrate --noinput
-python manage.py collectstatic --noinput
-if python manage.py shell <<"PY"; then
-import os, sys
-from django.contrib.auth import get_user_model
-name = os.environ["DJANGO_SUPERUSER_USERNAME"]
-sys.exit(0 if get_user_model().objects.filter(username=name).exists() else 3)
-PY
-  echo "djscale: superuser exists"
-else
-  python manage.py createsuperuser --noinput
-fi
-"""
-
-
-def render_release_script(image_ref: str, env_file: str = RELEASE_ENV_FILE) -> str:
-    """Root script: migrations (never makemigrations), collectstatic and the superuser, in a
-    one-off container of the release's image with the app's env file."""
-    run = ["docker", "run", "--rm", "--env-file", env_file, image_ref, "sh", "-c", RELEASE_STEPS]
-    return "set -eu\n" + shlex.join(run) + "\n"
 
 
 # --- the component ---------------------------------------------------------------------

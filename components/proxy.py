@@ -7,7 +7,7 @@ Steps, in order:
      seen without replacing the container)
   -> `certbot certonly --webroot` in the certbot container (a no-op while the certificate
      is valid) -> the full TLS nginx.conf: staged, `nginx -t` against the staged file,
-     swapped in, `nginx -s reload` (no restart)
+     swapped in, `nginx -s reload -c <nginx.conf>` (no restart)
   -> renewal script + systemd service/timer (twice daily; its deploy hook validates and
      reloads nginx).
 
@@ -17,7 +17,6 @@ only once its container is healthy.
 from __future__ import annotations
 
 import posixpath
-import shlex
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -29,65 +28,16 @@ from components.remote import (
     CONTAINER_LOG_OPTS, SshAccess, content_hash, remote_file, remote_input_step, remote_step,
 )
 from components.render import certbot, docker_install, firewall, nginx
-from components.render.files import render_install_file_command, render_run_script_command
+from components.render.nginx import render_nginx_conf_command
 
 NGINX_DIR = nginx.NGINX_CONF_DIR  # mounted as a directory: a swapped file is seen at once
 NGINX_CONF = nginx.NGINX_CONF_PATH
-NGINX_STAGED_CONF = f"{NGINX_DIR}/nginx.conf.new"
-NGINX_CONTAINER = certbot.NGINX_CONTAINER_NAME  # the renewal hook reloads it by this name
+NGINX_CONTAINER = nginx.NGINX_CONTAINER_NAME  # the renewal hook reloads it by this name
 WEBROOT = nginx.WEBROOT
 LETSENCRYPT_DIR = nginx.LETSENCRYPT_DIR
 RENEW_SCRIPT = certbot.RENEW_SCRIPT_PATH
 RENEW_SERVICE = certbot.RENEW_SERVICE_PATH
 RENEW_TIMER = certbot.RENEW_TIMER_PATH
-
-
-# --- pure helpers (no resources) ---------------------------------------------------------
-
-def render_activate_nginx_conf_script(*, container: str = NGINX_CONTAINER,
-                                      staged: str = NGINX_STAGED_CONF,
-                                      target: str = NGINX_CONF,
-                                      unless_exists: Optional[str] = None) -> str:
-    """Root script: validate the staged nginx config, swap it in, reload a running nginx.
-
-    With `unless_exists` (the certificate), a present file means the TLS config is in charge:
-    the staged bootstrap config is discarded. Validation runs inside the running container
-    (`nginx -t -c <staged>`: same nginx, same mounts); before the container exists there is
-    nothing to validate against and nothing to reload.
-    """
-    q = shlex.quote
-    lines = ["set -eu", f"staged={q(staged)}", f"target={q(target)}",
-             f"container={q(container)}"]
-    if unless_exists:
-        lines += [f'if [ -e {q(unless_exists)} ] && [ -e "$target" ]; then',
-                  '    rm -f "$staged"',
-                  '    echo "djscale: certificate present, the TLS configuration stays"',
-                  '    exit 0',
-                  'fi']
-    lines += [
-        'running=$(docker container inspect -f "{{.State.Running}}" "$container" 2>/dev/null'
-        ' || true)',
-        'if [ "$running" = true ]; then',
-        '    if ! docker exec "$container" nginx -t -q -c "$staged"; then',
-        '        rm -f "$staged"',
-        '        echo "djscale: nginx rejects the new configuration; the old one stays" >&2',
-        '        exit 1',
-        '    fi',
-        'fi',
-        'mv -f "$staged" "$target"',
-        'if [ "$running" = true ]; then',
-        '    docker exec "$container" nginx -s reload',
-        'fi',
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def render_nginx_conf_command(*, unless_exists: Optional[str] = None) -> str:
-    """Install stdin as the staged config, then activate it (one remote command)."""
-    return " && ".join([
-        render_install_file_command(NGINX_STAGED_CONF, "0644"),
-        render_run_script_command(render_activate_nginx_conf_script(unless_exists=unless_exists)),
-    ])
 
 
 # --- the component ---------------------------------------------------------------------
@@ -122,7 +72,7 @@ class ProxyHost(pulumi.ComponentResource):
         addresses = pulumi.Output.all(*args.app_private_addresses)
         http_conf = addresses.apply(lambda a: nginx.render_nginx_conf(cfg, a, tls=False))
         tls_conf = addresses.apply(lambda a: nginx.render_nginx_conf(cfg, a, tls=True))
-        cert = posixpath.join(LETSENCRYPT_DIR, "live", cfg.domain, "fullchain.pem")
+        cert = nginx.certificate_path(cfg.domain, LETSENCRYPT_DIR)
 
         bootstrap_conf = remote_input_step(
             f"{name}-nginx-http-conf", connection=conn, content=http_conf,

@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 
 from components.config import ConfigError, parse_config
-from components.render.hosts import Rendered, every_host
-from components.render.nginx import LETSENCRYPT_DIR, NGINX_CONF_PATH
+from components.render.hosts import every_host
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 MARKER = ".djscale-inspect"
@@ -32,32 +31,6 @@ def _assumed_secrets(raw: dict, present: frozenset[str]) -> tuple[frozenset[str]
         wanted.add("sshPrivateKey")
     missing = sorted(wanted - present)
     return present | frozenset(missing), missing
-
-
-def _component_steps(cfg, hosts: dict) -> None:
-    """The few scripts the components build themselves (pure helpers in their modules)."""
-    import posixpath
-
-    from components.app_server import render_release_script
-    from components.proxy import render_activate_nginx_conf_script
-
-    hosts[cfg.app_servers[0].name].append(Rendered(
-        "steps/03-release.sh", render_release_script("<output:app image id>"),
-        "app_server.render_release_script (first app server, once per image)", "0755"))
-    cert = posixpath.join(LETSENCRYPT_DIR, "live", cfg.domain, "fullchain.pem")
-    proxy = hosts[cfg.proxy.name]
-
-    def insert_after(path: str, item: Rendered) -> None:
-        index = next(i for i, rendered in enumerate(proxy) if rendered.path == path)
-        proxy.insert(index + 1, item)
-
-    insert_after(NGINX_CONF_PATH + ".http-only", Rendered(
-        "steps/03-activate-http-only-nginx-conf.sh",
-        render_activate_nginx_conf_script(unless_exists=cert),
-        "proxy.render_activate_nginx_conf_script (activates the staged nginx.conf.http-only)", "0755"))
-    insert_after(NGINX_CONF_PATH, Rendered(
-        "steps/05-activate-tls-nginx-conf.sh", render_activate_nginx_conf_script(),
-        "proxy.render_activate_nginx_conf_script (activates the staged nginx.conf)", "0755"))
 
 
 def _prepare(out: Path) -> None:
@@ -101,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
 
     _prepare(args.out)
     hosts = every_host(cfg)
-    _component_steps(cfg, hosts)
     lines = []
     for host, files in hosts.items():
         lines.append(f"{host}:")
@@ -112,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             target.chmod(0o755 if item.is_step else 0o644)
             detail = (f"stdin: {item.stdin}" if item.stdin else
                       "run as root" if item.is_step else f"{item.mode} {item.owner}")
-            lines.append(f"  {item.path:<55} {detail:<28} {item.renderer}")
+            lines.append(f"  {item.path:<55} {detail:<30} {item.renderer}")
     summary = "\n".join(lines) + "\n"
     (args.out / "SUMMARY.txt").write_text(summary)
     print(f"stack {stack_file.name}: wrote {args.out}/")

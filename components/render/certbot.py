@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Optional
 
 from components.config import StackConfig
-from components.render.nginx import LETSENCRYPT_DIR, NGINX_CONF_PATH, WEBROOT
+from components.render.nginx import (LETSENCRYPT_DIR, NGINX_CONF_PATH, NGINX_CONTAINER_NAME,
+                                     WEBROOT)
 from components.render.templating import render_script, render_template
 
-NGINX_CONTAINER_NAME = "djscale-nginx"
 RENEW_SCRIPT_PATH = "/usr/local/sbin/djscale-certbot-renew"
 RENEW_SERVICE_PATH = "/etc/systemd/system/djscale-certbot-renew.service"
 RENEW_TIMER_PATH = "/etc/systemd/system/djscale-certbot-renew.timer"

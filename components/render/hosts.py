@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 from components.config import HostConfig, StackConfig
-from components.render import appenv, certbot, docker_install, firewall, nginx, postgres
+from components.render import appenv, certbot, docker_install, firewall, nginx, postgres, release
+from components.render.release import RELEASE_ENV_PATH
 
-RELEASE_ENV_PATH = "/etc/djscale/release.env"
+# The app image's id is known only once the image is built on the server.
+APP_IMAGE_PLACEHOLDER = "<output:app image id>"
 
 
 @dataclass(frozen=True)
@@ -49,22 +51,23 @@ def _step(number: int, name: str, content: str, renderer: str,
     return Rendered(f"steps/{number:02d}-{name}.sh", content, renderer, "0755", stdin=stdin)
 
 
-def database_host(cfg: StackConfig, app_private_addresses: list[str],
+def database_host(cfg: StackConfig, client_addresses: list[str],
                   secrets: Secrets = PLACEHOLDERS) -> list[Rendered]:
+    """`client_addresses`: every address the database admits (pg_hba and firewall)."""
     del secrets  # the password reaches the setup step on stdin, never a file
     return [
         _step(1, "install-postgres", postgres.render_install_postgres_script(cfg),
               "postgres.render_install_postgres_script"),
         Rendered(postgres.STAGED_CONF, postgres.render_postgresql_conf(cfg),
                  "postgres.render_postgresql_conf"),
-        Rendered(postgres.STAGED_HBA, postgres.render_pg_hba(cfg, app_private_addresses),
+        Rendered(postgres.STAGED_HBA, postgres.render_pg_hba(cfg, client_addresses),
                  "postgres.render_pg_hba", "0640"),
         _step(2, "configure-postgres", postgres.render_configure_postgres_script(cfg),
               "postgres.render_configure_postgres_script"),
         _step(3, "db-setup", postgres.render_db_setup_script(cfg),
               "postgres.render_db_setup_script", stdin="the database password"),
         _step(4, "firewall", firewall.render_ufw_script(
-            firewall.database_rules(cfg, app_private_addresses)),
+            firewall.database_rules(cfg, client_addresses)),
               "firewall.render_ufw_script(database_rules)"),
     ]
 
@@ -89,7 +92,8 @@ def database_endpoint(cfg: StackConfig) -> DatabaseEndpoint:
 
 
 def app_host(cfg: StackConfig, host: HostConfig, *, database: DatabaseEndpoint,
-             runs_release: bool, secrets: Secrets = PLACEHOLDERS) -> list[Rendered]:
+             runs_release: bool, secrets: Secrets = PLACEHOLDERS,
+             app_image: str = APP_IMAGE_PLACEHOLDER) -> list[Rendered]:
     env = dict(db_host=database.host, db_port=database.port, db_name=database.name,
                db_user=database.user, db_password=secrets.db_password,
                secret_key=secrets.secret_key,
@@ -112,10 +116,14 @@ def app_host(cfg: StackConfig, host: HostConfig, *, database: DatabaseEndpoint,
             RELEASE_ENV_PATH,
             appenv.render_app_env(cfg, **env, superuser_password=secrets.superuser_password),
             "appenv.render_app_env(superuser_password=...)", "0600"))
+        files.append(_step(3, "release", release.render_release_script(app_image),
+                           "release.render_release_script (once per app image)"))
     return files
 
 
 def proxy_host(cfg: StackConfig, app_private_addresses: list[str]) -> list[Rendered]:
+    """Each nginx.conf is installed as nginx.conf.new by the command that then runs its
+    activation step: the HTTP-only one only while there is no certificate, then the TLS one."""
     image = cfg.images.certbot
     return [
         _step(1, "install-docker", docker_install.render_install_docker_script(cfg.ssh.user),
@@ -127,12 +135,18 @@ def proxy_host(cfg: StackConfig, app_private_addresses: list[str]) -> list[Rende
                  "0640"),
         Rendered(nginx.NGINX_CONF_PATH + ".http-only",
                  nginx.render_nginx_conf(cfg, app_private_addresses, tls=False),
-                 "nginx.render_nginx_conf(tls=False): nginx.conf until the certificate exists"),
+                 "nginx.render_nginx_conf(tls=False): staged as nginx.conf.new, live until "
+                 "the certificate exists"),
+        _step(3, "activate-http-only-nginx-conf", nginx.render_activate_nginx_conf_script(
+            unless_exists=nginx.certificate_path(cfg.domain)),
+              "nginx.render_activate_nginx_conf_script(unless_exists=certificate)"),
         _step(4, "certbot-obtain", certbot.render_certbot_obtain_script(
             cfg, certbot_image=image), "certbot.render_certbot_obtain_script"),
         Rendered(nginx.NGINX_CONF_PATH,
                  nginx.render_nginx_conf(cfg, app_private_addresses, tls=True),
-                 "nginx.render_nginx_conf(tls=True)"),
+                 "nginx.render_nginx_conf(tls=True): staged as nginx.conf.new"),
+        _step(5, "activate-tls-nginx-conf", nginx.render_activate_nginx_conf_script(),
+              "nginx.render_activate_nginx_conf_script"),
         Rendered(certbot.RENEW_SCRIPT_PATH,
                  certbot.render_renew_script(cfg, certbot_image=image),
                  "certbot.render_renew_script", "0755"),
@@ -143,15 +157,17 @@ def proxy_host(cfg: StackConfig, app_private_addresses: list[str]) -> list[Rende
     ]
 
 
-def every_host(cfg: StackConfig, secrets: Secrets = PLACEHOLDERS) -> dict[str, list[Rendered]]:
+def every_host(cfg: StackConfig, secrets: Secrets = PLACEHOLDERS,
+               app_image: str = APP_IMAGE_PLACEHOLDER) -> dict[str, list[Rendered]]:
     """{host name: what it receives}, for the whole stack, in deploy order."""
     app_addresses = [h.private_address for h in cfg.app_servers]
     hosts: dict[str, list[Rendered]] = {}
-    if cfg.database.host is not None:
-        hosts[cfg.database.host.name] = database_host(cfg, app_addresses, secrets)
+    if cfg.database.host is not None:  # own app servers + database.allowedClients
+        hosts[cfg.database.host.name] = database_host(
+            cfg, cfg.database_client_addresses(), secrets)
     database = database_endpoint(cfg)
     for index, host in enumerate(cfg.app_servers):
         hosts[host.name] = app_host(cfg, host, database=database, runs_release=index == 0,
-                                    secrets=secrets)
+                                    secrets=secrets, app_image=app_image)
     hosts[cfg.proxy.name] = proxy_host(cfg, app_addresses)
     return hosts

@@ -1,9 +1,11 @@
-"""nginx.conf for the proxy host (assets/templates/nginx.conf.j2).
+"""nginx on the proxy host: nginx.conf (assets/templates/nginx.conf.j2) and the script that
+activates a new one (assets/templates/nginx-activate.sh.j2).
 
-Rendered twice in a deploy: `tls=False` before the certificate exists (ACME challenges on
-port 80, nothing that needs the certificate), then `tls=True`. The paths are keyword
-arguments with production defaults so a test can point them into a scratch directory and
-run the real `nginx -t` on the result.
+nginx.conf is rendered twice in a deploy: `tls=False` before the certificate exists (ACME
+challenges on port 80, nothing that needs the certificate), then `tls=True`. Each is staged
+next to the live file and activated: checked by the running nginx, swapped in, reloaded.
+The paths are keyword arguments with production defaults so a test can point them into a
+scratch directory and run the real nginx on the result.
 """
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ import re
 from typing import Optional, Sequence
 
 from components.config import StackConfig
-from components.render.templating import render_template
+from components.render.files import render_install_file_command, render_run_script_command
+from components.render.templating import render_script, render_template
 
 # Where the proxy host keeps the config; the nginx container mounts the directory
 # (not the file: an atomic replace makes a new inode that a file bind mount never sees).
 NGINX_CONF_DIR = "/etc/djscale/nginx"
-NGINX_CONF_PATH = f"{NGINX_CONF_DIR}/nginx.conf"
+NGINX_CONF_PATH = f"{NGINX_CONF_DIR}/nginx.conf"  # the container runs `nginx -c` this file
+NGINX_STAGED_CONF_PATH = f"{NGINX_CONF_PATH}.new"  # a new config waits here for its check
+NGINX_CONTAINER_NAME = "djscale-nginx"
 LETSENCRYPT_DIR = "/etc/letsencrypt"
 WEBROOT = "/var/www/certbot"
 
@@ -73,3 +78,30 @@ def render_nginx_conf(cfg: StackConfig, app_private_addresses: Sequence[str], *,
         access_log=_word("access_log", access_log),
         mime_types=_word("mime_types", mime_types),
     )
+
+
+def certificate_path(domain: str, letsencrypt_dir: str = LETSENCRYPT_DIR) -> str:
+    """The site's certificate as certbot writes it (its presence ends the bootstrap)."""
+    return f"{letsencrypt_dir.rstrip('/')}/live/{domain}/fullchain.pem"
+
+
+def render_activate_nginx_conf_script(*, container: str = NGINX_CONTAINER_NAME,
+                                      staged: str = NGINX_STAGED_CONF_PATH,
+                                      target: str = NGINX_CONF_PATH,
+                                      unless_exists: Optional[str] = None) -> str:
+    """Root script: check the staged config in the running nginx container, swap it in,
+    reload nginx (`-c target`: the path the container runs nginx with).
+
+    With `unless_exists` (the certificate), a present file means the TLS config is in charge:
+    the staged bootstrap config is discarded.
+    """
+    return render_script("nginx-activate.sh.j2", container=container, staged=staged,
+                         target=target, unless_exists=unless_exists)
+
+
+def render_nginx_conf_command(*, unless_exists: Optional[str] = None) -> str:
+    """One remote command: install stdin as the staged config, then activate it."""
+    return " && ".join([
+        render_install_file_command(NGINX_STAGED_CONF_PATH, "0644"),
+        render_run_script_command(render_activate_nginx_conf_script(unless_exists=unless_exists)),
+    ])

@@ -1,12 +1,9 @@
-"""components/app_server.py: the pure parts (image tag, env parsing, release script)."""
+"""components/app_server.py: the pure parts (image tag, env parsing)."""
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
-from components.app_server import (
-    RELEASE_STEPS, app_content_hash, parse_env_file, render_release_script,
-)
+from components.app_server import app_content_hash, parse_env_file
 
 
 def _tree(root: Path) -> Path:
@@ -48,13 +45,3 @@ def test_parse_env_file_reads_docker_env_file_lines_literally():
     text = "# managed by djscale\n\nA=1\nB=x=y \"q\"\nEMPTY=\n  # indented comment\n"
     assert parse_env_file(text) == ["A=1", 'B=x=y "q"', "EMPTY="]
 
-
-def test_release_script_runs_the_release_steps_in_one_container_of_the_image():
-    assert render_release_script("sha256:abc") == (
-        "set -eu\n"
-        "docker run --rm --env-file /etc/djscale/release.env sha256:abc sh -c "
-        + shlex.quote(RELEASE_STEPS) + "\n")
-    assert RELEASE_STEPS.index("migrate --noinput") < RELEASE_STEPS.index(
-        "collectstatic --noinput") < RELEASE_STEPS.index("createsuperuser --noinput")
-    assert "makemigrations" not in RELEASE_STEPS
-    assert "|| true" not in RELEASE_STEPS  # failures are not hidden

@@ -3,9 +3,10 @@
 `components/render/hosts.py` lists, host by host, every file and script a server receives;
 `python -m components.render` writes that list for review. Here the whole program runs under
 mocks and each listed item is found, byte for byte, in the recorded graph: files as the stdin
-of an install-file step at that path with that mode, scripts as the command of a step. And
-the other way round: every remote step the graph holds is one of those items, except the
-two that only exist as steps (the release and enabling the renewal timer).
+of an install-file step at that path with that mode, scripts as the command of a step (the
+nginx.conf activation scripts run after the command has installed the staged config). And
+the other way round: every remote step the graph holds is one of those items, except
+enabling the renewal timer, which only exists as a step.
 """
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import pytest
 
 from components.render import hosts
 from components.render.files import render_install_file_command, render_run_script_command
-from components.render.nginx import NGINX_CONF_PATH
+from components.render.nginx import NGINX_CONF_PATH, NGINX_STAGED_CONF_PATH
 from components.stack import stack_file_as_pulumi_config
-from tests.support.pulumi_mocks import plain, run_program
+from tests.support.pulumi_mocks import _fake_digest, plain, run_program
 from tests.test_program import (
     ADMIN_PASSWORD, DB_PASSWORD, S3_SECRET, SECRET_KEY, SECRETS, STACKS, _cfg,
 )
@@ -25,16 +26,25 @@ from tests.test_program import (
 MOCK_SECRETS = hosts.Secrets(db_password=DB_PASSWORD, secret_key=SECRET_KEY,
                              static_storage_secret_key=S3_SECRET,
                              superuser_password=ADMIN_PASSWORD)
-STEP_ONLY = {"release", "renew-enable"}
+STEP_ONLY = {"renew-enable"}
+# The command that installs a staged nginx.conf from stdin, then runs its activation script.
+STAGE_NGINX_CONF = render_install_file_command(NGINX_STAGED_CONF_PATH, "0644") + " && "
 
 
-@pytest.fixture(scope="module", params=["two_apps", "five_apps", "prod"])
+@pytest.fixture(scope="module", params=["two_apps", "five_apps", "prod", "db_shared"])
 def scenario(request, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DJSCALE_HOME", str(tmp_path_factory.mktemp("home")))
         path = STACKS[request.param]
         graph = run_program(stack_file_as_pulumi_config(path, SECRETS), stack=request.param)
     return _cfg(path), graph
+
+
+def _every_host(cfg, graph):
+    """What inspect lists, with the values the mocks gave the deploy-time outputs."""
+    first = cfg.app_servers[0].name
+    image = _fake_digest(graph.named(f"{first}-image").plain_input("imageName"))
+    return hosts.every_host(cfg, MOCK_SECRETS, app_image=image)
 
 
 def _commands_of(graph, host: str) -> dict[str, tuple[str, str]]:
@@ -45,12 +55,13 @@ def _commands_of(graph, host: str) -> dict[str, tuple[str, str]]:
 
 def test_every_rendered_item_is_deployed_verbatim(scenario):
     cfg, graph = scenario
-    for host, items in hosts.every_host(cfg, MOCK_SECRETS).items():
+    for host, items in _every_host(cfg, graph).items():
         commands = _commands_of(graph, host)
         creates = {create: name for name, (create, _) in commands.items()}
         for item in items:
             if item.is_step:
-                name = creates.get(render_run_script_command(item.content))
+                run = render_run_script_command(item.content)
+                name = creates.get(run) or creates.get(STAGE_NGINX_CONF + run)
                 assert name, f"{host}: no step runs {item.path}"
             elif item.path == "/etc/ufw/after.rules":
                 script = shlex.split(commands["firewall"][0])[4]  # sudo -n bash -c SCRIPT
@@ -68,15 +79,16 @@ def test_every_rendered_item_is_deployed_verbatim(scenario):
 
 def test_every_remote_step_is_a_rendered_item(scenario):
     cfg, graph = scenario
-    for host, items in hosts.every_host(cfg, MOCK_SECRETS).items():
+    for host, items in _every_host(cfg, graph).items():
         expected = set()
         for item in items:
             if item.is_step:
                 expected.add(render_run_script_command(item.content))
+                expected.add(STAGE_NGINX_CONF + render_run_script_command(item.content))
             elif item.path not in ("/etc/ufw/after.rules",):
                 owner, group = item.owner.split(":")
                 expected.add(render_install_file_command(item.path, item.mode, owner, group))
         for name, (create, _) in _commands_of(graph, host).items():
-            if name in STEP_ONLY or name.startswith("nginx-"):
+            if name in STEP_ONLY:
                 continue
             assert create in expected, f"{host}-{name} deploys something inspect does not show"

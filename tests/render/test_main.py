@@ -1,9 +1,12 @@
 """The inspect command, run as a user runs it (a subprocess) on fixture stacks."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from components.config import parse_config
 from components.render import appenv, nginx, postgres
@@ -103,3 +106,21 @@ def test_renderers_do_not_import_pulumi():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("stack", ["Pulumi.dev.yaml", "Pulumi.prod.yaml",
+                                   *sorted(p.name for p in FIXTURES.glob("stack_*.yaml"))])
+def test_every_script_inspect_writes_passes_shellcheck(stack, tmp_path):
+    path = ROOT / stack if stack.startswith("Pulumi.") else FIXTURES / stack
+    out = tmp_path / "out"
+    assert inspect("--stack-file", str(path), "--out", str(out)).returncode == 0
+    scripts = [p for p in out.rglob("*") if p.is_file() and p.read_text().startswith("#!")]
+    steps = list(out.glob("*/steps/*.sh"))
+    assert steps and set(steps) <= set(scripts)  # every step is a script with its shell named
+    for script in scripts:
+        assert script.read_text().startswith(
+            "#!/usr/bin/env bash\n# managed by djscale, do not edit\n"), script
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is required (apt-get install shellcheck)"
+    result = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

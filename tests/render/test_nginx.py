@@ -1,5 +1,6 @@
 """nginx.conf: exact text, `nginx -t` of Debian's nginx 1.22 on every variant, and the real
-nginx serving through it inside a private network namespace."""
+nginx serving through it inside a private network namespace. The activation script: exact
+text, run with a stand-in `docker`, and against a real running nginx that it reloads."""
 from __future__ import annotations
 
 import json
@@ -17,8 +18,11 @@ from pathlib import Path
 import pytest
 
 from components.config import NginxConfig
-from components.render.nginx import render_nginx_conf
-from tests.render.conftest import assert_golden, make_config, replace
+from components.render.files import render_install_file_command, render_run_script_command
+from components.render.nginx import (NGINX_STAGED_CONF_PATH, certificate_path,
+                                     render_activate_nginx_conf_script,
+                                     render_nginx_conf, render_nginx_conf_command)
+from tests.render.conftest import assert_golden, check_shell, make_config, replace
 
 APPS = ["10.0.0.22", "10.0.0.21"]
 DOMAIN = "shop.example.com"
@@ -83,6 +87,134 @@ def test_no_app_server_is_refused(cfg):
         render_nginx_conf(cfg, [], tls=True)
 
 
+def test_the_app_servers_hsts_header_is_hidden_behind_nginx_own(cfg):
+    text = render_nginx_conf(cfg, APPS, tls=True)
+    server = text[text.index("ssl_certificate "):]
+    assert server.count("add_header Strict-Transport-Security ") == 1
+    location = server[server.index("location / {"):]
+    assert "proxy_hide_header Strict-Transport-Security;\n" in location
+
+
+# --- activating a new nginx.conf ----------------------------------------------------------
+
+def test_activation_script_for_the_tls_config(tmp_path):
+    script = render_activate_nginx_conf_script()
+    assert_golden("nginx-activate.sh", script)
+    check_shell(script, tmp_path)
+    assert 'nginx -s reload -c "$target"\n' in script
+    assert "target=/etc/djscale/nginx/nginx.conf\n" in script  # what the container runs
+
+
+def test_activation_script_for_the_bootstrap_config(tmp_path):
+    script = render_activate_nginx_conf_script(unless_exists=certificate_path(DOMAIN))
+    assert_golden("nginx-activate-unless-certificate.sh", script)
+    check_shell(script, tmp_path)
+    assert f"certificate=/etc/letsencrypt/live/{DOMAIN}/fullchain.pem\n" in script
+
+
+def test_conf_command_installs_stdin_as_the_staged_file_then_activates_it():
+    cert = certificate_path(DOMAIN)
+    assert render_nginx_conf_command(unless_exists=cert) == " && ".join([
+        render_install_file_command(NGINX_STAGED_CONF_PATH, "0644"),
+        render_run_script_command(render_activate_nginx_conf_script(unless_exists=cert))])
+    assert NGINX_STAGED_CONF_PATH == "/etc/djscale/nginx/nginx.conf.new"
+
+
+# A stand-in `docker` playing the nginx container: records every call, answers `inspect`
+# (running or not) and `nginx -t` (accept or reject) as the test says.
+DOCKER_STUB = """#!/bin/sh
+echo "$*" >> "$DOCKER_LOG"
+case "$1 $2" in
+  "container inspect") [ -n "$RUNNING" ] && echo true && exit 0; exit 1 ;;
+esac
+case "$*" in
+  *"nginx -t"*) exit "${NGINX_T_RC:-0}" ;;
+esac
+exit 0
+"""
+
+
+@pytest.fixture
+def box(tmp_path: Path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(DOCKER_STUB)
+    (bin_dir / "docker").chmod(0o755)
+    conf_dir = tmp_path / "nginx"
+    conf_dir.mkdir()
+    return tmp_path, bin_dir, conf_dir
+
+
+def _activate(box, *, running: bool, nginx_t_rc: int = 0, unless_exists=None):
+    tmp, bin_dir, conf_dir = box
+    script = render_activate_nginx_conf_script(
+        container="djscale-nginx", staged=str(conf_dir / "nginx.conf.new"),
+        target=str(conf_dir / "nginx.conf"), unless_exists=unless_exists)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}",
+               DOCKER_LOG=str(tmp / "docker.log"), RUNNING="1" if running else "",
+               NGINX_T_RC=str(nginx_t_rc))
+    result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+    log = (tmp / "docker.log").read_text().splitlines() if (tmp / "docker.log").exists() else []
+    return result, log
+
+
+def test_first_deploy_installs_config_without_a_container(box):
+    _, _, conf_dir = box
+    (conf_dir / "nginx.conf.new").write_text("http-only\n")
+    result, log = _activate(box, running=False)
+    assert result.returncode == 0, result.stderr
+    assert (conf_dir / "nginx.conf").read_text() == "http-only\n"
+    assert not (conf_dir / "nginx.conf.new").exists()
+    assert not any("exec" in line for line in log)  # nothing to validate against or reload
+
+
+def test_running_nginx_validates_the_staged_file_then_reloads_its_config(box):
+    _, _, conf_dir = box
+    (conf_dir / "nginx.conf").write_text("old\n")
+    (conf_dir / "nginx.conf.new").write_text("new\n")
+    result, log = _activate(box, running=True)
+    assert result.returncode == 0, result.stderr
+    assert (conf_dir / "nginx.conf").read_text() == "new\n"
+    execs = [line for line in log if line.startswith("exec")]
+    assert execs == [f"exec djscale-nginx nginx -t -q -c {conf_dir}/nginx.conf.new",
+                     f"exec djscale-nginx nginx -s reload -c {conf_dir}/nginx.conf"]
+
+
+def test_rejected_config_keeps_the_old_one_and_fails(box):
+    _, _, conf_dir = box
+    (conf_dir / "nginx.conf").write_text("old\n")
+    (conf_dir / "nginx.conf.new").write_text("broken\n")
+    result, log = _activate(box, running=True, nginx_t_rc=1)
+    assert result.returncode == 1
+    assert "rejects" in result.stderr
+    assert (conf_dir / "nginx.conf").read_text() == "old\n"
+    assert not (conf_dir / "nginx.conf.new").exists()
+    assert not any("reload" in line for line in log)
+
+
+def test_bootstrap_config_is_discarded_once_a_certificate_exists(box):
+    tmp, _, conf_dir = box
+    cert = tmp / "fullchain.pem"
+    cert.write_text("cert")
+    (conf_dir / "nginx.conf").write_text("tls\n")
+    (conf_dir / "nginx.conf.new").write_text("http-only\n")
+    result, log = _activate(box, running=True, unless_exists=str(cert))
+    assert result.returncode == 0, result.stderr
+    assert (conf_dir / "nginx.conf").read_text() == "tls\n"
+    assert not (conf_dir / "nginx.conf.new").exists()
+    assert log == []
+
+
+def test_bootstrap_config_is_installed_while_there_is_no_certificate(box):
+    tmp, _, conf_dir = box
+    (conf_dir / "nginx.conf").write_text("tls for another domain\n")
+    (conf_dir / "nginx.conf.new").write_text("http-only\n")
+    result, log = _activate(box, running=True, unless_exists=str(tmp / "missing.pem"))
+    assert result.returncode == 0, result.stderr
+    assert (conf_dir / "nginx.conf").read_text() == "http-only\n"
+    assert log[-1] == f"exec djscale-nginx nginx -s reload -c {conf_dir}/nginx.conf"
+
+
 # --- the real nginx ---------------------------------------------------------------------
 
 @pytest.fixture
@@ -136,6 +268,7 @@ BACKEND = textwrap.dedent("""
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            self.send_header("Strict-Transport-Security", "max-age=60")  # as Django sends it
             self.end_headers()
             self.wfile.write(body)
         def log_message(self, *args):
@@ -209,7 +342,8 @@ def test_nginx_serves_the_site_through_the_rendered_config(nginx_dir, netns):
                    *plain, f"http://{DOMAIN}/mydb/?page=2")
     assert redirect.stdout == f"301 https://{DOMAIN}/mydb/?page=2"
 
-    # 443: proxied with the forwarded headers over HTTP/1.0, HSTS set, both servers used.
+    # 443: proxied with the forwarded headers over HTTP/1.0, both servers used, and one HSTS
+    # header: nginx's (the app's own, sent by every backend here, is dropped).
     seen = set()
     for _ in range(4):
         response = run("curl", "-s", "-D", str(tmp_path / "headers"), *https,
@@ -221,8 +355,9 @@ def test_nginx_serves_the_site_through_the_rendered_config(nginx_dir, netns):
         assert answer["headers"]["X-Forwarded-Proto"] == "https"
         assert answer["headers"]["X-Forwarded-For"] == "127.0.0.1"
         assert answer["headers"]["X-Real-IP"] == "127.0.0.1"
-        headers = (tmp_path / "headers").read_text().lower()
-        assert "strict-transport-security: max-age=31536000; includesubdomains" in headers
+        headers = (tmp_path / "headers").read_text().lower().splitlines()
+        hsts = [h for h in headers if h.startswith("strict-transport-security:")]
+        assert hsts == ["strict-transport-security: max-age=31536000; includesubdomains"]
     assert seen == set(APPS)
 
     # TLS below 1.2 is refused by the server (the client is allowed to offer it: SECLEVEL=0),
@@ -245,3 +380,55 @@ def test_nginx_serves_the_site_through_the_rendered_config(nginx_dir, netns):
         body, code = response.stdout.rsplit("\n", 1)
         assert code == "200"
         assert json.loads(body)["server"] == "10.0.0.22"
+
+
+# `docker exec <container> nginx ...` against a real nginx master in the test's namespace, in
+# a private mount namespace with an empty /run: nginx's compiled-in default config (the
+# image's, here Debian's /etc/nginx/nginx.conf) points at a pid file that does not exist
+# there, as in a container whose master was started with another config.
+REAL_DOCKER_STUB = """#!/bin/sh
+case "$1 $2" in
+  "container inspect") echo true; exit 0 ;;
+esac
+[ "$1" = exec ] || exit 1
+shift 2
+exec ip netns exec "$NETNS" unshare -m sh -c \\
+    'mount -t tmpfs djscale-test /run && exec "$@"' djscale "$@" -p "$PREFIX" -e "$ERRLOG"
+"""
+
+
+def test_activation_reloads_a_running_nginx_through_its_pid_file(nginx_dir, netns):
+    tmp_path = nginx_dir
+    run, start = netns
+    netns_name = run("ip", "netns", "identify").stdout.strip()
+    conf = _sandbox(tmp_path, tls=True)
+    start("nginx", "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
+          "-g", "daemon off;")
+    challenge = ["curl", "-s", "--resolve", f"{DOMAIN}:80:127.0.0.1",
+                 f"http://{DOMAIN}/.well-known/acme-challenge/token123"]
+    _wait_for(run, *challenge[2:])
+    assert run(*challenge).stdout == "token123.key\n"
+    assert (tmp_path / "nginx.pid").exists()  # not the default config's pid path
+
+    # The new config serves the challenges from another webroot.
+    webroot = tmp_path / "webroot2"
+    (webroot / ".well-known" / "acme-challenge").mkdir(parents=True)
+    (webroot / ".well-known" / "acme-challenge" / "token123").write_text("reloaded\n")
+    staged = tmp_path / "nginx.conf.new"
+    staged.write_text(conf.read_text().replace(str(tmp_path / "webroot"), str(webroot)))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(REAL_DOCKER_STUB)
+    (bin_dir / "docker").chmod(0o755)
+    script = render_activate_nginx_conf_script(staged=str(staged), target=str(conf))
+    result = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", NETNS=netns_name,
+                 PREFIX=str(tmp_path), ERRLOG=str(tmp_path / "error.log")))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not staged.exists()
+    for _ in range(50):  # workers with the new config replace the old ones
+        if run(*challenge).stdout == "reloaded\n":
+            break
+        time.sleep(0.1)
+    assert run(*challenge).stdout == "reloaded\n"

@@ -1,4 +1,5 @@
-"""The release steps (migrate, collectstatic, superuser) against real PostgreSQL and S3.
+"""The release script: exact text, and its steps (migrate, collectstatic, superuser) against
+real PostgreSQL and S3.
 
 `render_release_script` runs these steps with `sh -c` in a one-off app container; here the
 same text runs with `sh -c` in assets/app on this machine (the image's WORKDIR), with the
@@ -9,19 +10,39 @@ database must fail, not pass silently.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 
 import pytest
 
-from components.app_server import RELEASE_STEPS
+from components.render.release import RELEASE_STEPS, render_release_script
 from tests.app.helpers import APP_DIR, SUPERUSER, app_env, manage
 from tests.support.postgres import postgres_fixture
+from tests.render.conftest import assert_golden, check_shell
 from tests.support.s3 import s3_fixture
 
 release_postgres = postgres_fixture(scope="module", name="release_postgres",
                                     db_name="release", db_user="release_app")
 release_s3 = s3_fixture(scope="module", name="release_s3", bucket="release-static")
+
+
+def test_release_script_runs_the_steps_in_one_container_of_the_image(tmp_path):
+    script = render_release_script("sha256:abc")
+    assert_golden("release.sh", script)
+    check_shell(script, tmp_path)
+    assert script.endswith(
+        "docker run --rm --env-file /etc/djscale/release.env sha256:abc sh -c "
+        + shlex.quote(RELEASE_STEPS) + "\n")
+    assert RELEASE_STEPS.index("migrate --noinput") < RELEASE_STEPS.index(
+        "collectstatic --noinput") < RELEASE_STEPS.index("createsuperuser --noinput")
+    assert "makemigrations" not in RELEASE_STEPS
+    assert "|| true" not in RELEASE_STEPS  # failures are not hidden
+
+
+def test_release_script_quotes_its_values():
+    script = render_release_script("img; rm -rf /", env_file="/etc/dj scale/release.env")
+    assert "--env-file '/etc/dj scale/release.env' 'img; rm -rf /' sh -c" in script
 
 
 @pytest.fixture(scope="module")
