@@ -74,4 +74,4 @@ def render_app_env(cfg: StackConfig, *, db_host: str, db_port: int, db_name: str
         values[envvars.SUPERUSER_PASSWORD] = superuser_password
     lines = [(name, _line_value(name, value)) for name, value in values.items()
              if value is not None]
-    return render_template("app.env.j2", lines=lines)
+    return render_template("app.env.j2", lines=lines, release=superuser_password is not None)

@@ -17,8 +17,10 @@ def test_env_file_for_the_release_run_with_superuser(cfg):
     text = render_app_env(cfg, **SECRETS, superuser_password="<secret:superuser password>")
     assert text == """\
 # managed by djscale, do not edit
-# Environment of the djscale app containers (docker --env-file: the value is the rest of
-# the line, taken literally). Readable by root only: it holds secrets.
+# Environment of the djscale release's one-off container (migrate, collectstatic,
+# createsuperuser): the app containers' settings plus the superuser's credentials.
+# docker --env-file: the value is the rest of the line, taken literally. Readable by root
+# only: it holds secrets.
 DJANGO_SECRET_KEY=<secret:django secret key>
 DJANGO_DEBUG=false
 DJANGO_ALLOWED_HOSTS=shop.example.com
