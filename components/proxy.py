@@ -16,7 +16,6 @@ only once its container is healthy.
 """
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -132,12 +131,11 @@ class ProxyHost(pulumi.ComponentResource):
             for step, (path, (content, mode)) in zip(
                 ("script", "service", "timer"), renew_contents.items())
         ]
-        timer_unit = posixpath.basename(RENEW_TIMER)
         self.renewal = remote_step(
             f"{name}-renew-enable", connection=conn,
-            script=f"set -eu\nsystemctl daemon-reload\nsystemctl enable --now {timer_unit}\n",
+            script=certbot.render_enable_renewal_script(RENEW_TIMER),
             triggers=[content_hash(c) for c, _ in renew_contents.values()],
-            delete=f"systemctl disable --now {timer_unit} || true\n",
+            delete=certbot.render_disable_renewal_script(RENEW_TIMER),
             opts=after(tls, *renew_files))
 
         self.public_address = pulumi.Output.from_input(host.address)

@@ -6,9 +6,10 @@ a deploy. Templates live in assets/templates/ (see templating.py for the quoting
 
     postgres        PostgreSQL packages, settings drop-in, pg_hba.conf, role and database
     appenv          the app containers' env file
-    nginx           nginx.conf of the proxy
+    nginx           nginx.conf of the proxy and the script that activates a new one
+    release         migrations, collectstatic and the superuser on the first app server
     firewall        ufw per role and the DOCKER-USER block of /etc/ufw/after.rules
-    certbot         certificate issuance, renewal script and systemd units
+    certbot         certificate issuance, renewal script, systemd units and their enabling
     docker_install  Docker on the app and proxy hosts
     files           commands that install stdin as a file / run a script as root
     hosts           what each host receives, host by host (inspect and README)

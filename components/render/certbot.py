@@ -6,6 +6,7 @@ from the shared webroot, so neither has to stop.
 """
 from __future__ import annotations
 
+import posixpath
 from typing import Optional
 
 from components.config import StackConfig
@@ -55,3 +56,15 @@ def render_renew_service(script_path: str = RENEW_SCRIPT_PATH) -> str:
 
 def render_renew_timer() -> str:
     return render_template("certbot-renew.timer.j2")
+
+
+def render_enable_renewal_script(timer_path: str = RENEW_TIMER_PATH) -> str:
+    """Root script: reload systemd's units and start the renewal timer (now and at boot)."""
+    return render_script("certbot-renew-enable.sh.j2", enable=True,
+                         timer_unit=posixpath.basename(timer_path))
+
+
+def render_disable_renewal_script(timer_path: str = RENEW_TIMER_PATH) -> str:
+    """Root script for the step's removal: stop the renewal timer and leave it disabled."""
+    return render_script("certbot-renew-enable.sh.j2", enable=False,
+                         timer_unit=posixpath.basename(timer_path))

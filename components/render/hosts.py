@@ -154,6 +154,8 @@ def proxy_host(cfg: StackConfig, app_private_addresses: list[str]) -> list[Rende
                  "certbot.render_renew_service"),
         Rendered(certbot.RENEW_TIMER_PATH, certbot.render_renew_timer(),
                  "certbot.render_renew_timer"),
+        _step(6, "enable-renewal", certbot.render_enable_renewal_script(),
+              "certbot.render_enable_renewal_script (undone by render_disable_renewal_script)"),
     ]
 
 

@@ -5,8 +5,7 @@
 mocks and each listed item is found, byte for byte, in the recorded graph: files as the stdin
 of an install-file step at that path with that mode, scripts as the command of a step (the
 nginx.conf activation scripts run after the command has installed the staged config). And
-the other way round: every remote step the graph holds is one of those items, except
-enabling the renewal timer, which only exists as a step.
+the other way round: every remote step the graph holds is one of those items.
 """
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ import shlex
 
 import pytest
 
-from components.render import hosts
+from components.render import certbot, hosts
 from components.render.files import render_install_file_command, render_run_script_command
 from components.render.nginx import NGINX_CONF_PATH, NGINX_STAGED_CONF_PATH
 from components.stack import stack_file_as_pulumi_config
@@ -26,7 +25,6 @@ from tests.test_program import (
 MOCK_SECRETS = hosts.Secrets(db_password=DB_PASSWORD, secret_key=SECRET_KEY,
                              static_storage_secret_key=S3_SECRET,
                              superuser_password=ADMIN_PASSWORD)
-STEP_ONLY = {"renew-enable"}
 # The command that installs a staged nginx.conf from stdin, then runs its activation script.
 STAGE_NGINX_CONF = render_install_file_command(NGINX_STAGED_CONF_PATH, "0644") + " && "
 
@@ -89,6 +87,11 @@ def test_every_remote_step_is_a_rendered_item(scenario):
                 owner, group = item.owner.split(":")
                 expected.add(render_install_file_command(item.path, item.mode, owner, group))
         for name, (create, _) in _commands_of(graph, host).items():
-            if name in STEP_ONLY:
-                continue
             assert create in expected, f"{host}-{name} deploys something inspect does not show"
+
+
+def test_removing_the_renewal_step_disables_the_timer(scenario):
+    _, graph = scenario
+    step = graph.named("proxy-renew-enable")
+    assert plain(step.input("delete")) == render_run_script_command(
+        certbot.render_disable_renewal_script())

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from components.config import AcmeConfig
-from components.render.certbot import (render_certbot_obtain_script, render_renew_script,
+from components.render.certbot import (render_certbot_obtain_script,
+                                       render_disable_renewal_script,
+                                       render_enable_renewal_script, render_renew_script,
                                        render_renew_service, render_renew_timer)
 from tests.render.conftest import assert_golden, check_shell, make_config, replace
 from tests.render.stubs import calls, make_stubs, run_sandboxed
@@ -74,6 +76,26 @@ WantedBy=timers.target
                              str(tmp_path / "djscale-certbot-renew.timer")],
                             capture_output=True, text=True)
     assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+def test_enable_and_disable_renewal_scripts(tmp_path):
+    enable, disable = render_enable_renewal_script(), render_disable_renewal_script()
+    assert_golden("certbot-renew-enable.sh", enable)
+    assert_golden("certbot-renew-disable.sh", disable)
+    check_shell(enable, tmp_path)
+    check_shell(disable, tmp_path)
+
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    make_stubs(bin_dir, {"systemctl": 'exit "${SYSTEMCTL_RC:-0}"'})
+    assert run_sandboxed(enable, bin_dir, log).returncode == 0
+    assert calls(log) == ["systemctl daemon-reload",
+                          "systemctl enable --now djscale-certbot-renew.timer"]
+    log.unlink()
+    assert run_sandboxed(enable, bin_dir, log, env={"SYSTEMCTL_RC": "1"}).returncode != 0
+    log.unlink()
+    gone = run_sandboxed(disable, bin_dir, log, env={"SYSTEMCTL_RC": "5"})  # no such unit
+    assert gone.returncode == 0, gone.stderr
+    assert calls(log) == ["systemctl disable --now djscale-certbot-renew.timer"]
 
 
 def test_service_refuses_a_path_systemd_would_split():
