@@ -158,14 +158,14 @@ def _up(engine: DockerEngine, state: layout.BedState) -> None:
     for role, address in roles.items():
         state.containers.append(hosts.run_host(engine, bed_images["host"], role, address))
     state.containers.append(hosts.run_service(
-        engine, bed_images["registry"], "registry",
+        engine, bed_images["services"], "registry",
         ["-p", f"127.0.0.1:{layout.REGISTRY_PUSH_PORT}:{layout.REGISTRY_PORT}"]))
-    state.containers.append(hosts.run_service(engine, bed_images["s3"], "s3"))
+    state.containers.append(hosts.run_service(engine, bed_images["services"], "s3"))
     state.containers.append(hosts.run_service(
-        engine, bed_images["acme"], "acme",
+        engine, bed_images["services"], "acme",
         ["-v", f"{pebble_dir}:/etc/pebble:ro", "-e", f"PROXY_IP={layout.PROXY_ADDRESS}"]))
     state.containers.append(hosts.run_service(
-        engine, bed_images["client"], "client",
+        engine, bed_images["services"], "client",
         ["--cap-add", "NET_ADMIN"]))  # a neighbour on the private network may add routes
     state.save()
     log(f"containers started ({time.monotonic() - t:.0f}s)")
@@ -295,7 +295,35 @@ def down(engine: DockerEngine | None = None) -> float:
     layout.STATE_FILE.unlink(missing_ok=True)
     seconds = round(time.monotonic() - started, 1)
     log(f"bed down in {seconds}s")
+    left = leftovers(engine if reachable and not stop_engine else None)
+    if left:
+        raise RuntimeError("the bed left things behind:\n" + "\n".join(left))
     return seconds
+
+
+def leftovers(engine: DockerEngine | None) -> list[str]:
+    """Anything of the bed still on the machine (empty when `down` did its job)."""
+    left = []
+    if engine is not None:
+        left += [f"container {c}" for c in _bed_containers(engine)]
+        if engine.docker("network", "inspect", layout.NETWORK, check=False).returncode == 0:
+            left.append(f"network {layout.NETWORK}")
+    if subprocess.run(["ip", "link", "show", layout.BRIDGE], capture_output=True).returncode == 0:
+        left.append(f"bridge {layout.BRIDGE}")
+    for table in ("filter", "nat"):
+        rules = subprocess.run(["iptables", "-t", table, "-S"], capture_output=True,
+                               text=True).stdout.splitlines()
+        left += [f"iptables -t {table} {r}" for r in rules
+                 if layout.BRIDGE in r.split() or layout.SUBNET in r.split()]
+    mounts = Path("/proc/self/mountinfo").read_text()
+    if f" {layout.STATE_DIR}/" in mounts:
+        left.append(f"mounts under {layout.STATE_DIR}")
+    for sub in ("hosts", "acme", "ssh", "engine-state"):
+        if (layout.STATE_DIR / sub).exists():
+            left.append(f"{layout.STATE_DIR / sub}")
+    if STACK_FILE.exists():
+        left.append(str(STACK_FILE))
+    return left
 
 
 # --- status -----------------------------------------------------------------------------------

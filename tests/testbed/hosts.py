@@ -50,11 +50,13 @@ def run_host(engine: DockerEngine, image: str, role: str, address: str) -> str:
 
 
 def run_service(engine: DockerEngine, image: str, role: str, extra: list[str] = ()) -> str:
-    """Start a plain (non-systemd) bed service container; returns its name."""
+    """Start a plain (non-systemd) bed service container from the services image."""
+    from .images import SERVICE_COMMANDS
+
     name = layout.container_name(role)
     engine.docker("run", "-d", "--name", name, "--hostname", role, "--label", LABEL,
                   "--network", layout.NETWORK, "--ip", layout.SERVICE_ADDRESSES[role],
-                  *extra, image)
+                  *extra, image, *SERVICE_COMMANDS[role])
     return name
 
 

@@ -1,9 +1,9 @@
 """Images of the live test bed, all built locally (no registry is reachable from here).
 
 Two kinds:
-- bed images, run by the outer engine: the systemd `host` image (db, app*, proxy), `client`
-  (the internet), `acme` (pebble + pebble-challtestsrv), `registry` (Debian docker-registry),
-  `s3` (moto server);
+- bed images, run by the outer engine: the systemd `host` image (db, app*, proxy) and one
+  `services` image for `client` (the internet), `acme` (pebble + pebble-challtestsrv),
+  `registry` (Debian docker-registry) and `s3` (moto server);
 - program images, which the program's own hosts pull from the bed's registry, as a real
   server pulls from Docker Hub: `app-base` (stands in for python:3.12-slim), `nginx` (Debian
   nginx laid out like the official image), `certbot` (Debian certbot, entrypoint `certbot`,
@@ -60,12 +60,12 @@ chmod 440 /etc/sudoers.d/{layout.SSH_USER}
 """
 HOST_CHANGES = ["ENV container=docker", 'CMD ["/sbin/init"]']
 
-# --- bed services -----------------------------------------------------------------------------
-CLIENT_PACKAGES = ["curl", "openssl", "python3", "iproute2", "netcat-openbsd", "procps"]
-CLIENT_CHANGES = ['CMD ["sleep", "infinity"]']
-
-ACME_PACKAGES = ["pebble"]
-ACME_SETUP = """
+# --- bed services: one image, four containers (one debootstrap instead of four) --------------
+# client (the internet: curl, openssl), acme (pebble + challtestsrv), registry (Debian's
+# docker-registry), s3 (moto server in a venv). Each container gets its own command.
+SERVICES_PACKAGES = ["curl", "openssl", "python3", "python3-venv", "iproute2", "netcat-openbsd",
+                     "procps", "pebble", "docker-registry"]
+SERVICES_SETUP = f"""
 cat > /usr/local/bin/start-acme <<'SH'
 #!/bin/sh
 # challtestsrv answers every A query with the proxy's address: HTTP-01 goes to the proxy.
@@ -74,12 +74,6 @@ pebble-challtestsrv -defaultIPv4 "$PROXY_IP" -defaultIPv6 "" -dns01 :8053 \\
 exec pebble -config /etc/pebble/pebble.json -dnsserver 127.0.0.1:8053
 SH
 chmod 755 /usr/local/bin/start-acme
-"""
-ACME_CHANGES = ["ENV PEBBLE_VA_NOSLEEP=1", "ENV PEBBLE_AUTHZREUSE=0",
-                "ENV PEBBLE_WFE_NONCEREJECT=0", 'CMD ["/usr/local/bin/start-acme"]']
-
-REGISTRY_PACKAGES = ["docker-registry"]
-REGISTRY_SETUP = """
 mkdir -p /etc/docker/registry /var/lib/docker-registry
 cat > /etc/docker/registry/config.yml <<'YML'
 version: 0.1
@@ -89,19 +83,21 @@ storage:
   filesystem:
     rootdirectory: /var/lib/docker-registry
 http:
-  addr: :5000
+  addr: :{layout.REGISTRY_PORT}
 YML
-"""
-REGISTRY_CHANGES = ['CMD ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]']
-
-S3_PACKAGES = ["python3", "python3-venv"]
-S3_SETUP = """
 unset PIP_FIND_LINKS
 python3 -m venv /opt/moto
 /opt/moto/bin/pip install --no-cache-dir -q 'moto[s3]==5.2.1' 'flask<4' 'flask-cors<7'
 """
-S3_CHANGES = [f'CMD ["/opt/moto/bin/python", "-m", "moto.server", "-H", "0.0.0.0", '
-              f'"-p", "{layout.S3_PORT}"]']
+SERVICES_CHANGES = ["ENV PEBBLE_VA_NOSLEEP=1", "ENV PEBBLE_AUTHZREUSE=0",
+                    "ENV PEBBLE_WFE_NONCEREJECT=0", 'CMD ["sleep", "infinity"]']
+SERVICE_COMMANDS = {
+    "client": ["sleep", "infinity"],
+    "acme": ["/usr/local/bin/start-acme"],
+    "registry": ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"],
+    "s3": ["/opt/moto/bin/python", "-m", "moto.server", "-H", "0.0.0.0",
+           "-p", str(layout.S3_PORT)],
+}
 
 # --- program images (pushed to the bed registry) ---------------------------------------------
 APP_BASE_PACKAGES = ["python3", "python3-venv", "ca-certificates"]
@@ -174,18 +170,12 @@ PROGRAM_IMAGES = ("app-base", "nginx", "certbot")
 
 
 def build_bed_images(engine: DockerEngine) -> dict[str, str]:
-    """Build (or find cached) every image the outer engine runs. role -> tag."""
+    """Build (or find cached) the images the outer engine runs: "host", "services"."""
     return {
         "host": ensure_base_image(engine, f"{layout.PREFIX}/host", HOST_PACKAGES, HOST_SETUP,
                                   HOST_CHANGES),
-        "client": ensure_base_image(engine, f"{layout.PREFIX}/client", CLIENT_PACKAGES, "",
-                                    CLIENT_CHANGES),
-        "acme": ensure_base_image(engine, f"{layout.PREFIX}/acme", ACME_PACKAGES, ACME_SETUP,
-                                  ACME_CHANGES),
-        "registry": ensure_base_image(engine, f"{layout.PREFIX}/registry", REGISTRY_PACKAGES,
-                                      REGISTRY_SETUP, REGISTRY_CHANGES),
-        "s3": ensure_base_image(engine, f"{layout.PREFIX}/s3", S3_PACKAGES, S3_SETUP,
-                                S3_CHANGES),
+        "services": ensure_base_image(engine, f"{layout.PREFIX}/services", SERVICES_PACKAGES,
+                                      SERVICES_SETUP, SERVICES_CHANGES),
     }
 
 

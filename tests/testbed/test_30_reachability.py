@@ -22,8 +22,10 @@ def _cells(bed):
         cells += [("client", app, APP_PORT, False), ("proxy", app, APP_PORT, True),
                   ("db", app, APP_PORT, False), (app, "db", DB_PORT, True)]
         cells += [(other, app, APP_PORT, False) for other in bed.apps if other != app]
-    for role in bed.roles:  # SSH: only from the admin range (the machine)
+    roles = list(bed.roles)
+    for i, role in enumerate(roles):  # SSH: only from the admin range (the machine)
         cells.append(("client", role, 22, False))
+        cells.append((roles[(i + 1) % len(roles)], role, 22, False))  # nor from a peer
     return cells
 
 
