@@ -45,7 +45,8 @@ def bed(docker_engine):
         yield Bed(engine=docker_engine, state=state)
     finally:
         if os.environ.get("DJSCALE_TESTBED_KEEP") != "1":
-            lifecycle.down(docker_engine)
+            lifecycle.down(docker_engine)  # raises if anything of the bed is left
+            lifecycle.down(docker_engine)  # and is idempotent
 
 
 _deploy_result: dict = {}

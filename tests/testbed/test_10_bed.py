@@ -78,3 +78,20 @@ def test_the_stack_file_describes_the_bed(bed):
         [bed.address(r) for r in bed.apps]
     assert config["djscale:firewall"]["adminCidrs"] == [f"{layout.GATEWAY}/32"]
     assert "staticStorageSecretKey" not in STACK_FILE.read_text().split("# Removed")[1]
+
+
+def test_the_stack_file_is_a_valid_stack_config(bed):
+    """What `pulumi up --stack testbed` would read passes the program's own validation
+    (with the key file check), given the secret it lists."""
+    import yaml
+
+    from components.config import parse_config
+
+    from .bed import STACK_FILE
+
+    config = yaml.safe_load(STACK_FILE.read_text())["config"]
+    raw = {key.split(":", 1)[1]: value for key, value in config.items()}
+    cfg = parse_config(raw, secrets_present=frozenset({"staticStorageSecretKey"}))
+    assert [h.address for h in cfg.app_servers] == [bed.address(r) for r in bed.apps]
+    assert cfg.acme.directory_url.startswith(f"https://{layout.SERVICE_ADDRESSES['acme']}:")
+
