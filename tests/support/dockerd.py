@@ -153,6 +153,10 @@ class DockerEngine:
                 _run(["iptables", "-t", table, "-F", chain], check=False)
             for chain in chains:
                 _run(["iptables", "-t", table, "-X", chain], check=False)
+        # rules dockerd wrote straight into FORWARD for its bridge (not via its chains)
+        for rule in _run(["iptables", "-S", "FORWARD"]).stdout.splitlines():
+            if rule.startswith("-A ") and BRIDGE in rule.split():
+                _run(["iptables", "-D", *rule.split()[1:]], check=False)
         # dockerd's MASQUERADE rules for its subnets live in nat POSTROUTING
         for rule in _run(["iptables", "-t", "nat", "-S", "POSTROUTING"]).stdout.splitlines():
             if "MASQUERADE" in rule and ("10.213." in rule or "10.214." in rule):
@@ -162,6 +166,10 @@ class DockerEngine:
         if "ip_forward" in self._saved:
             Path("/proc/sys/net/ipv4/ip_forward").write_text(self._saved["ip_forward"] + "\n")
         _run(["ip", "link", "del", BRIDGE], check=False)
+        # dockerd bind-mounts its data root onto itself (private propagation): undo it
+        data = str(self.root / "data")
+        if _run(["findmnt", "-n", data], check=False).returncode == 0:
+            _run(["umount", data], check=False)
 
 
 def engine_from_environment() -> DockerEngine:
