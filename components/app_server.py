@@ -8,7 +8,9 @@ Steps, in order:
      credentials) and the release: migrate, collectstatic, createsuperuser in a one-off
      container of the new image; re-runs only when that image changes
   -> the app container, after the release and after the previous server's container: a
-     rollout replaces one server at a time, each waiting until the new one is healthy.
+     rollout replaces one server at a time, each waiting until the new one is healthy
+  -> old app images removed (all but the current and the newest previous one, never one a
+     container uses); re-runs only when the image changes.
 
 The container gets its environment as `envs`, parsed from the same rendered env file (a
 secret Output: encrypted in the Pulumi state), so a changed setting or a rotated secret
@@ -30,6 +32,7 @@ from components.config import HostConfig, StackConfig
 from components.database import DatabaseEndpoint
 from components.remote import CONTAINER_LOG_OPTS, SshAccess, remote_file, remote_step
 from components.render import appenv, docker_install, firewall
+from components.render.images import render_prune_app_images_script
 from components.render.release import RELEASE_ENV_PATH, render_release_script
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -177,6 +180,13 @@ class AppServer(pulumi.ComponentResource):
                 parent=self, provider=provider, depends_on=waits_for,
                 # fixed name and host port: the old container must go before the new starts
                 delete_before_replace=True))
+
+        # Each release leaves an image behind; the server's disk would fill over months.
+        self.prune_images = remote_step(
+            f"{name}-prune-images", connection=conn,
+            script=image_ref.apply(render_prune_app_images_script),
+            triggers=[image_ref],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.container]))
 
         self.private_address = pulumi.Output.from_input(host.private_address)
         self.image_id = image_ref

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from components.config import ConfigError, StackConfig, parse_config
+from components.render.files import render_run_script_command
+from components.render.images import render_prune_app_images_script
 from components.stack import read_stack_file, stack_file_as_pulumi_config
 from tests.support.pulumi_mocks import (
-    Graph, has_secret, is_secret, is_unknown, plain, run_program,
+    Graph, _fake_digest, has_secret, is_secret, is_unknown, plain, run_program,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +79,8 @@ def deployed(request):
 
 def expected_counts(n_apps: int) -> dict[str, int]:
     db_commands = 6  # install, postgresql-conf, pg-hba, configure, setup, firewall
-    app_commands = 3 * n_apps + 2  # install-docker, firewall, env-file; +release-env, release
+    # install-docker, firewall, env-file, prune-images; +release-env, release on the first
+    app_commands = 4 * n_apps + 2
     proxy_commands = 9  # install, firewall, http conf, certbot, tls conf, 3 renew files, enable
     return {
         "djscale:index:DatabaseHost": 1,
@@ -120,7 +123,8 @@ def test_component_steps_have_the_expected_names(deployed):
         assert f"db-{step}" in names
     first = cfg.app_servers[0].name
     for host in cfg.app_servers:
-        for step in ("install-docker", "firewall", "docker", "image", "env-file", "container"):
+        for step in ("install-docker", "firewall", "docker", "image", "env-file", "container",
+                     "prune-images"):
             assert f"{host.name}-{step}" in names
         has_release = {f"{host.name}-release", f"{host.name}-release-env-file"} <= names
         assert has_release == (host.name == first)
@@ -166,6 +170,17 @@ def test_image_then_release_then_every_container_one_server_at_a_time(deployed):
         assert image.provider.rsplit("::", 1)[0].endswith(f"::{host}-docker")
         provider = graph.named(f"{host}-docker")
         assert f"{host}-install-docker" in graph.deps(provider)
+
+
+def test_old_images_are_pruned_after_each_container_once_per_image(deployed):
+    _, cfg, graph = deployed
+    for host in (h.name for h in cfg.app_servers):
+        prune = graph.named(f"{host}-prune-images")
+        assert f"{host}-container" in graph.deps(prune)
+        image_id = _fake_digest(graph.named(f"{host}-image").plain_input("imageName"))
+        assert plain(prune.input("triggers"))[-1] == image_id
+        assert plain(prune.input("create")) == render_run_script_command(
+            render_prune_app_images_script(image_id))
 
 
 def test_database_outputs_flow_into_every_app_env_file(deployed):
@@ -536,7 +551,8 @@ def test_adding_an_app_server_changes_only_its_peers_allow_lists_and_upstreams()
 
     added = {r.name for r in after.registrations} - {r.name for r in before.registrations}
     assert added == {"app3", *(f"app3-{s}" for s in (
-        "install-docker", "firewall", "docker", "image", "env-file", "container"))}
+        "install-docker", "firewall", "docker", "image", "env-file", "container",
+        "prune-images"))}
     assert _changed(before, after) == {
         "db-pg-hba", "db-configure", "db-firewall",  # the DB admits the new address
         "proxy-nginx-http-conf", "proxy-nginx-tls-conf",  # nginx balances over it
@@ -551,6 +567,7 @@ def test_new_app_code_rebuilds_releases_and_rolls_out_nothing_else(monkeypatch):
     after = _run(path, "prod")
     hosts = [h.name for h in _cfg(path).app_servers]
     assert _changed(before, after) == {
-        *(f"{h}-image" for h in hosts), f"{hosts[0]}-release", *(f"{h}-container" for h in hosts)}
+        *(f"{h}-image" for h in hosts), f"{hosts[0]}-release", *(f"{h}-container" for h in hosts),
+        *(f"{h}-prune-images" for h in hosts)}
     assert plain(after.named(f"{hosts[0]}-image").input("imageName")) == \
         "djscale-app:0123456789abcdef"

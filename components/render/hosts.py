@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from components.config import HostConfig, StackConfig
-from components.render import appenv, certbot, docker_install, firewall, nginx, postgres, release
+from components.render import (appenv, certbot, docker_install, firewall, images, nginx,
+                               postgres, release)
 from components.render.release import RELEASE_ENV_PATH
 
 # The app image's id is known only once the image is built on the server.
@@ -118,6 +119,11 @@ def app_host(cfg: StackConfig, host: HostConfig, *, database: DatabaseEndpoint,
             "appenv.render_app_env(superuser_password=...)", "0600"))
         files.append(_step(3, "release", release.render_release_script(app_image),
                            "release.render_release_script (once per app image)"))
+    step = sum(item.is_step for item in files) + 1  # after the container
+    files.append(_step(step, "prune-app-images",
+                       images.render_prune_app_images_script(app_image),
+                       "images.render_prune_app_images_script (after the container, once per "
+                       "app image)"))
     return files
 
 

@@ -1,7 +1,7 @@
 """What each host receives (components/render/hosts.py): the list inspect writes."""
 from __future__ import annotations
 
-from components.render import firewall, hosts, nginx, postgres, release
+from components.render import firewall, hosts, images, nginx, postgres, release
 from tests.render.conftest import make_config, replace
 
 
@@ -28,6 +28,14 @@ def test_first_app_server_runs_the_release_with_the_image_of_the_deploy(cfg):
     assert not any("release" in path for path in app2)
     placeholder = _by_path(hosts.every_host(cfg)["app1"])["steps/03-release.sh"]
     assert " '<output:app image id>' sh -c " in placeholder.content
+
+
+def test_every_app_server_prunes_old_images_last_with_the_image_of_the_deploy(cfg):
+    listed = hosts.every_host(cfg, app_image="sha256:feed")
+    for host, number in (("app1", 4), ("app2", 3)):
+        last = listed[host][-1]
+        assert last.path == f"steps/{number:02d}-prune-app-images.sh"
+        assert last.content == images.render_prune_app_images_script("sha256:feed")
 
 
 def test_proxy_activates_each_nginx_conf_after_it_is_staged(cfg):
