@@ -43,7 +43,8 @@ class DockerEngine:
         self.host = host or f"unix://{self.socket}"
         self.owned = host is None
         self._proc: subprocess.Popen | None = None
-        self._saved: dict[str, str] = {}
+        # what dockerd changes on the machine, as found before start (see machine_state)
+        self.saved_machine: dict[str, str] = {}
 
     # -- CLI ---------------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -73,7 +74,7 @@ class DockerEngine:
             return
         if shutil.which("dockerd") is None:
             raise RuntimeError("dockerd not found: apt-get install docker.io")
-        self._save_host_state()
+        self.saved_machine = machine_state()
         self._ensure_bridge()
         for sub in ("data", "exec"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -102,9 +103,14 @@ class DockerEngine:
         raise RuntimeError(f"dockerd did not answer in {timeout}s: see {self.root}/dockerd.log")
 
     def stop(self) -> None:
+        """Stop the engine and put the machine back as `saved_machine` says. Also stops an
+        engine that another process of ours started at this root (found by its pidfile):
+        set `saved_machine` to what that process recorded first."""
         if not self.owned:
             return
-        if self._proc is not None:
+        if self._proc is None:
+            self._stop_stale()
+        else:
             self._proc.terminate()
             try:
                 self._proc.wait(timeout=60)
@@ -130,11 +136,6 @@ class DockerEngine:
         pidfile.unlink(missing_ok=True)
 
     # -- what dockerd changes on the machine -------------------------------------------------
-    def _save_host_state(self) -> None:
-        self._saved["ip_forward"] = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
-        policy = _run(["iptables", "-S", "FORWARD"]).stdout.splitlines()[0]
-        self._saved["forward_policy"] = policy.split()[-1]  # "-P FORWARD ACCEPT"
-
     def _ensure_bridge(self) -> None:
         if _run(["ip", "link", "show", BRIDGE], check=False).returncode != 0:
             _run(["ip", "link", "add", BRIDGE, "type", "bridge"])
@@ -161,15 +162,23 @@ class DockerEngine:
         for rule in _run(["iptables", "-t", "nat", "-S", "POSTROUTING"]).stdout.splitlines():
             if "MASQUERADE" in rule and ("10.213." in rule or "10.214." in rule):
                 _run(["iptables", "-t", "nat", "-D", *rule.split()[1:]], check=False)
-        if "forward_policy" in self._saved:
-            _run(["iptables", "-P", "FORWARD", self._saved["forward_policy"]], check=False)
-        if "ip_forward" in self._saved:
-            Path("/proc/sys/net/ipv4/ip_forward").write_text(self._saved["ip_forward"] + "\n")
+        saved = self.saved_machine
+        if "forward_policy" in saved:
+            _run(["iptables", "-P", "FORWARD", saved["forward_policy"]], check=False)
+        if "ip_forward" in saved:
+            Path("/proc/sys/net/ipv4/ip_forward").write_text(saved["ip_forward"] + "\n")
         _run(["ip", "link", "del", BRIDGE], check=False)
         # dockerd bind-mounts its data root onto itself (private propagation): undo it
         data = str(self.root / "data")
         if _run(["findmnt", "-n", data], check=False).returncode == 0:
             _run(["umount", data], check=False)
+
+
+def machine_state() -> dict[str, str]:
+    """What dockerd changes on the machine and `stop` puts back."""
+    policy = _run(["iptables", "-S", "FORWARD"]).stdout.splitlines()[0]  # "-P FORWARD ACCEPT"
+    return {"ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
+            "forward_policy": policy.split()[-1]}
 
 
 def engine_from_environment() -> DockerEngine:

@@ -88,13 +88,6 @@ def write_stack_file(state: layout.BedState) -> None:
 
 
 # --- up -------------------------------------------------------------------------------------
-def _machine_state() -> dict[str, str]:
-    policy = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True,
-                            check=True).stdout.splitlines()[0].split()[-1]
-    return {"ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
-            "forward_policy": policy}
-
-
 def _make_ssh_key() -> str:
     key = layout.ssh_key_path()
     key.parent.mkdir(parents=True, exist_ok=True)
@@ -125,9 +118,9 @@ def up(app_count: int = 2, engine: DockerEngine | None = None) -> layout.BedStat
         engine = engine_from_environment()
         owned = engine.owned
         if owned:
-            saved = _machine_state()
             log(f"starting the outer Docker engine at {engine.host}")
             engine.start()
+            saved = dict(engine.saved_machine)  # for `down`, which may run in another process
     state = layout.BedState(app_count=app_count, engine_host=engine.host, engine_owned=owned,
                             saved_machine=saved)
     state.save()  # from here on, `down` knows what to clean up even if `up` fails
@@ -289,9 +282,8 @@ def down(engine: DockerEngine | None = None) -> float:
         shutil.rmtree(layout.STATE_DIR / sub, ignore_errors=True)
     STACK_FILE.unlink(missing_ok=True)
     if stop_engine:
-        engine._stop_stale()  # kills the dockerd that `up` started, by its pidfile
-        engine._saved = dict(state.saved_machine)
-        engine._restore_host_state()
+        engine.saved_machine = dict(state.saved_machine)
+        engine.stop()  # the dockerd that `up` started, found by its pidfile
     layout.STATE_FILE.unlink(missing_ok=True)
     seconds = round(time.monotonic() - started, 1)
     log(f"bed down in {seconds}s")
