@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from components.render.postgres import (render_configure_postgres_script,
                                         render_install_postgres_script, render_pg_hba,
                                         render_postgresql_conf)
 from tests.render.conftest import assert_golden, check_shell, make_config, replace
+from tests.support.postgres import free_port
 
 
 def test_postgresql_conf_listens_on_private_address_only(cfg):
@@ -106,19 +105,13 @@ def test_db_setup_sql_quotes_odd_names():
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def _free_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return str(probe.getsockname()[1])
-
-
 @pytest.fixture
 def private_cluster():
     """A PostgreSQL 15 cluster owned by postgres in a private directory, TCP on 127.0.0.1."""
     base = Path(tempfile.mkdtemp(prefix="djscale-render-pg-"))
     data, sock = base / "data", base / "sock"
     as_pg = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
+    port = str(free_port())  # psql and pg_ctl take it as an argument
     try:
         os.chmod(base, 0o755)
         shutil.chown(base, "postgres", "postgres")
