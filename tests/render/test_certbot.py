@@ -3,7 +3,6 @@ run with a stand-in `docker` that records what would run."""
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,7 @@ from components.render.certbot import (render_certbot_obtain_script,
                                        render_disable_renewal_script,
                                        render_enable_renewal_script, render_renew_script,
                                        render_renew_service, render_renew_timer)
-from tests.render.conftest import assert_golden, check_shell, make_config, replace
+from tests.render.conftest import assert_golden, check_shell, make_config
 from tests.render.stubs import calls, make_stubs, run_sandboxed
 
 IMAGE = "certbot/certbot:v2.11.0"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.render.firewall import (Allow, FirewallRules, app_rules, database_rules,
+from components.render.firewall import (Allow, app_rules, database_rules,
                                         proxy_rules, render_after_rules,
                                         render_docker_user_block, render_ufw_script)
 from tests.render.conftest import assert_golden, check_shell, make_config, replace

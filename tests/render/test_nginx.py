@@ -22,7 +22,7 @@ from components.render.files import render_install_file_command, render_run_scri
 from components.render.nginx import (NGINX_STAGED_CONF_PATH, certificate_path,
                                      render_activate_nginx_conf_script,
                                      render_nginx_conf, render_nginx_conf_command)
-from tests.render.conftest import assert_golden, check_shell, make_config, replace
+from tests.render.conftest import assert_golden, check_shell, make_config
 
 APPS = ["10.0.0.22", "10.0.0.21"]
 DOMAIN = "shop.example.com"
