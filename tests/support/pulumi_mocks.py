@@ -1,12 +1,11 @@
 """Run the whole djscale program under Pulumi's mock runtime and record the resource graph.
 
-`Mocks.new_resource` alone does not see parents, dependencies or secret options, so
-`RecordingMonitor` keeps the full RegisterResource request of every resource: type, name,
-parent, dependencies, property dependencies, additionalSecretOutputs, protect, provider and
-the inputs in their wire form (secret markers and unknowns kept, so tests can assert
-secretness). `run_program(...)` resets the runtime, sets the stack config, runs
-`__main__.py` with `runpy` and returns a `Graph` with the recorded resources and the
-stack's exports.
+Built on the harness shared with the test-bed engine, `tests/support/pulumi_runtime.py`:
+`RecordingMonitor` keeps a `Registration` (type, name, parent, dependencies, property
+dependencies, resource options, inputs in their wire form with secret markers and unknowns
+kept, so tests can assert secretness) of every resource. `run_program(...)` runs
+`__main__.py` with the stack config through `run_under_mocks` and returns a `Graph` with the
+recorded resources and the stack's exports.
 
 `DjscaleMocks` stands in for the providers: each resource's state is its inputs plus the
 outputs the program reads (Command stdout/stderr, Image repoDigest, RandomPassword result
@@ -17,124 +16,39 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pulumi
 import yaml
-from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.config import set_all_config
-from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+# the shared record and wire-form helpers, also imported from here by the tests
+from tests.support.pulumi_runtime import (  # noqa: F401
+    UNKNOWN, Registration, has_secret, is_secret, is_unknown, plain, run_under_mocks,
+    secret as secret_marker,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "djscale"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-SIG = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-
-
-# --- wire-form helpers -------------------------------------------------------------------
-
-def secret_marker(value: Any) -> dict:
-    return {SIG: SECRET_SIG, "value": value}
-
-
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SIG) == SECRET_SIG
-
-
-def has_secret(value: Any) -> bool:
-    """True when a secret marker appears anywhere inside `value`."""
-    if is_secret(value):
-        return True
-    if isinstance(value, dict):
-        return any(has_secret(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_secret(v) for v in value)
-    return False
-
-
-def plain(value: Any) -> Any:
-    """`value` with every secret marker removed."""
-    if is_secret(value):
-        return plain(value.get("value"))
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
-def is_unknown(value: Any) -> bool:
-    return plain(value) == UNKNOWN
-
-
-# --- the recording -----------------------------------------------------------------------
-
-@dataclass
-class Registration:
-    type: str
-    name: str
-    urn: str
-    parent: str
-    custom: bool
-    provider: str
-    dependencies: list[str]
-    property_dependencies: dict[str, list[str]]
-    additional_secret_outputs: list[str]
-    protect: bool
-    delete_before_replace: bool
-    raw_inputs: dict  # wire form: secret markers and unknowns kept
-
-    def input(self, key: str, default: Any = None) -> Any:
-        return self.raw_inputs.get(key, default)
-
-    def plain_input(self, key: str, default: Any = None) -> Any:
-        return plain(self.raw_inputs.get(key, default))
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
-        self.stack_outputs: dict = {}
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            self.registrations.append(Registration(
-                type=request.type,
-                name=request.name,
-                urn=response.urn,
-                parent=request.parent,
-                custom=request.custom,
-                provider=request.provider,
-                dependencies=list(request.dependencies),
-                property_dependencies={
-                    k: list(v.urns) for k, v in request.propertyDependencies.items()},
-                additional_secret_outputs=list(request.additionalSecretOutputs),
-                protect=bool(request.protect),
-                delete_before_replace=bool(request.deleteBeforeReplace),
-                raw_inputs=json_format.MessageToDict(request.object),
-            ))
+            self.registrations.append(Registration.from_register(request, response.urn))
         return response
 
     def ReadResource(self, request):
         response = super().ReadResource(request)
-        self.registrations.append(Registration(
-            type=request.type, name=request.name, urn=response.urn, parent=request.parent,
-            custom=True, provider=request.provider, dependencies=list(request.dependencies),
-            property_dependencies={}, additional_secret_outputs=list(
-                request.additionalSecretOutputs),
-            protect=False, delete_before_replace=False,
-            raw_inputs=json_format.MessageToDict(request.properties),
-        ))
+        self.registrations.append(Registration.from_read(request, response.urn))
         return response
 
 
@@ -258,30 +172,13 @@ def run_program(config: dict[str, Any], *, stack: str = "dev", preview: bool = F
     mocks = DjscaleMocks(preview=preview, stack_references=stack_references)
     monitor = RecordingMonitor(mocks)
     run_program.last_monitor = monitor
-    pulumi_settings.ROOT.set(None)  # a fresh root Stack: exports must not leak between runs
-    wired = wire_config(config)
-    set_all_config(wired, [f"{PROJECT}:{k}" for k in secret_keys if f"{PROJECT}:{k}" in wired])
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview,
-                             monitor=monitor)
-    pulumi_settings.SETTINGS.rpc_manager.clear()
-    pulumi_settings.SETTINGS.outputs.clear()
-
-    def main():
-        cwd = os.getcwd()
-        os.chdir(ROOT)
-        try:
-            if program is not None:
-                program()
-            else:
-                runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-        finally:
-            os.chdir(cwd)
-
-    _sync_await(run_pulumi_func(main))
-    stack_resource = pulumi_settings.get_root_resource()
-    exports = {}
-    for name, value in stack_resource.outputs.items():
+    exports = run_under_mocks(mocks, ROOT, project=PROJECT, stack=stack, preview=preview,
+                              monitor=monitor, config=wire_config(config),
+                              secret_keys=[f"{PROJECT}:{k}" for k in secret_keys],
+                              program=program)
+    resolved = {}
+    for name, value in exports.items():
         out = pulumi.Output.from_input(value)
-        exports[name] = (_sync_await(out.future()), _sync_await(out.is_known()),
-                         _sync_await(out.is_secret()))
-    return Graph(monitor.registrations, exports)
+        resolved[name] = (_sync_await(out.future()), _sync_await(out.is_known()),
+                          _sync_await(out.is_secret()))
+    return Graph(monitor.registrations, resolved)

@@ -2,9 +2,10 @@
 
 What it is
     The Pulumi CLI and its provider plugins cannot be installed here, so the test bed runs the
-    real program under the Python SDK's mock runtime (`pulumi.runtime.mocks`) with a monitor
-    that, for every registered custom resource, performs that resource's operation for real
-    and returns real outputs (camelCase wire names, as the provider returns them):
+    real program under the Python SDK's mock runtime (`pulumi.runtime.mocks`, through the
+    harness the mock tests use too: tests/support/pulumi_runtime.py) with a monitor that, for
+    every registered custom resource, performs that resource's operation for real and returns
+    real outputs (camelCase wire names, as the provider returns them):
 
     * `command:remote:Command` (command.py): `create`/`update`/`delete` over SSH (the system
       `ssh`, an `exec` request: the remote user's login shell runs it) with the resource's

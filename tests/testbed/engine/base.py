@@ -1,16 +1,19 @@
-"""Shared pieces of the stand-in engine: errors, plain values, the Handler interface."""
+"""Shared pieces of the stand-in engine: errors, key paths, the Handler interface.
+
+The registration record and the value helpers are the harness the mock tests use too
+(tests/support/pulumi_runtime.py), re-exported here for the handlers. The engine's `plain`
+is `plain_data` there: secrets unwrapped, integral floats as ints, assets as dicts.
+"""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import pulumi
-from pulumi.runtime import rpc
-
-
-_SIG, _SECRET = rpc._special_sig_key, rpc._special_secret_sig
+from tests.support.pulumi_runtime import (  # noqa: F401 (re-exported for the handlers)
+    Registration, is_secret, plain_data as plain, secret,
+)
 
 
 class Refused(Exception):
@@ -22,38 +25,6 @@ class DeployError(Exception):
     engine records it, so that the next run replaces it instead of colliding with it)."""
 
     partial_id: Optional[str] = None
-
-
-# --------------------------------------------------------------------------- values
-
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(_SIG) == _SECRET
-
-
-def secret(value: Any) -> dict:
-    return value if is_secret(value) else {_SIG: _SECRET, "value": value}
-
-
-def plain(value: Any) -> Any:
-    """An input as plain JSON data: secrets unwrapped, integral floats as ints, assets as
-    {"asset"/"archive": kind, ...} dicts."""
-    if is_secret(value):
-        return plain(value["value"])
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, pulumi.FileAsset):
-        return {"asset": "file", "path": str(value.path)}
-    if isinstance(value, pulumi.StringAsset):
-        return {"asset": "string", "text": value.text}
-    if isinstance(value, pulumi.FileArchive):
-        return {"archive": "file", "path": str(value.path)}
-    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
-        return {"unsupported": type(value).__name__}
-    return value
 
 
 def key_paths(value: Any, prefix: str = "") -> list[str]:
@@ -88,28 +59,6 @@ def file_tree_hash(path: Path, ignore: Callable[[str], bool] = lambda rel: False
         if p.is_file() and not ignore(rel):
             digest.update(rel.encode() + b"\0" + p.read_bytes() + b"\0")
     return digest.hexdigest()
-
-
-@dataclass
-class Registration:
-    urn: str
-    type: str
-    name: str
-    custom: bool
-    raw_inputs: dict  # as deserialized: secrets still wrapped, assets as objects
-    provider_ref: str = ""
-    delete_before_replace: bool = False
-    replace_on_changes: list = field(default_factory=list)
-    additional_secret_outputs: list = field(default_factory=list)
-    dependencies: list = field(default_factory=list)
-    protect: bool = False
-    ignore_changes: list = field(default_factory=list)
-    retain_on_delete: bool = False
-    refused_options: list = field(default_factory=list)
-
-    @property
-    def inputs(self) -> dict:
-        return plain(self.raw_inputs)
 
 
 class Handler:
@@ -153,8 +102,7 @@ class Context:
     project_dir: Path
 
     def provider_for(self, reg: Registration) -> dict:
-        urn = reg.provider_ref.rsplit("::", 1)[0] if reg.provider_ref else ""
-        if urn not in self.providers:
+        if reg.provider_urn not in self.providers:
             raise Refused(f"{reg.type} {reg.name!r} has no explicit docker provider: the "
                           "default provider (local engine) is not implemented")
-        return self.providers[urn]
+        return self.providers[reg.provider_urn]

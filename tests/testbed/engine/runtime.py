@@ -1,5 +1,6 @@
 """The engine proper: state file, the per-resource create/update/replace/delete decision,
-the mock monitor that hands it every registration, and running a program once."""
+the mock monitor that hands it every registration, and running a program once (through the
+runner shared with the mock tests, tests/support/pulumi_runtime.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,6 @@ import gc
 import json
 import logging
 import os
-import runpy
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 import pulumi
-from pulumi.runtime import config as pulumi_config
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+from pulumi.runtime.sync_await import _sync_await
+
+from tests.support.pulumi_runtime import run_under_mocks
 
 from .base import (Context, DeployError, Handler, Refused, Registration, _top_level,
                    key_paths, plain, secret)
@@ -113,14 +113,16 @@ class Engine:
         self._seq = max([r.get("seq", 0) for r in self.state.records.values()], default=0)
 
     # -- one resource ----------------------------------------------------------------------
-    def register(self, reg: Registration) -> tuple[str, dict]:
+    def register(self, reg: Registration, refused_options: list[str]) -> tuple[str, dict]:
+        """Perform (or, dry, only look at) one resource; `refused_options`: the resource
+        options it sets that this stand-in does not implement."""
         if not reg.custom:  # component resources only group their children
             return "", {}
         handler = HANDLERS.get(reg.type)
         inputs = reg.inputs
         if reg.type == DockerProvider.TYPE:
             self.ctx.providers[reg.urn] = DockerProvider.normalize(inputs)
-        option_problems = [f"option {o}" for o in reg.refused_options] + [
+        option_problems = [f"option {o}" for o in refused_options] + [
             f"option ignoreChanges={p}" for p in reg.ignore_changes if not _top_level(p)]
         if self.dry:
             problems = (handler.check(inputs) if handler else ["(resource type)"]) + option_problems
@@ -216,10 +218,9 @@ class Engine:
             if seq is None:
                 self._seq += 1
                 seq = self._seq
-        provider_urn = reg.provider_ref.rsplit("::", 1)[0] if reg.provider_ref else ""
         self.state.put({"urn": reg.urn, "type": reg.type, "name": reg.name, "id": id_,
                         "inputs": inputs, "diff_inputs": diff, "outputs": outputs,
-                        "provider": self.ctx.providers.get(provider_urn), "seq": seq,
+                        "provider": self.ctx.providers.get(reg.provider_urn), "seq": seq,
                         "protect": reg.protect, "retainOnDelete": reg.retain_on_delete})
 
     def _delete(self, handler: Handler, record: dict) -> None:
@@ -274,7 +275,6 @@ class EngineMonitor(mocks.MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
-        _ensure_event_loop()
         set_fields = {f.name for f, _ in request.ListFields()}
         refused = sorted(set_fields & REFUSED_OPTIONS - {"aliases"})
         for alias in request.aliases:  # the SDKs add type-only aliases (old type tokens):
@@ -287,17 +287,11 @@ class EngineMonitor(mocks.MockMonitor):
                 break
         if request.hooks.ListFields():
             refused.append("hooks")
-        reg = Registration(
-            urn=urn, type=request.type, name=request.name, custom=bool(request.custom),
-            raw_inputs=rpc.deserialize_properties(request.object),
-            provider_ref=request.provider, delete_before_replace=request.deleteBeforeReplace,
-            replace_on_changes=list(request.replaceOnChanges),
-            additional_secret_outputs=list(request.additionalSecretOutputs),
-            dependencies=list(request.dependencies), protect=bool(request.protect),
-            ignore_changes=list(request.ignoreChanges),
-            retain_on_delete=bool(request.retainOnDelete), refused_options=refused)
-        id_, state = self.engine.register(reg)
-        obj = _sync_await(rpc.serialize_properties(state, {}))
+        id_, state = self.engine.register(Registration.from_register(request, urn), refused)
+        # wire-form data: nothing to await. A loop of its own that is closed after, not one
+        # left behind on this worker thread (at exit those are collected in any order and
+        # fail to close: "Exception ignored in BaseEventLoop.__del__")
+        obj = asyncio.run(rpc.serialize_properties(state, {}))
         self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj)
 
@@ -320,7 +314,7 @@ _RUN_LOCK = threading.Lock()  # the SDK's runtime settings are process-wide
 
 @contextlib.contextmanager
 def _program_environment(project_dir: Path):
-    """cwd and import path as `pulumi up` gives the program; a fresh import of its modules."""
+    """The import path as `pulumi up` gives the program; a fresh import of its modules."""
     import sys
     project_dir = project_dir.resolve()
 
@@ -331,42 +325,41 @@ def _program_environment(project_dir: Path):
     def take() -> dict:
         return {name: sys.modules.pop(name) for name in list(sys.modules)
                 if name.split(".")[0] in local}
-    cwd = os.getcwd()
     saved = take()  # the run imports them afresh, as a new `pulumi up` process would
     sys.path.insert(0, str(project_dir))
-    os.chdir(project_dir)
     try:
         yield
     finally:
-        os.chdir(cwd)
         sys.path.remove(str(project_dir))
         take()
         sys.modules.update(saved)  # whoever imported them before keeps the same classes
+
+
+@contextlib.contextmanager
+def _own_executor():
+    """Our own pool for the SDK's blocking RegisterResource calls, shut down (waited for) at
+    the end, so that no thread of this run is still busy when the next one starts."""
+    executor = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="engine")
+    loop = asyncio.get_event_loop()
+    loop.set_default_executor(executor)
+    loop.set_exception_handler(_quiet_exception_handler)
+    try:
+        yield
+    finally:
+        executor.shutdown(wait=True)
+        loop.set_default_executor(ThreadPoolExecutor())  # for whoever uses the loop next
 
 
 def run_program(engine: Engine, config: dict[str, str], project_dir: Path, stack: str,
                 secret_keys: Iterable[str] = DEFAULT_SECRET_KEYS) -> dict:
     """Run `project_dir/__main__.py` once against `engine`; return its exports (plain)."""
     project_dir = Path(project_dir)
-    with _RUN_LOCK, _program_environment(project_dir):
-        settings.set_root_resource(None)  # a previous run's root Stack would keep its exports
-        mocks.set_mocks(_RefusingMocks(), project=PROJECT, stack=stack, preview=False,
-                        monitor=EngineMonitor(engine))
-        settings.SETTINGS.rpc_manager.clear()
-        settings.SETTINGS.outputs.clear()  # not reset by set_mocks: an old run's tasks
-        pulumi_config.set_all_config({k: str(v) for k, v in config.items()},
-                                     [k for k in secret_keys if k in config])
-        main = str(project_dir.resolve() / "__main__.py")
-        # Our own pool for the SDK's blocking RegisterResource calls, shut down (waited for)
-        # at the end, so that no thread of this run is still busy when the next one starts.
-        executor = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="engine")
-        loop = asyncio.get_event_loop()
-        loop.set_default_executor(executor)
-        loop.set_exception_handler(_quiet_exception_handler)
+    with _RUN_LOCK, _program_environment(project_dir), _own_executor():
         try:
-            _sync_await(run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__")))
-            root = settings.get_root_resource()
-            exports = _sync_await(pulumi.Output.from_input(dict(root.outputs)).future())
+            exports = run_under_mocks(_RefusingMocks(), project_dir, project=PROJECT,
+                                      stack=stack, config=config, secret_keys=secret_keys,
+                                      monitor=EngineMonitor(engine))
+            exports = _sync_await(pulumi.Output.from_input(exports).future())
         except BaseException as exc:
             engine.wait_idle()
             _cancel_leftover_tasks()  # or they would register into the next run
@@ -374,10 +367,6 @@ def run_program(engine: Engine, config: dict[str, str], project_dir: Path, stack
             if first is not None and first is not exc:
                 raise first from exc
             raise
-        finally:
-            executor.shutdown(wait=True)
-            loop.set_default_executor(ThreadPoolExecutor())  # for whoever uses the loop next
-            settings.set_root_resource(None)
     return plain(exports)
 
 
