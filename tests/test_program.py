@@ -18,7 +18,8 @@ import pytest
 from components.config import ConfigError, StackConfig, parse_config
 from components.render.files import render_run_script_command
 from components.render.images import render_prune_app_images_script
-from components.stack import read_stack_file, stack_file_as_pulumi_config
+from components.config import read_stack_file
+from tests.support.stack_files import stack_file_as_pulumi_config
 from tests.support.pulumi_mocks import (
     Graph, _fake_digest, has_secret, is_secret, is_unknown, plain, run_program,
 )

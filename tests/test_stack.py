@@ -9,10 +9,9 @@ import pytest
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.sync_await import _sync_await
 
-from components.config import ConfigError, parse_config
-from components.stack import (
-    load_stack, read_stack_file, stack_file_as_pulumi_config,
-)
+from components.config import ConfigError, parse_config, read_stack_file
+from components.stack import load_stack
+from tests.support.stack_files import stack_file_as_pulumi_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from components.config import ConfigError, parse_config
+from components.config import ConfigError, parse_config, read_stack_file
 from components.render.hosts import every_host
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -53,9 +53,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="where Pulumi.<stack>.yaml lives (default: the djscale project)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     args = parser.parse_args(argv)
-
-    # components.stack imports pulumi (for load_stack); only its file reader is used here.
-    from components.stack import read_stack_file
 
     stack_file = args.stack_file or args.project_dir / f"Pulumi.{args.stack}.yaml"
     if not stack_file.is_file():

@@ -13,7 +13,7 @@ import ipaddress
 import re
 from typing import Optional, Sequence
 
-from components.config import StackConfig
+from components.config import StackConfig, rules
 from components.render.files import render_install_file_command, render_run_script_command
 from components.render.templating import render_script, render_template
 
@@ -28,8 +28,9 @@ WEBROOT = "/var/www/certbot"
 
 # One nginx word: no whitespace, quotes, semicolons or braces can end a directive early.
 _WORD = re.compile(r"^[A-Za-z0-9._:/\[\]@+-]+$")
-_SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
-_TIME = re.compile(r"^[0-9]+(ms|s|m|h|d)?$")
+# Times and sizes: the config's own rules (one definition, components/config/rules.py).
+_SIZE = rules.NGINX_SIZE
+_TIME = rules.NGINX_TIME
 
 
 def _word(what: str, value: str, pattern: re.Pattern = _WORD) -> str:

@@ -5,7 +5,7 @@ import dataclasses
 from pathlib import Path
 
 from components.config import StackConfig, parse_config
-from components.stack import read_stack_file
+from components.config import read_stack_file
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

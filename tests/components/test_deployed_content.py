@@ -16,7 +16,7 @@ import pytest
 from components.render import certbot, hosts
 from components.render.files import render_install_file_command, render_run_script_command
 from components.render.nginx import NGINX_CONF_PATH, NGINX_STAGED_CONF_PATH
-from components.stack import stack_file_as_pulumi_config
+from tests.support.stack_files import stack_file_as_pulumi_config
 from tests.support.pulumi_mocks import _fake_digest, plain, run_program
 from tests.test_program import (
     ADMIN_PASSWORD, DB_PASSWORD, S3_SECRET, SECRET_KEY, SECRETS, STACKS, _cfg,

@@ -1,4 +1,4 @@
-"""parse_config: one test per validation rule, each asserting the exact problem text."""
+"""parse_config (components/config/parse.py): one test per validation rule, each asserting the exact problem text."""
 from __future__ import annotations
 
 import copy
@@ -12,10 +12,10 @@ from components.config import (
     SECRET_KEYS, TOP_LEVEL_KEYS, AppConfig, ConfigError, ImagesConfig, NginxConfig,
     parse_config,
 )
-from components.stack import read_stack_file
+from components.config import read_stack_file
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
 BOTH_SECRETS = frozenset(SECRET_KEYS)
 
 VALID = {
@@ -647,30 +647,3 @@ def test_database_allowed_clients_only_where_the_database_is_deployed():
         "database.allowedClients: not used when database.stack is set (this stack owns no "
         "database); list these addresses in database.allowedClients of "
         "example-org/djscale/db-prod"]
-
-
-# --- Pulumi.yaml declares the same keys and defaults ------------------------------------
-
-def project_config() -> dict:
-    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
-
-
-def test_pulumi_yaml_declares_every_key():
-    declared = project_config()
-    assert set(declared) == set(TOP_LEVEL_KEYS) | set(SECRET_KEYS)
-    for key, declaration in declared.items():
-        assert declaration["description"], key
-        assert set(declaration) <= {"type", "description", "default", "secret", "items"}, key
-        # project config types are string, integer, boolean and array; objects stay untyped
-        assert declaration.get("type", "string") in ("string", "integer", "boolean", "array")
-    assert {key for key, d in declared.items() if d.get("secret")} == set(SECRET_KEYS)
-    # required keys have no default: Pulumi then insists each stack sets them
-    assert {key for key, d in declared.items() if "default" not in d} == {
-        "domain", "acme", "database", "appServers", "proxy", "app", "staticStorage",
-        "firewall", "staticStorageSecretKey"}
-
-
-def test_pulumi_yaml_defaults_match_the_program():
-    defaults = {key: d["default"] for key, d in project_config().items()
-                if "default" in d and key not in SECRET_KEYS}
-    assert parse(valid() | defaults) == parse(valid())

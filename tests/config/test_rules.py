@@ -1,10 +1,10 @@
-"""components/config_reader.py: the value rules and the path-keeping Section reader."""
+"""components/config/rules.py: the value rules."""
 from __future__ import annotations
 
 import pytest
 
-from components.config_reader import (
-    Problems, Section, bucket_problem, cidr_problem, host_key_problem, is_hostname, show,
+from components.config.rules import (
+    bucket_problem, cidr_problem, host_key_problem, is_hostname, nginx_time_problem, show,
 )
 
 
@@ -50,10 +50,7 @@ def test_show_quotes_strings_and_writes_json_for_the_rest():
     assert (show("a"), show(5), show(True), show(None)) == ("'a'", "5", "true", "null")
 
 
-def test_section_records_problems_and_returns_defaults():
-    problems = Problems()
-    section = Section(problems, "nginx", '{"maxFails": "many", "extra": 1}', ("maxFails",))
-    assert section.integer("maxFails", 1) == 1
-    assert section.text("missing", "dflt") == "dflt"
-    assert problems.items == ["nginx.extra: unknown key",
-                              "nginx.maxFails: expected an integer, got 'many'"]
+@pytest.mark.parametrize("value, ok", [("500ms", True), ("1s", True), ("2m", True),
+                                       ("30", True), ("1h", False), ("1 s", False)])
+def test_nginx_time_is_one_rule(value, ok):
+    assert (nginx_time_problem(value) is None) is ok

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from components.config import (AcmeConfig, AppConfig, DatabaseConfig, FirewallConfig,
+from components.config import (AcmeConfig, AppConfig, AppServerConfig, DatabaseConfig, FirewallConfig,
                                HostConfig, ImagesConfig, NginxConfig, SshConfig, StackConfig,
                                StaticStorageConfig, SuperuserConfig)
 
@@ -22,17 +22,16 @@ GOLDEN = Path(__file__).parent / "golden"
 
 def make_config(*, app_count: int = 2, **overrides) -> StackConfig:
     app_servers = tuple(
-        HostConfig(name=f"app{i}", address=f"203.0.113.{20 + i}",
-                   private_address=f"10.0.0.{20 + i}")
+        AppServerConfig(name=f"app{i}", address=f"203.0.113.{20 + i}",
+                        private_address=f"10.0.0.{20 + i}")
         for i in range(1, app_count + 1)
     )
     values = dict(
         domain="shop.example.com",
         acme=AcmeConfig(email="ops@example.com", staging=True),
         ssh=SshConfig(user="deploy", port=22),
-        database=DatabaseConfig(
-            host=HostConfig(name="db", address="203.0.113.10", private_address="10.0.0.10"),
-            name="django", user="django", port=5432),
+        database=DatabaseConfig(address="203.0.113.10", private_address="10.0.0.10",
+                                name="django", user="django", port=5432),
         app_servers=app_servers,
         proxy=HostConfig(name="proxy", address="203.0.113.30", private_address="10.0.0.30",
                          ssh_port=2222),

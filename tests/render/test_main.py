@@ -10,7 +10,7 @@ import pytest
 
 from components.config import parse_config
 from components.render import appenv, nginx, postgres
-from components.stack import read_stack_file
+from components.config import read_stack_file
 from tests.render.conftest import assert_golden
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -61,7 +61,7 @@ def test_pg_hba_refuses_names_with_a_meaning_in_pg_hba(cfg, name):
 
 
 def test_database_from_another_stack_has_no_host_to_render(cfg):
-    other = replace(cfg, database=DatabaseConfig(host=None, stack="org/db/prod"))
+    other = replace(cfg, database=DatabaseConfig(stack="org/db/prod"))
     with pytest.raises(ValueError, match="another stack"):
         render_postgresql_conf(other)
 

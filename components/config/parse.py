@@ -1,0 +1,172 @@
+"""parse_config: the stack's raw config in, a StackConfig out, or every problem at once.
+
+Each key is read by its own declaration (components/config/schema.py); what is left here
+are the rules that involve more than one key: a conditionally required key, the SSH key
+given once, host names and addresses unique across hosts, pinned keys for real hosts, and
+`database.allowedClients` against this stack's own hosts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Iterable
+
+from . import rules
+from .keys import Reading, declared_keys, read_section
+from .reader import ConfigError, Problems, Section
+from .rules import show
+from .schema import (SECRET_KEYS, AcmeConfig, AppServerConfig, DatabaseConfig, HostConfig,
+                     SshConfig, StackConfig)
+
+# Problems are listed in this order of top-level keys (secrets beside what they belong to).
+TOP_LEVEL_KEYS = tuple(key.name for _, key in declared_keys(StackConfig))
+PROBLEM_ORDER = ["domain", "acme", "ssh", "sshPrivateKey", "database", "appServers", "proxy",
+                 "images", "app", "staticStorage", "staticStorageSecretKey", "firewall", "nginx"]
+
+
+def parse_config(raw: dict, secrets_present: Iterable[str] = frozenset(),
+                 check_files: bool = True) -> StackConfig:
+    """Parse the stack's `djscale:` mapping (namespace stripped, camelCase keys).
+
+    `secrets_present` names the SECRET_KEYS that are set. Raises ConfigError listing every
+    problem, each prefixed by its key path (`appServers[1].address: ...`).
+    `check_files=False` skips filesystem checks (the key file), for inspect and mocks.
+    """
+    problems = Problems()
+    reading = Reading(problems, BUILDERS, frozenset(secrets_present), check_files)
+    top = Section(problems, "", raw or {}, TOP_LEVEL_KEYS + SECRET_KEYS)
+    for key in SECRET_KEYS:
+        if top.has(key):
+            top.problem(key, f"must be set as a secret (pulumi config set --secret {key} ...), "
+                             "not in plain text")
+    stack = _build_stack(read_section(top, StackConfig, reading), top, reading)
+    if problems:
+        raise ConfigError(problems.sorted_by(PROBLEM_ORDER))
+    return stack
+
+
+def _build_stack(values: dict, top: Section, reading: Reading) -> StackConfig:
+    if "staticStorageSecretKey" not in reading.secrets_present:
+        reading.problems.add("staticStorageSecretKey", "required secret is missing "
+                             "(pulumi config set --secret staticStorageSecretKey <value>)")
+    apps = values["app_servers"]
+    values["app_servers"] = tuple(
+        dataclasses.replace(host, name=host.name or f"app{index + 1}")
+        for host, index in zip(apps, apps.indexes))
+    values["proxy"] = dataclasses.replace(values["proxy"], name="proxy")
+    stack = StackConfig(**values)
+    _check_hosts(reading.problems, stack, [f"appServers[{i}]" for i in apps.indexes])
+    return dataclasses.replace(stack, database=_check_allowed_clients(
+        reading.problems, stack, top.data.get("database")))
+
+
+def _build_acme(values: dict, acme: Section, reading: Reading) -> AcmeConfig:
+    if not (values["staging"] or acme.has("server") or acme.has("email")):
+        acme.problem("email", "is required unless acme.staging is true or acme.server is set")
+    return AcmeConfig(**values)
+
+
+def _build_ssh(values: dict, ssh: Section, reading: Reading) -> SshConfig:
+    key_path = values["private_key_path"]
+    has_secret = "sshPrivateKey" in reading.secrets_present
+    if key_path and has_secret:
+        ssh.problem("privateKeyPath", "set together with the sshPrivateKey secret; use one of them")
+    elif not has_secret and not ssh.has("privateKeyPath"):
+        reading.problems.add("sshPrivateKey", "no SSH key: set the sshPrivateKey secret "
+                             "(pulumi config set --secret sshPrivateKey < KEYFILE) "
+                             "or ssh.privateKeyPath")
+    if key_path:
+        key_path = os.path.expanduser(key_path)
+        problem = rules.key_file_problem(key_path) if reading.check_files else None
+        if problem:
+            ssh.problem("privateKeyPath", problem)
+    bastion = values["bastion"]
+    if bastion is not None and bastion.user is None:
+        bastion = dataclasses.replace(bastion, user=values["user"])
+    return SshConfig(**{**values, "private_key_path": key_path, "bastion": bastion})
+
+
+def _build_database(values: dict, db: Section, reading: Reading) -> DatabaseConfig:
+    if db.has("stack"):  # that stack deploys the database; its outputs give the rest
+        for _, key in declared_keys(DatabaseConfig):
+            if key.name not in ("stack", "allowedClients") and db.has(key.name):
+                db.problem(key.name, "not used when database.stack is set (the database is "
+                                     "deployed by that stack); remove it")
+        if values["allowed_clients"] or db.data.get("allowedClients"):
+            db.problem("allowedClients", f"not used when database.stack is set (this stack "
+                                         f"owns no database); list these addresses in "
+                                         f"database.allowedClients of "
+                                         f"{values['stack'] or 'that stack'}")
+        values["stack"] = values["stack"] or db.data.get("stack")
+    else:
+        for key in ("address", "privateAddress"):
+            if not db.has(key):
+                db.problem(key, "is required")
+    return DatabaseConfig(**values)
+
+
+BUILDERS = {AcmeConfig: _build_acme, SshConfig: _build_ssh, DatabaseConfig: _build_database}
+
+
+def _check_hosts(problems: Problems, stack: StackConfig, app_paths: list[str]) -> None:
+    """Across hosts: names unique, no address shared by two hosts, host keys for real hosts."""
+    database = stack.database
+    hosts: list[tuple[str, HostConfig]] = [("database", database.host)] if database.host else []
+    hosts += list(zip(app_paths, stack.app_servers))
+    hosts.append(("proxy", stack.proxy))
+
+    names = {"db": "database", "proxy": "proxy"}
+    for path, host in hosts:
+        if not isinstance(host, AppServerConfig):
+            continue
+        if host.name in names:
+            problems.add(f"{path}.name", f"{show(host.name)} is already used by {names[host.name]}")
+        else:
+            names[host.name] = path
+
+    owners: dict[str, str] = {}
+    for path, host in hosts:
+        for key, value in (("address", host.address), ("privateAddress", host.private_address)):
+            if value is None:
+                continue
+            owner = owners.setdefault(value.lower(), path)
+            if owner != path:
+                problems.add(f"{path}.{key}", f"{show(value)} is already used by {owner}")
+
+    reachable = {host.address.lower() for _, host in hosts if host.address}
+    if stack.ssh.bastion and stack.ssh.bastion.address:
+        reachable.add(stack.ssh.bastion.address.lower())
+    for address, _ in stack.ssh.host_keys:
+        if address.lower() not in reachable:
+            problems.add(f"ssh.hostKeys[{address!r}]",
+                         "not the address of any host (keys are looked up by `address`)")
+
+
+def _check_allowed_clients(problems: Problems, stack: StackConfig,
+                           raw_database: Any) -> DatabaseConfig:
+    """database.allowedClients: listed once, none of them one of this stack's hosts."""
+    database = stack.database
+    if database.host is None:
+        return database  # database.stack is set: _build_database reports allowedClients
+    own_apps = {host.private_address: f"appServers[{i}].privateAddress"
+                for i, host in enumerate(stack.app_servers) if host.private_address}
+    not_clients = {stack.proxy.private_address: "proxy.privateAddress",
+                   database.private_address: "database.privateAddress"}
+    path = "database.allowedClients"
+    clients: list[str] = []
+    first_index: dict[str, int] = {}
+    for address, index in zip(database.allowed_clients, database.allowed_clients.indexes):
+        if address in first_index:
+            problems.add(f"{path}[{index}]", f"{show(address)} is already listed at "
+                                             f"{path}[{first_index[address]}]")
+        elif address in own_apps:
+            problems.add(f"{path}[{index}]", f"{show(address)} is redundant: {own_apps[address]} "
+                                             "of this stack is always admitted; remove it")
+        elif address in not_clients:
+            problems.add(f"{path}[{index}]", f"{show(address)} is this stack's "
+                                             f"{not_clients[address]}; only app servers may "
+                                             "reach the database")
+        else:
+            first_index[address] = index
+            clients.append(address)
+    return dataclasses.replace(database, allowed_clients=tuple(clients))

@@ -1,0 +1,285 @@
+"""Every stack setting, declared once: the frozen dataclasses the program works with.
+
+Each field that is a config key carries its declaration (`setting(name, kind, default,
+description)`, components/config/keys.py). The parser, `Pulumi.yaml`'s config block and the
+README's configuration table all come from these declarations. Components and renderers take
+these objects, never `pulumi.Config`; secrets never live here (their values stay
+`pulumi.Output`s, components/stack.py).
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Optional
+
+from . import rules
+from .keys import (REQUIRED, Conditional, Derived, Flag, Integer, ListOf, MapOf, Object, Port,
+                   Text, setting)
+
+# Kinds shared by several keys.
+SSH_ADDRESS = Text(rules.ssh_address_problem, doc="string (IPv4 or DNS name)")
+IPV4 = Text(rules.ipv4_problem, doc="string (IPv4)")
+UNIX_USER = Text(rules.unix_user_problem)
+NGINX_TIME = Text(rules.nginx_time_problem, doc="nginx time", numbers=True)
+NGINX_SIZE = Text(rules.nginx_size_problem, doc="nginx size", numbers=True)
+IMAGE = Text(rules.image_problem, doc="string (image reference)")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A top-level key that must be set with `pulumi config set --secret`."""
+
+    name: str
+    doc: str
+    required: bool | str  # True, or the condition under which it is required
+
+
+SECRETS = (
+    Secret("sshPrivateKey", "Private key (OpenSSH/PEM text) for `ssh.user` on every server: "
+           "`pulumi config set --secret sshPrivateKey < KEYFILE`.",
+           "exactly one of this or `ssh.privateKeyPath`"),
+    Secret("staticStorageSecretKey", "Secret access key for `staticStorage.accessKeyId`: "
+           "`pulumi config set --secret staticStorageSecretKey VALUE`.", True),
+)
+SECRET_KEYS = tuple(secret.name for secret in SECRETS)
+
+
+@dataclass(frozen=True)
+class AcmeConfig:
+    email: Optional[str] = setting(
+        "email", Text(rules.email_problem),
+        Conditional("required unless `acme.staging` or `acme.server`"),
+        "Account email for the ACME CA (expiry notices).")
+    staging: bool = setting(
+        "staging", Flag(), False,
+        "Use Let's Encrypt's staging CA (untrusted certificates, no rate limits).")
+    server: Optional[str] = setting(
+        "server", Text(rules.https_url_problem, doc="string (https URL)"), None,
+        "ACME directory URL of another CA; overrides `acme.staging`.")
+
+    @property
+    def directory_url(self) -> str:
+        if self.server:
+            return self.server
+        if self.staging:
+            return "https://acme-staging-v02.api.letsencrypt.org/directory"
+        return "https://acme-v02.api.letsencrypt.org/directory"
+
+
+@dataclass(frozen=True)
+class BastionConfig:
+    address: str = setting("address", SSH_ADDRESS, REQUIRED, "Jump host (IPv4 or DNS name).")
+    user: Optional[str] = setting("user", UNIX_USER, Derived("`ssh.user`"), "Jump host user.")
+    port: int = setting("port", Port(), 22, "Jump host SSH port.")
+
+
+@dataclass(frozen=True)
+class SshConfig:
+    user: str = setting("user", UNIX_USER, "deploy",
+                        "User on every server, with passwordless sudo.")
+    port: int = setting("port", Port(), 22, "SSH port, unless a host sets `sshPort`.")
+    private_key_path: Optional[str] = setting(
+        "privateKeyPath", Text(), None,
+        "Local private key file (`~` expanded). Exactly one of this or the `sshPrivateKey` "
+        "secret.")
+    host_keys: tuple[tuple[str, str], ...] = setting(
+        "hostKeys", MapOf(Text(rules.host_key_problem), doc="object"), (),
+        "Pinned host keys: `{<host address>: \"<type> <base64>\"}` (as `ssh-keyscan` prints "
+        "them, without the host name).")
+    bastion: Optional[BastionConfig] = setting(
+        "bastion", Object(BastionConfig, optional=True), None,
+        "Jump host `{address, port, user}`; set it only if you need one.")
+
+    def host_key_for(self, address: str) -> Optional[str]:
+        return dict(self.host_keys).get(address)
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """A server: `address` is how SSH reaches it, `private_address` how peers reach it."""
+
+    address: str = setting("address", SSH_ADDRESS, REQUIRED,
+                           "How SSH reaches the server: IPv4 address or DNS name.")
+    private_address: str = setting(
+        "privateAddress", IPV4, REQUIRED,
+        "The server's address on the private network, used by its peers and firewalls.")
+    ssh_port: Optional[int] = setting("sshPort", Port(), Derived("`ssh.port`"),
+                                      "SSH port of this host.")
+    name: str = ""  # "db", "proxy", "app1"..: used in resource names (set by the parser)
+
+
+@dataclass(frozen=True)
+class AppServerConfig(HostConfig):
+    name: str = setting("name", Text(rules.host_name_problem), Derived("`app1` … `appN`"),
+                        "Name used in resource names (`[a-z0-9-]`, unique).")
+
+
+def _ipv4(value: str) -> str:
+    return str(ipaddress.IPv4Address(value))
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    address: Optional[str] = setting(
+        "address", SSH_ADDRESS, Conditional("required unless `database.stack`"),
+        "How SSH reaches the DB server: IPv4 address or DNS name.")
+    private_address: Optional[str] = setting(
+        "privateAddress", IPV4, Conditional("required unless `database.stack`"),
+        "The DB's address on the private network: PostgreSQL listens only here.")
+    ssh_port: Optional[int] = setting("sshPort", Port(), Derived("`ssh.port`"),
+                                      "SSH port of this host.")
+    name: str = setting("name", Text(rules.sql_identifier_problem), "django",
+                        "Database name (`[a-z_][a-z0-9_]*`, at most 63, no SQL keyword).")
+    user: str = setting("user", Text(rules.db_user_problem), "django",
+                        "Database role (same rules; not `postgres`, not `pg_*`).")
+    port: int = setting("port", Port(), 5432, "PostgreSQL port.")
+    postgres_version: Optional[str] = setting(
+        "postgresVersion", Text(rules.postgres_version_problem, numbers=True), None,
+        "Major version (`\"16\"`) to install; `null` = the distribution's `postgresql` "
+        "package.")
+    stack: Optional[str] = setting(
+        "stack", Text(rules.stack_name_problem), None,
+        "`org/project/stack` of another djscale stack whose database to use "
+        "(StackReference); then set no other `database.*` key.")
+    allowed_clients: tuple[str, ...] = setting(
+        "allowedClients", ListOf(Text(rules.client_address_problem, normalize=_ipv4),
+                                 doc="list of strings (IPv4)"), (),
+        "Only on the stack that owns the database: private addresses of other stacks' app "
+        "servers (stacks whose `database.stack` names this one). Each gets a "
+        "`/32 scram-sha-256` pg_hba line and a 5432 firewall rule, like this stack's own app "
+        "servers. One host per entry, private, no duplicates, not one of this stack's own "
+        "hosts; not allowed together with `database.stack`.")
+
+    @property
+    def host(self) -> Optional[HostConfig]:
+        """The server to deploy PostgreSQL on; None when the database is another stack's."""
+        if self.stack is not None:
+            return None
+        return HostConfig(address=self.address, private_address=self.private_address,
+                          ssh_port=self.ssh_port, name="db")
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    app_base: str = setting("appBase", IMAGE, "python:3.12-slim",
+                            "Base image of the app's Dockerfile (`BASE_IMAGE`).")
+    nginx: str = setting("nginx", IMAGE, "nginx:1.27", "nginx image on the proxy.")
+    certbot: str = setting("certbot", IMAGE, "certbot/certbot:v2.11.0",
+                           "Certbot image on the proxy.")
+
+
+@dataclass(frozen=True)
+class SuperuserConfig:
+    username: str = setting("username", Text(rules.django_username_problem), "admin",
+                            "Django superuser created once (password: stack output).")
+    email: str = setting("email", Text(rules.email_problem), REQUIRED, "Its email.")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    superuser: SuperuserConfig = setting("superuser", Object(SuperuserConfig), REQUIRED,
+                                         "The Django superuser.")
+    port: int = setting("port", Port(), 8000, "The app's (gunicorn's) port, published on "
+                        "each app server's private address only.")
+    workers: Optional[int] = setting("workers", Integer(minimum=1), None,
+                                     "gunicorn workers; `null` = the image's default "
+                                     "(2 × cores + 1).")
+    extra_allowed_hosts: tuple[str, ...] = setting(
+        "extraAllowedHosts", ListOf(Text(rules.allowed_host_problem, normalize=str.lower),
+                                    doc="list of strings"), (),
+        "Extra Django `ALLOWED_HOSTS` (host names, `.domain` patterns or IPv4; not `*`).")
+    debug: bool = setting("debug", Flag(), False, "Django `DEBUG`. Never in production.")
+    log_level: str = setting("logLevel", Text(rules.log_level_problem), "INFO",
+                             "`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`.")
+
+
+@dataclass(frozen=True)
+class StaticStorageConfig:
+    bucket: str = setting("bucket", Text(rules.bucket_problem), REQUIRED,
+                          "Bucket for static files (S3 naming rules).")
+    access_key_id: str = setting("accessKeyId", Text(), REQUIRED,
+                                 "Access key id; its secret is `staticStorageSecretKey`.")
+    endpoint_url: Optional[str] = setting(
+        "endpointUrl", Text(rules.http_url_problem, doc="string (http/https URL)"), None,
+        "S3-compatible endpoint (MinIO, Spaces); `null` = AWS S3.")
+    region: str = setting("region", Text(rules.region_problem), "us-east-1", "Region name.")
+    path_style: bool = setting("pathStyle", Flag(), False, "Path-style addressing (MinIO).")
+    custom_domain: Optional[str] = setting(
+        "customDomain", Text(rules.custom_domain_problem), None,
+        "Host (and optional path) static URLs use instead of the endpoint, without scheme "
+        "(a CDN, or `s3.example.com/bucket`).")
+    public_read_acl: bool = setting(
+        "publicReadAcl", Flag(), True,
+        "Upload with `public-read` ACL; `false` when a bucket policy makes objects readable.")
+
+
+def _cidr(value: str) -> str:
+    return rules.cidr_problem(value)[0]
+
+
+@dataclass(frozen=True)
+class FirewallConfig:
+    admin_cidrs: tuple[str, ...] = setting(
+        "adminCidrs", ListOf(Text(lambda v: rules.cidr_problem(v)[1], normalize=_cidr),
+                             doc="list of strings (IPv4 CIDR)",
+                             empty="at least one CIDR is required "
+                                   "(the networks allowed to connect over SSH)"),
+        REQUIRED,
+        "IPv4 networks allowed to SSH to every host (`198.51.100.0/24`; a bare address = "
+        "`/32`). `0.0.0.0/0` is accepted if you write it (key-only SSH open to all).",
+        missing="is required (the networks allowed to connect over SSH)")
+
+
+@dataclass(frozen=True)
+class NginxConfig:
+    connect_timeout: str = setting(
+        "connectTimeout", NGINX_TIME, "1s", "`proxy_connect_timeout`: how long a vanished "
+        "app server can stall a request before the next one is tried.")
+    read_timeout: str = setting("readTimeout", NGINX_TIME, "30s", "`proxy_read_timeout`.")
+    send_timeout: str = setting("sendTimeout", NGINX_TIME, "30s", "`proxy_send_timeout`.")
+    client_max_body_size: str = setting("clientMaxBodySize", NGINX_SIZE, "10m",
+                                        "`client_max_body_size` (`512k`, `10m`, `1g`).")
+    max_fails: int = setting("maxFails", Integer(minimum=0), 1, "Upstream `max_fails`.")
+    fail_timeout: str = setting("failTimeout", NGINX_TIME, "10s", "Upstream `fail_timeout`.")
+    upstream_keepalive: int = setting(
+        "upstreamKeepalive", Integer(minimum=0), 0, "Upstream keepalive connections; keep `0` "
+        "for gunicorn sync workers (they close every connection).")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    domain: str = setting(
+        "domain", Text(rules.domain_problem, normalize=str.lower), REQUIRED,
+        "Fully qualified domain name the proxy serves, without scheme or path "
+        "(e.g. `www.example.com`).")
+    acme: AcmeConfig = setting("acme", Object(AcmeConfig), REQUIRED,
+                               "Certificates (Let's Encrypt or another ACME CA).")
+    ssh: SshConfig = setting("ssh", Object(SshConfig), REQUIRED,
+                             "How the program reaches every server.")
+    database: DatabaseConfig = setting("database", Object(DatabaseConfig), REQUIRED,
+                                       "The PostgreSQL server.")
+    app_servers: tuple[AppServerConfig, ...] = setting(
+        "appServers", ListOf(Object(AppServerConfig), doc="list",
+                             empty="at least one app server is required"),
+        REQUIRED, "The app servers, at least one.",
+        missing="is required (a list of at least one app server)")
+    proxy: HostConfig = setting("proxy", Object(HostConfig), REQUIRED,
+                                "The nginx reverse proxy and load balancer.")
+    images: ImagesConfig = setting("images", Object(ImagesConfig), REQUIRED,
+                                   "Container images, overridable (e.g. a local registry).")
+    app: AppConfig = setting("app", Object(AppConfig), REQUIRED, "The Django app.")
+    static_storage: StaticStorageConfig = setting(
+        "staticStorage", Object(StaticStorageConfig), REQUIRED,
+        "S3-compatible storage for static files.")
+    firewall: FirewallConfig = setting("firewall", Object(FirewallConfig), REQUIRED,
+                                       "Host firewalls.")
+    nginx: NginxConfig = setting("nginx", Object(NginxConfig), REQUIRED, "Proxy tuning.")
+
+    def ssh_port_for(self, host: HostConfig) -> int:
+        return host.ssh_port or self.ssh.port
+
+    def database_client_addresses(self) -> list[str]:
+        """Every address pg_hba and the database firewall admit: this stack's app servers,
+        then `database.allowedClients` (app servers of stacks that reference this one)."""
+        return [*(host.private_address for host in self.app_servers),
+                *self.database.allowed_clients]

@@ -1,0 +1,76 @@
+"""components/config/docs.py: Pulumi.yaml's config block and the README table come from the
+key declarations, and what they say is what the parser does."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from components.config import SECRET_KEYS, TOP_LEVEL_KEYS, parse_config
+from components.config import docs
+from components.config.keys import declared_keys
+from components.config.schema import StackConfig
+from tests.config.test_parse import BOTH_SECRETS, valid
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def project_config() -> dict:
+    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+
+
+def test_committed_files_are_generated_from_the_declarations():
+    assert docs.main(["--check", "--project-dir", str(ROOT)]) == 0
+
+
+def test_check_fails_on_a_stale_readme(tmp_path):
+    for name in ("README.md", "Pulumi.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    readme = tmp_path / "README.md"
+    readme.write_text(readme.read_text().replace("| `nginx.maxFails` |", "| `nginx.maxFail` |"))
+    assert docs.main(["--check", "--project-dir", str(tmp_path)]) == 1
+    assert docs.main(["--write", "--project-dir", str(tmp_path)]) == 0
+    assert docs.main(["--check", "--project-dir", str(tmp_path)]) == 0
+
+
+def _every_key_path(cls, prefix=""):
+    for _, key in declared_keys(cls):
+        path = f"{prefix}{key.name}"
+        kind = key.kind
+        item = getattr(kind, "item", None)
+        inner = getattr(kind, "cls", None) or getattr(item, "cls", None)
+        if inner is None or getattr(kind, "optional", False) or item is not None:
+            yield path
+        if inner is not None:
+            yield from _every_key_path(inner, f"{path}[]." if item is not None else f"{path}.")
+
+
+def test_readme_table_has_a_row_for_every_key_at_every_depth():
+    table = docs.readme_table()
+    for path in _every_key_path(StackConfig):
+        assert f"| `{path}` |" in table, path
+    for key in SECRET_KEYS:
+        assert f"| `{key}` | secret string |" in table
+
+
+def test_pulumi_yaml_declares_every_top_level_key():
+    declared = project_config()
+    assert list(declared) == docs.PROBLEM_ORDER
+    assert set(declared) == set(TOP_LEVEL_KEYS) | set(SECRET_KEYS)
+    for key, declaration in declared.items():
+        assert declaration["description"], key
+        assert set(declaration) <= {"type", "description", "default", "secret", "items"}, key
+        # project config types are string, integer, boolean and array; objects stay untyped
+        assert declaration.get("type", "string") in ("string", "integer", "boolean", "array")
+    assert {key for key, d in declared.items() if d.get("secret")} == set(SECRET_KEYS)
+    # required keys have no default: Pulumi then insists each stack sets them
+    assert {key for key, d in declared.items() if "default" not in d} == {
+        "domain", "acme", "database", "appServers", "proxy", "app", "staticStorage",
+        "firewall", "staticStorageSecretKey"}
+
+
+def test_pulumi_yaml_defaults_are_the_program_defaults():
+    defaults = {key: d["default"] for key, d in project_config().items()
+                if "default" in d and key not in SECRET_KEYS}
+    assert parse_config(valid() | defaults, BOTH_SECRETS, check_files=False) == \
+        parse_config(valid(), BOTH_SECRETS, check_files=False)
