@@ -1,13 +1,13 @@
 """djscale: PostgreSQL, N Django app servers and an nginx proxy, wired together.
 
 Only wiring lives here: config -> DatabaseHost (or the database of another stack) ->
-AppServers (given the DB outputs) -> ProxyHost (given the app addresses). Each firewall
-allow-list is built from the peers' addresses.
+AppServers (given the database endpoint and the generated secrets) -> ProxyHost (given the
+app containers it waits for). What each host receives is its plan (components/plans/).
 """
 import pulumi
 import pulumi_random as random
 
-from components.app_server import AppServer, AppServerArgs
+from components.app_server import AppSecrets, AppServer, AppServerArgs
 from components.database import DatabaseHost, DatabaseHostArgs, referenced_database
 from components.proxy import ProxyHost, ProxyHostArgs
 from components.remote import SshAccess, state_dir
@@ -20,33 +20,26 @@ ssh = SshAccess.create(cfg, secrets.ssh_private_key,
 if cfg.database.stack:  # checked to admit our app servers (its dbClientAddresses)
     database = referenced_database(cfg.database.stack, cfg)
     db_clients = None
-else:
-    db_host = DatabaseHost("db", DatabaseHostArgs(  # own app servers + database.allowedClients
-        cfg=cfg, ssh=ssh, client_addresses=cfg.database_client_addresses()))
+else:  # own app servers + database.allowedClients
+    db_host = DatabaseHost("db", DatabaseHostArgs(cfg=cfg, ssh=ssh))
     database, db_clients = db_host.endpoint, db_host.client_addresses
 
 secret_key = random.RandomPassword("django-secret-key", length=64, special=False)
 superuser_password = random.RandomPassword("superuser-password", length=24, special=False)
+app_secrets = AppSecrets(secret_key=pulumi.Output.secret(secret_key.result),
+                         superuser_password=pulumi.Output.secret(superuser_password.result),
+                         static_storage_secret_key=secrets.static_storage_secret_key)
 
 app_servers: list[AppServer] = []
 for host in cfg.app_servers:
-    first = app_servers[0] if app_servers else None
     app_servers.append(AppServer(host.name, AppServerArgs(
-        cfg=cfg, host=host, ssh=ssh, database=database,
-        secret_key=pulumi.Output.secret(secret_key.result),
-        superuser_password=pulumi.Output.secret(superuser_password.result),
-        static_storage_secret_key=secrets.static_storage_secret_key,
-        proxy_private_address=cfg.proxy.private_address,
-        runs_release=first is None,
-        release=first.release if first else None,
-        previous=app_servers[-1].container if app_servers else None,
+        cfg=cfg, host=host, ssh=ssh, database=database, secrets=app_secrets,
+        first=app_servers[0] if app_servers else None,
+        previous=app_servers[-1] if app_servers else None,
     )))
 
 proxy = ProxyHost("proxy", ProxyHostArgs(
-    cfg=cfg, ssh=ssh,
-    app_private_addresses=[server.private_address for server in app_servers],
-    app_containers=[server.container for server in app_servers],
-))
+    cfg=cfg, ssh=ssh, app_containers=[server.container for server in app_servers]))
 
 pulumi.export("url", proxy.url)
 pulumi.export("proxyAddress", proxy.public_address)

@@ -1,13 +1,7 @@
 """DatabaseHost: PostgreSQL on one server, reachable only from the app servers.
 
-The app servers are this stack's and those listed in `database.allowedClients` (app servers
-of stacks that take this database through `database.stack`): pg_hba and the firewall admit
-exactly `cfg.database_client_addresses()`, one /32 each.
-
-Steps, in order:
-  install PostgreSQL (apt) -> staged settings drop-in + pg_hba.conf -> configure (validate,
-  install, reload/restart) -> role + database with a RandomPassword (password on stdin)
-  -> firewall (5432 only from each client's private address).
+What the server receives is its plan (components/plans/database.py); this component owns
+the database password and turns the plan into resources (components/apply.py).
 
 No step deletes anything on the server: destroying the stack leaves PostgreSQL, the cluster
 and its data in place. The database password (a RandomPassword, whose inputs never change)
@@ -18,14 +12,15 @@ protected themselves: a new djscale version changes their scripts, which replace
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import pulumi
 import pulumi_random as random
 
+from components.apply import PlanResources
 from components.config import ConfigError, StackConfig
-from components.remote import SshAccess, content_hash, remote_file, remote_step
-from components.render import firewall, postgres
+from components.plans import database_plan
+from components.remote import SshAccess
 
 
 @dataclass(frozen=True)
@@ -37,6 +32,11 @@ class DatabaseEndpoint:
     name: pulumi.Output[str]
     user: pulumi.Output[str]
     password: pulumi.Output[str]  # secret
+
+    def values(self) -> dict[str, pulumi.Output]:
+        """The deploy values an app server's plan needs from the database."""
+        return {"db_host": self.private_address, "db_port": self.port, "db_name": self.name,
+                "db_user": self.user, "db_password": self.password}
 
 
 def referenced_database(stack_name: str, cfg: StackConfig) -> DatabaseEndpoint:
@@ -74,7 +74,6 @@ def referenced_database(stack_name: str, cfg: StackConfig) -> DatabaseEndpoint:
 class DatabaseHostArgs:
     cfg: StackConfig
     ssh: SshAccess
-    client_addresses: Sequence[str]  # the only clients pg_hba and the firewall admit
 
 
 def _ready(value, *steps: pulumi.Resource) -> pulumi.Output:
@@ -87,65 +86,24 @@ class DatabaseHost(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("djscale:index:DatabaseHost", name, None, opts)
         cfg = args.cfg
-        host = cfg.database.host
-        conn = args.ssh.connection(host)
-        addresses = list(args.client_addresses)
-
-        def after(*deps: pulumi.Resource, **kw) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, depends_on=list(deps), **kw)
-
-        install = remote_step(
-            f"{name}-install", connection=conn,
-            script=postgres.render_install_postgres_script(cfg),
-            opts=after())
-
-        conf = postgres.render_postgresql_conf(cfg)
-        hba = postgres.render_pg_hba(cfg, addresses)
-        staged_conf = remote_file(
-            f"{name}-postgresql-conf", connection=conn, path=postgres.STAGED_CONF,
-            content=conf, opts=after(install))
-        staged_hba = remote_file(
-            f"{name}-pg-hba", connection=conn, path=postgres.STAGED_HBA,
-            content=hba, mode="0640", opts=after(install))
-        configure = remote_step(
-            f"{name}-configure", connection=conn,
-            script=postgres.render_configure_postgres_script(cfg),
-            triggers=[content_hash(conf), content_hash(hba)],
-            opts=after(staged_conf, staged_hba))
-
         self.password = random.RandomPassword(
             f"{name}-password", length=32, special=False,
             opts=pulumi.ResourceOptions(parent=self, protect=True))
-        setup = remote_step(
-            f"{name}-setup", connection=conn,
-            script=postgres.render_db_setup_script(cfg),
-            stdin=self.password.result,
-            triggers=[content_hash(self.password.result)],
-            secret=True,
-            opts=after(configure))
+        steps = PlanResources(self, database_plan(cfg), ssh=args.ssh, host=cfg.database.host,
+                              values={"db_password": self.password.result}).apply()
 
-        fw = remote_step(
-            f"{name}-firewall", connection=conn,
-            script=firewall.render_ufw_script(firewall.database_rules(cfg, addresses)),
-            opts=after(configure))
-
-        ready = (setup, fw)
-        self.private_address = _ready(host.private_address, *ready)
-        self.port = _ready(cfg.database.port, *ready)
-        self.db_name = _ready(cfg.database.name, *ready)
-        self.db_user = _ready(cfg.database.user, *ready)
-        self.db_password = pulumi.Output.secret(_ready(self.password.result, *ready))
-        self.client_addresses = _ready(addresses, *ready)
+        ready = (steps["setup"], steps["firewall"])
+        db = cfg.database
+        self.endpoint = DatabaseEndpoint(
+            private_address=_ready(db.private_address, *ready), port=_ready(db.port, *ready),
+            name=_ready(db.name, *ready), user=_ready(db.user, *ready),
+            password=pulumi.Output.secret(_ready(self.password.result, *ready)))
+        self.client_addresses = _ready(cfg.database_client_addresses(), *ready)
         self.register_outputs({
-            "privateAddress": self.private_address,
-            "port": self.port,
-            "dbName": self.db_name,
-            "dbUser": self.db_user,
-            "password": self.db_password,
+            "privateAddress": self.endpoint.private_address,
+            "port": self.endpoint.port,
+            "dbName": self.endpoint.name,
+            "dbUser": self.endpoint.user,
+            "password": self.endpoint.password,
             "clientAddresses": self.client_addresses,
         })
-
-    @property
-    def endpoint(self) -> DatabaseEndpoint:
-        return DatabaseEndpoint(self.private_address, self.port, self.db_name, self.db_user,
-                                self.db_password)

@@ -7,7 +7,7 @@ Every component reaches its server the same way, so the decisions live here once
   Docker provider needs: it runs the local `ssh` binary and takes no key material).
 * `remote_step` runs a root script over SSH (`sudo -n bash -c <script>`); stdin stays free
   for data, so a secret never appears on a command line.
-* `remote_file` installs content it receives on stdin at a path, atomically.
+* `remote_input_step` runs a command with content on stdin (a file install, atomically).
 * Both re-run only when their content changes: the sha256 of the content is the trigger
   (for a secret the hash is computed inside `apply`, so it stays secret too).
 * A step that touches a secret logs nothing and marks stdout/stderr secret.
@@ -26,11 +26,9 @@ import pulumi_docker as docker
 from pulumi_command import remote
 
 from components.config import HostConfig, StackConfig
-from components.render.files import render_install_file_command, render_run_script_command
+from components.render.files import render_run_script_command
 
 SECRET_OUTPUTS = ["stdout", "stderr"]
-# Docker's json-file logs grow without bound by default: keep ~50 MB per container.
-CONTAINER_LOG_OPTS = {"max-size": "10m", "max-file": "5"}
 
 
 def sha256_text(text: str) -> str:
@@ -212,14 +210,3 @@ def remote_input_step(name: str, *, connection: remote.ConnectionArgs, create: s
         add_previous_output_in_env=False,
         opts=_step_opts(opts, secret),
     )
-
-
-def remote_file(name: str, *, connection: remote.ConnectionArgs, path: str,
-                content: pulumi.Input[str], mode: str = "0644", owner: str = "root",
-                group: str = "root", secret: bool = False,
-                opts: Optional[pulumi.ResourceOptions] = None) -> remote.Command:
-    """Install `content` (sent on stdin) at `path` atomically; re-run only when it changes."""
-    return remote_input_step(
-        name, connection=connection,
-        create=render_install_file_command(path, mode, owner, group),
-        content=content, secret=secret, opts=opts)

@@ -563,8 +563,8 @@ def test_adding_an_app_server_changes_only_its_peers_allow_lists_and_upstreams()
 def test_new_app_code_rebuilds_releases_and_rolls_out_nothing_else(monkeypatch):
     path = STACKS["prod"]
     before = _run(path, "prod")
-    import components.app_server as app_server
-    monkeypatch.setattr(app_server, "app_content_hash", lambda *a: "0123456789abcdef")
+    import components.render.app_image as app_image
+    monkeypatch.setattr(app_image, "app_content_hash", lambda *a: "0123456789abcdef")
     after = _run(path, "prod")
     hosts = [h.name for h in _cfg(path).app_servers]
     assert _changed(before, after) == {

@@ -1,31 +1,24 @@
-"""`Pulumi.yaml`'s config block and the README's configuration table, from the declarations.
-
-    python -m components.config.docs --write    # rewrite both from components/config/schema.py
-    python -m components.config.docs --check    # exit 1 when either differs (a test runs this)
+"""`Pulumi.yaml`'s config block and the README's configuration table, from the declarations
+(written by `python -m components.docs --write`, checked by a test).
 
 Pulumi's project config declares top-level keys only, and types only for strings, integers,
-booleans and arrays of those: objects get a description that lists their sub-keys and
-defaults, and a `default` object when none of their sub-keys is required. The README table
-has one row per key at every depth.
+booleans and arrays of those: an object gets its description and, when none of its sub-keys
+is required, `default: {}` (the program fills in the sub-keys' defaults), so adding a sub-key
+does not change `Pulumi.yaml`. The README table has one row per key at every depth.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import textwrap
-from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
 
-from .keys import REQUIRED, Conditional, Derived, Key, ListOf, MapOf, Object, declared_keys
+from .keys import REQUIRED, Conditional, Derived, Key, ListOf, Object, declared_keys
 from .parse import PROBLEM_ORDER
 from .schema import SECRETS, StackConfig
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 TABLE_BEGIN = ("<!-- BEGIN config table: generated from components/config/schema.py by "
-               "`python -m components.config.docs --write` -->")
+               "`python -m components.docs --write` -->")
 TABLE_END = "<!-- END config table -->"
 CONFIG_LINE = "config:\n"
 
@@ -77,42 +70,19 @@ def readme_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_table(readme: str, table: str) -> str:
-    begin, end = readme.index(TABLE_BEGIN), readme.index(TABLE_END)
-    return readme[:begin] + TABLE_BEGIN + "\n" + table + readme[end:]
-
-
 # --------------------------------------------------------------------------- Pulumi.yaml
 
-def _scalar_defaults(cls: type) -> Any:
-    """{key: default} of an object's scalar defaults, or None when a sub-key is required."""
-    values = {}
+def _has_required(cls: type) -> bool:
+    """True when the object has a required sub-key at any depth (no default then)."""
     for _, key in declared_keys(cls):
-        if key.required or isinstance(key.default, Conditional):
-            return None
-        if isinstance(key.kind, Object) and not key.kind.optional:
-            if _scalar_defaults(key.kind.cls) is None:
-                return None
-        elif isinstance(key.default, (str, int, bool)):
-            values[key.name] = key.default
-    return values
-
-
-def _summary(cls: type) -> str:
-    parts = []
-    for _, key in declared_keys(cls):
-        if isinstance(key.kind, Object) and not key.kind.optional:
-            parts.append(f"{key.name} {_summary(key.kind.cls)}")
+        if isinstance(key.default, Conditional):
+            return True
+        if isinstance(key.kind, Object):
+            if not key.kind.optional and _has_required(key.kind.cls):
+                return True
         elif key.required:
-            parts.append(key.name)
-        elif isinstance(key.default, (Derived, Conditional)):
-            parts.append(f"{key.name} ({key.default.doc.replace('`', '')})")
-        elif isinstance(key.kind, Object):
-            parts.append(f"{key.name} (not set, or {_summary(key.kind.cls)})")
-        else:
-            value = {} if isinstance(key.kind, MapOf) else key.value_default
-            parts.append(f"{key.name} ({json.dumps(value, ensure_ascii=False)})")
-    return "{" + ", ".join(parts) + "}"
+            return True
+    return False
 
 
 def _declaration(entry: Any) -> dict[str, Any]:
@@ -130,17 +100,15 @@ def _declaration(entry: Any) -> dict[str, Any]:
     if kind.pulumi_type:
         declaration["type"] = kind.pulumi_type
     description = entry.doc
-    if isinstance(kind, Object):
-        description += f" Object {_summary(kind.cls)}."
-        defaults = _scalar_defaults(kind.cls)
-    elif isinstance(kind, ListOf) and isinstance(kind.item, Object):
-        description += f" List of {_summary(kind.item.cls)}."
-        defaults = None
-    else:
-        defaults = None if entry.required else entry.value_default
+    default: Any = None if entry.required else entry.value_default
+    if isinstance(kind, (Object, ListOf)):
+        # sub-keys and their defaults are documented once, in the README table; an object
+        # default of {} lets the program fill them in (a stack's object replaces it whole)
+        description += f" Keys {entry.name}.*: see the README, Configuration reference."
+        default = None if isinstance(kind, ListOf) or _has_required(kind.cls) else {}
     declaration["description"] = description.replace("`", "")
-    if defaults is not None:
-        declaration["default"] = defaults
+    if default is not None:
+        declaration["default"] = default
     return declaration
 
 
@@ -153,34 +121,3 @@ def pulumi_config_block() -> str:
 def replace_config_block(project_file: str, block: str) -> str:
     start = project_file.index("\n" + CONFIG_LINE) + 1
     return project_file[:start] + block
-
-
-# --------------------------------------------------------------------------- CLI
-
-def _targets(project_dir: Path) -> list[tuple[Path, str]]:
-    readme, project = project_dir / "README.md", project_dir / "Pulumi.yaml"
-    return [(readme, replace_table(readme.read_text(), readme_table())),
-            (project, replace_config_block(project.read_text(), pulumi_config_block()))]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.config.docs",
-                                     description=__doc__.split("\n\n")[0])
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true", help="rewrite README.md and Pulumi.yaml")
-    mode.add_argument("--check", action="store_true", help="exit 1 when they differ")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR)
-    args = parser.parse_args(argv)
-    stale = [path for path, text in _targets(args.project_dir) if path.read_text() != text]
-    if args.write:
-        for path, text in _targets(args.project_dir):
-            path.write_text(text)
-        return 0
-    for path in stale:
-        print(f"{path} is out of date: python -m components.config.docs --write",
-              file=sys.stderr)
-    return 1 if stale else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Every file and script a djscale server receives, rendered by pure functions.
 
-Config dataclasses (components/config.py) in, text out; no Pulumi here, so each renderer is
+Config dataclasses (components/config/) in, text out; no Pulumi here, so each renderer is
 tested against exact text and `python -m components.render` can show a stack's files before
 a deploy. Templates live in assets/templates/ (see templating.py for the quoting rule).
 
@@ -12,5 +12,5 @@ a deploy. Templates live in assets/templates/ (see templating.py for the quoting
     certbot         certificate issuance, renewal script, systemd units and their enabling
     docker_install  Docker on the app and proxy hosts
     files           commands that install stdin as a file / run a script as root
-    hosts           what each host receives, host by host (inspect and README)
+    app_image       the app image's tag (a hash of its build context) and healthcheck
 """

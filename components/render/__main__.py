@@ -4,9 +4,12 @@
     python -m components.render --stack-file tests/fixtures/stack_two_apps.yaml --out DIR
 
 Reads `Pulumi.<stack>.yaml` (never decrypting anything), validates it as `pulumi up` would
-and writes DIR/<host>/<path on the server>; scripts that remote steps run go to
-DIR/<host>/steps/. Secrets appear as placeholders (`<secret:database password>`), so the
-output is safe to share and to diff between two versions of a stack or of djscale.
+and writes each host's plan (components/plans/, the same plan the components deploy):
+files at DIR/<host>/<path on the server>, the scripts remote steps run under
+DIR/<host>/steps/NN-<step>.sh (NN: position in the plan), containers as DIR/<host>/docker/
+JSON, and a listing in DIR/SUMMARY.txt. Secrets appear as placeholders
+(`<secret:database password>`), so the output is safe to share and to diff between two
+versions of a stack or of djscale. Nothing here imports pulumi.
 Exits 2 with the config problems when the stack's config is invalid.
 """
 from __future__ import annotations
@@ -17,7 +20,8 @@ import sys
 from pathlib import Path
 
 from components.config import ConfigError, parse_config, read_stack_file
-from components.render.hosts import every_host
+from components.plans import stack_plans
+from components.plans.describe import host_files, inspect_values, summary
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 MARKER = ".djscale-inspect"
@@ -70,22 +74,18 @@ def main(argv: list[str] | None = None) -> int:
               f"placeholder; `pulumi up` refuses until it is set", file=sys.stderr)
 
     _prepare(args.out)
-    hosts = every_host(cfg)
-    lines = []
-    for host, files in hosts.items():
-        lines.append(f"{host}:")
-        for item in files:
-            target = args.out / host / item.path.lstrip("/")
+    plans = stack_plans(cfg)
+    values = inspect_values(cfg)
+    for plan in plans:
+        for written in host_files(plan, values):
+            target = args.out / plan.host / written.path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(item.content)
-            target.chmod(0o755 if item.is_step else 0o644)
-            detail = (f"stdin: {item.stdin}" if item.stdin else
-                      "run as root" if item.is_step else f"{item.mode} {item.owner}")
-            lines.append(f"  {item.path:<55} {detail:<30} {item.renderer}")
-    summary = "\n".join(lines) + "\n"
-    (args.out / "SUMMARY.txt").write_text(summary)
+            target.write_text(written.content)
+            target.chmod(0o755 if written.executable else 0o644)
+    listing = summary(plans)
+    (args.out / "SUMMARY.txt").write_text(listing)
     print(f"stack {stack_file.name}: wrote {args.out}/")
-    print(summary, end="")
+    print(listing, end="")
     return 0
 
 

@@ -75,3 +75,9 @@ def render_app_env(cfg: StackConfig, *, db_host: str, db_port: int, db_name: str
     lines = [(name, _line_value(name, value)) for name, value in values.items()
              if value is not None]
     return render_template("app.env.j2", lines=lines, release=superuser_password is not None)
+
+
+def parse_env_file(text: str) -> list[str]:
+    """`KEY=value` entries exactly as `docker run --env-file` reads them (no quote handling)."""
+    return [line for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#") and "=" in line]

@@ -117,7 +117,8 @@ def render_docker_user_block(allowed_sources_by_port: Mapping[int, Sequence[str]
     return render_template("docker-user.rules.j2", allowed=allowed)
 
 
-def _docker_user_block(rules: FirewallRules) -> Optional[str]:
+def docker_user_block(rules: FirewallRules) -> Optional[str]:
+    """The DOCKER-USER block the ufw script writes into after.rules, or None (no Docker)."""
     if rules.docker_published is None:
         return None
     by_port: dict[int, list[str]] = {}
@@ -147,4 +148,4 @@ def render_after_rules(existing: str, block: str) -> str:
 
 def render_ufw_script(rules: FirewallRules) -> str:
     return render_script("ufw.sh.j2", rules=rules.ufw_rules(),
-                         docker_user_block=_docker_user_block(rules), ssh_port=rules.ssh_port)
+                         docker_user_block=docker_user_block(rules), ssh_port=rules.ssh_port)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from components.config import SECRET_KEYS, TOP_LEVEL_KEYS, parse_config
+from components import docs as generated_docs
 from components.config import docs
 from components.config.keys import declared_keys
 from components.config.schema import StackConfig
@@ -19,18 +21,24 @@ def project_config() -> dict:
     return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
 
 
-def test_committed_files_are_generated_from_the_declarations():
-    assert docs.main(["--check", "--project-dir", str(ROOT)]) == 0
+def test_committed_files_are_generated_from_the_declarations_and_plans():
+    assert generated_docs.main(["--check", "--project-dir", str(ROOT)]) == 0
 
 
-def test_check_fails_on_a_stale_readme(tmp_path):
-    for name in ("README.md", "Pulumi.yaml"):
-        (tmp_path / name).write_text((ROOT / name).read_text())
-    readme = tmp_path / "README.md"
-    readme.write_text(readme.read_text().replace("| `nginx.maxFails` |", "| `nginx.maxFail` |"))
-    assert docs.main(["--check", "--project-dir", str(tmp_path)]) == 1
-    assert docs.main(["--write", "--project-dir", str(tmp_path)]) == 0
-    assert docs.main(["--check", "--project-dir", str(tmp_path)]) == 0
+@pytest.mark.parametrize("name, old, new", [
+    ("README.md", "| `nginx.maxFails` |", "| `nginx.maxFail` |"),  # config table
+    ("README.md", "| `db-pg-hba` |", "| `db-hba` |"),  # plan table
+    ("Pulumi.yaml", "Proxy tuning.", "Proxy tunings."),
+])
+def test_check_fails_on_a_stale_file_and_write_fixes_it(tmp_path, name, old, new):
+    for each in ("README.md", "Pulumi.yaml", "Pulumi.dev.yaml"):
+        (tmp_path / each).write_text((ROOT / each).read_text())
+    target = tmp_path / name
+    assert old in target.read_text()
+    target.write_text(target.read_text().replace(old, new))
+    assert generated_docs.main(["--check", "--project-dir", str(tmp_path)]) == 1
+    assert generated_docs.main(["--write", "--project-dir", str(tmp_path)]) == 0
+    assert generated_docs.main(["--check", "--project-dir", str(tmp_path)]) == 0
 
 
 def _every_key_path(cls, prefix=""):

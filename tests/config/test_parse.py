@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from components.config import (
-    SECRET_KEYS, TOP_LEVEL_KEYS, AppConfig, ConfigError, ImagesConfig, NginxConfig,
+    SECRET_KEYS, AppConfig, ConfigError, ImagesConfig, NginxConfig,
     parse_config,
 )
 from components.config import read_stack_file

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from components.config import AppConfig, SuperuserConfig
+from components.render import appenv
 from components.render.appenv import envvars, render_app_env
 from tests.render.conftest import make_config, replace
 
@@ -97,3 +98,8 @@ def test_every_name_written_is_a_shared_constant(cfg):
     text = render_app_env(cfg, **SECRETS, superuser_password="x")
     names = [line.split("=", 1)[0] for line in text.splitlines() if not line.startswith("#")]
     assert set(names) <= set(envvars.ALL)
+
+
+def test_parse_env_file_reads_docker_env_file_lines_literally():
+    text = "# managed by djscale\n\nA=1\nB=x=y \"q\"\nEMPTY=\n  # indented comment\n"
+    assert appenv.parse_env_file(text) == ["A=1", 'B=x=y "q"', "EMPTY="]

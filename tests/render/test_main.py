@@ -48,7 +48,10 @@ def test_two_app_stack_writes_every_host(tmp_path):
     release = (out / "app1/etc/djscale/release.env").read_text()
     assert "DJANGO_SUPERUSER_PASSWORD=<secret:superuser password>\n" in release
     assert not (out / "app2/etc/djscale/release.env").exists()  # the release runs on app1
-    assert (out / "db/steps/03-db-setup.sh").stat().st_mode & 0o111
+    assert (out / "db/steps/05-setup.sh").stat().st_mode & 0o111
+    container = (out / "app2/docker/06-container.json").read_text()
+    assert '"image": "<output:app image id>"' in container
+    assert "DATABASE_PASSWORD=<secret:database password>" in container
 
 
 def test_rerun_replaces_its_own_output_but_never_a_foreign_directory(tmp_path):
@@ -100,8 +103,9 @@ def test_invalid_config_exits_2_with_every_problem(tmp_path):
     assert not out.exists()
 
 
-def test_renderers_do_not_import_pulumi():
-    code = ("import sys, components.render.hosts, components.render.files; "
+def test_inspect_renderers_and_plans_do_not_import_pulumi():
+    code = ("import sys, components.render.__main__, components.plans.describe, "
+            "components.config.docs; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pulumi'))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, check=True)

@@ -13,7 +13,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
+
+from components.dockerignore import context_hash
 
 from .base import DeployError, Handler, Refused, file_tree_hash, key_paths, tail
 from .command import SSH
@@ -128,8 +130,8 @@ class Image(DockerResource):
 
     def diff_inputs(self, inputs, ctx):
         context, dockerfile = self._paths(inputs, ctx)
-        ignore = _dockerignore(context)
-        return {**inputs, "contextHash": file_tree_hash(context, ignore),
+        # what `docker build` sends, by Docker's own .dockerignore rules (the program's matcher)
+        return {**inputs, "contextHash": context_hash(context),
                 "dockerfileHash": file_tree_hash(dockerfile)}
 
     def create_with(self, docker, reg, inputs, ctx):
@@ -160,24 +162,6 @@ class Image(DockerResource):
 
     def fake_outputs(self, inputs):
         return {"imageName": inputs.get("imageName"), "repoDigest": "sha256:" + "0" * 64}
-
-
-def _dockerignore(context: Path) -> Callable[[str], bool]:
-    import fnmatch
-    path = context / ".dockerignore"
-    patterns = [line.strip() for line in path.read_text().splitlines()
-                if line.strip() and not line.startswith("#")] if path.exists() else []
-
-    def ignored(rel: str) -> bool:
-        result = False
-        for pattern in patterns:
-            negate = pattern.startswith("!")
-            pat = pattern.lstrip("!").strip("/")
-            if fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(rel, pat + "/*") or any(
-                    fnmatch.fnmatch(rel, f"*/{pat}") for _ in [0] if pat.startswith("**")):
-                result = not negate
-        return result
-    return ignored
 
 
 class RemoteImage(DockerResource):

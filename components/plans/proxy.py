@@ -1,0 +1,97 @@
+"""The proxy's plan: nginx load-balancing the app servers, with a Let's Encrypt certificate.
+
+Docker and the firewall -> HTTP-only nginx.conf (only while there is no certificate: it
+serves the ACME webroot) -> the nginx container (host network; the config *directory* is
+mounted, so a swapped file is seen without a new container) -> `certbot certonly --webroot`
+(a no-op while the certificate is valid) -> the TLS nginx.conf (staged, `nginx -t`, swapped
+in, reloaded, never restarted) -> renewal script, service and timer, enabled.
+
+Both nginx.conf items wait for `@app-containers` (every app server's container): a new app
+server joins the upstream only once it is healthy.
+"""
+from __future__ import annotations
+
+from components.config import StackConfig
+from components.render import certbot, firewall, nginx
+
+from .docker_host import docker_host_items
+from .items import Container, File, HashOf, HostPlan, ImagePull, Item, Step, VolumeSpec
+
+
+def proxy_plan(cfg: StackConfig) -> HostPlan:
+    items: list[Item] = [*docker_host_items(cfg, firewall.proxy_rules(cfg), "proxy"),
+                         *_serve_http(cfg), *_certificate(cfg), *_renewal(cfg)]
+    return HostPlan(cfg.proxy.name, "proxy", tuple(items))
+
+
+def _app_addresses(cfg: StackConfig) -> list[str]:
+    return [host.private_address for host in cfg.app_servers]
+
+
+def _serve_http(cfg: StackConfig) -> list[Item]:
+    certificate = nginx.certificate_path(cfg.domain)
+    return [
+        File("nginx-http-conf", after=("install-docker", "@app-containers"),
+             path=nginx.NGINX_STAGED_CONF_PATH, installs_as=nginx.NGINX_CONF_PATH,
+             content=nginx.render_nginx_conf(cfg, _app_addresses(cfg), tls=False),
+             activate=nginx.render_activate_nginx_conf_script(unless_exists=certificate),
+             source="nginx.render_nginx_conf(tls=False), "
+                    "nginx.render_activate_nginx_conf_script(unless_exists=certificate)",
+             what="HTTP-only config (ACME webroot), activated only while there is no "
+                  "certificate"),
+        ImagePull("nginx-image", after=("docker",), reference=cfg.images.nginx,
+                  provides="nginx_image", what="the nginx image"),
+        Container("nginx", after=("nginx-http-conf", "firewall"),
+                  container_name=nginx.NGINX_CONTAINER_NAME, image="nginx_image",
+                  command=("nginx", "-g", "daemon off;", "-c", nginx.NGINX_CONF_PATH),
+                  network_mode="host",
+                  volumes=(VolumeSpec(nginx.NGINX_CONF_DIR, nginx.NGINX_CONF_DIR),
+                           VolumeSpec(nginx.LETSENCRYPT_DIR, nginx.LETSENCRYPT_DIR),
+                           VolumeSpec(nginx.WEBROOT, nginx.WEBROOT)),
+                  what="nginx on the host network; config directory, certificates and "
+                       "webroot mounted read-only"),
+    ]
+
+
+def _certificate(cfg: StackConfig) -> list[Item]:
+    return [
+        Step("certbot", after=("nginx", "firewall"),
+             script=certbot.render_certbot_obtain_script(cfg, certbot_image=cfg.images.certbot),
+             source="certbot.render_certbot_obtain_script",
+             what="`certbot certonly --webroot` in the certbot container (no-op while valid)"),
+        File("nginx-tls-conf", after=("certbot", "nginx-http-conf", "@app-containers"),
+             path=nginx.NGINX_STAGED_CONF_PATH, installs_as=nginx.NGINX_CONF_PATH,
+             content=nginx.render_nginx_conf(cfg, _app_addresses(cfg), tls=True),
+             activate=nginx.render_activate_nginx_conf_script(),
+             # a re-run of the bootstrap or of certbot may leave the HTTP-only file: follow it
+             triggers=(HashOf("nginx-http-conf"), HashOf("certbot")),
+             source="nginx.render_nginx_conf(tls=True), "
+                    "nginx.render_activate_nginx_conf_script",
+             what="the TLS config: staged, `nginx -t` in the running container, swapped in, "
+                  "`nginx -s reload` (never a restart)"),
+    ]
+
+
+def _renewal(cfg: StackConfig) -> list[Item]:
+    image = cfg.images.certbot
+    files = [
+        File("renew-script", after=("install-docker",), path=certbot.RENEW_SCRIPT_PATH,
+             mode="0755", content=certbot.render_renew_script(cfg, certbot_image=image),
+             source="certbot.render_renew_script",
+             what="`certbot renew`, then `nginx -t` and reload after a renewal"),
+        File("renew-service", after=("install-docker",), path=certbot.RENEW_SERVICE_PATH,
+             content=certbot.render_renew_service(certbot.RENEW_SCRIPT_PATH),
+             source="certbot.render_renew_service", what="runs the renewal script"),
+        File("renew-timer", after=("install-docker",), path=certbot.RENEW_TIMER_PATH,
+             content=certbot.render_renew_timer(), source="certbot.render_renew_timer",
+             what="twice a day, randomized delay, persistent"),
+    ]
+    enable = Step(
+        "renew-enable", after=("nginx-tls-conf", *(f.name for f in files)),
+        script=certbot.render_enable_renewal_script(certbot.RENEW_TIMER_PATH),
+        triggers=tuple(HashOf(f.name) for f in files),
+        undo=certbot.render_disable_renewal_script(certbot.RENEW_TIMER_PATH),
+        source="certbot.render_enable_renewal_script (undone by "
+               "render_disable_renewal_script)",
+        what="`systemctl daemon-reload`, enable and start the timer")
+    return [*files, enable]

@@ -1,0 +1,111 @@
+"""components/apply.py: the whole program under mocks deploys exactly each host's plan.
+
+For every scenario, each plan item is found in the recorded graph as `<host>-<item>`, with
+the content the plan renders for the values the mocks gave (files as the stdin of their
+install command, scripts as the command, containers with their spec), waiting for what the
+item names; and the other way round, every resource under a host component is a plan item.
+"""
+from __future__ import annotations
+
+import pytest
+
+from components.config import StackConfig
+from components.plans import stack_plans
+from components.plans.items import (Container, DockerHost, File, ImageBuild, ImagePull, Step,
+                                    render_text)
+from components.render.files import render_install_file_command, render_run_script_command
+from tests.support.pulumi_mocks import Graph, _fake_digest, plain, run_program
+from tests.support.stack_files import stack_file_as_pulumi_config
+from tests.test_program import (ADMIN_PASSWORD, DB_PASSWORD, FIXTURES, S3_SECRET, SECRET_KEY,
+                                SECRETS, STACKS, _cfg)
+
+TYPES = {Step: "command:remote:Command", File: "command:remote:Command",
+         DockerHost: "pulumi:providers:docker", ImageBuild: "docker:index/image:Image",
+         ImagePull: "docker:index/remoteImage:RemoteImage",
+         Container: "docker:index/container:Container"}
+PEERS = {"@release", "@previous", "@app-containers"}
+
+
+@pytest.fixture(scope="module", params=["two_apps", "five_apps", "prod", "db_shared", "dbref"])
+def scenario(request, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJSCALE_HOME", str(tmp_path_factory.mktemp("home")))
+        path = STACKS.get(request.param, FIXTURES / "stack_dbref.yaml")
+        refs = {"example-org/djscale/db-prod": ({
+            "dbPrivateAddress": "10.0.9.10", "dbPort": 5432.0, "dbName": "shop",
+            "dbUser": "shop_app", "dbPassword": DB_PASSWORD,
+            "dbClientAddresses": [h.private_address for h in _cfg(path).app_servers]},
+            ["dbPassword"])}
+        graph = run_program(stack_file_as_pulumi_config(path, SECRETS), stack=request.param,
+                            stack_references=refs)
+    return _cfg(path), graph
+
+
+def _values(cfg: StackConfig, graph: Graph, host: str) -> dict[str, object]:
+    """The deploy values as the mocks produced them."""
+    db = cfg.database
+    endpoint = ({"db_host": db.private_address, "db_port": db.port, "db_name": db.name,
+                 "db_user": db.user} if db.host else
+                {"db_host": "10.0.9.10", "db_port": 5432, "db_name": "shop",
+                 "db_user": "shop_app"})
+    values = {**endpoint, "db_password": DB_PASSWORD, "secret_key": SECRET_KEY,
+              "s3_secret_key": S3_SECRET, "superuser_password": ADMIN_PASSWORD}
+    image = graph.find(f"{host}-image")
+    if image is not None:
+        values["app_image"] = _fake_digest(image.plain_input("imageName"))
+    nginx = graph.find(f"{host}-nginx-image")
+    if nginx is not None:
+        values["nginx_image"] = _fake_digest(nginx.plain_input("name"))
+    return values
+
+
+def test_every_plan_item_is_deployed_as_planned(scenario):
+    cfg, graph = scenario
+    for plan in stack_plans(cfg):
+        values = _values(cfg, graph, plan.host)
+        for item in plan.items:
+            resource = graph.named(f"{plan.host}-{item.name}")
+            assert resource.type == TYPES[type(item)], resource.name
+            deps = graph.deps(resource)
+            for name in item.after:
+                if name not in PEERS and not isinstance(plan.item(name), DockerHost):
+                    assert f"{plan.host}-{name}" in deps, (resource.name, name)
+            if isinstance(item, Step):
+                assert plain(resource.input("create")) == render_run_script_command(
+                    render_text(item.script, values)), resource.name
+                if item.stdin:
+                    assert plain(resource.input("stdin")) == values[item.stdin]
+                if item.undo:
+                    assert plain(resource.input("delete")) == render_run_script_command(item.undo)
+            elif isinstance(item, File):
+                owner, group = item.owner.split(":")
+                create = render_install_file_command(item.path, item.mode, owner, group)
+                if item.activate:
+                    create += " && " + render_run_script_command(item.activate)
+                assert plain(resource.input("create")) == create, resource.name
+                assert plain(resource.input("stdin")) == render_text(item.content, values)
+            elif isinstance(item, Container):
+                assert resource.plain_input("name") == item.container_name
+                assert resource.plain_input("image") == values[item.image]
+                if item.envs:
+                    assert resource.plain_input("envs") == render_text(
+                        item.envs, values).splitlines()
+
+
+def test_every_resource_of_a_host_is_a_plan_item(scenario):
+    cfg, graph = scenario
+    for plan in stack_plans(cfg):
+        component = graph.named(plan.host)
+        planned = {f"{plan.host}-{item.name}" for item in plan.items}
+        owned = {r.name for r in graph.children(component)} - {"db-password"}
+        assert owned == planned, plan.host
+
+
+def test_secret_items_are_secret_in_the_graph(scenario):
+    cfg, graph = scenario
+    for plan in stack_plans(cfg):
+        for item in plan.items:
+            if getattr(item, "secret", False):
+                resource = graph.named(f"{plan.host}-{item.name}")
+                assert {"stdout", "stderr"} <= set(resource.additional_secret_outputs)
+                assert plain(resource.input("logging")) == "none"

@@ -1,0 +1,118 @@
+"""components/plans/: each host's plan, as data (no Pulumi)."""
+from __future__ import annotations
+
+import pytest
+
+from components.plans import app_server_plan, database_plan, proxy_plan, stack_plans
+from components.plans.describe import host_files, inspect_values
+from components.plans.items import (Container, Deferred, DockerHost, File, HashOf, ImageBuild,
+                                    Step, ValueOf, render_text)
+from components.render import appenv, firewall, images, nginx, postgres, release
+from tests.render.conftest import make_config, replace
+
+
+def names(plan) -> list[str]:
+    return [item.name for item in plan.items]
+
+
+def test_database_plan_admits_own_app_servers_and_allowed_clients():
+    base = make_config()
+    cfg = make_config(database=replace(base.database, allowed_clients=("10.0.4.41",)))
+    clients = ["10.0.0.21", "10.0.0.22", "10.0.4.41"]
+    plan = database_plan(cfg)
+    assert names(plan) == ["install", "postgresql-conf", "pg-hba", "configure", "setup",
+                           "firewall"]
+    assert plan.item("pg-hba").content == postgres.render_pg_hba(cfg, clients)
+    assert plan.item("pg-hba").mode == "0640"
+    assert plan.item("firewall").script == firewall.render_ufw_script(
+        firewall.database_rules(cfg, clients))
+    setup = plan.item("setup")
+    assert (setup.stdin, setup.secret, setup.triggers) == ("db_password", True,
+                                                           (HashOf("db_password"),))
+    assert plan.item("configure").triggers == (HashOf("postgresql-conf"), HashOf("pg-hba"))
+
+
+def test_first_app_server_alone_runs_the_release_with_the_image_it_builds(cfg):
+    first = app_server_plan(cfg, cfg.app_servers[0], runs_release=True)
+    other = app_server_plan(cfg, cfg.app_servers[1], runs_release=False)
+    assert names(first) == ["install-docker", "firewall", "docker", "image", "env-file",
+                            "release-env-file", "release", "container", "prune-images"]
+    assert names(other) == ["install-docker", "firewall", "docker", "image", "env-file",
+                            "container", "prune-images"]
+    step = first.item("release")
+    assert step.triggers == (ValueOf("app_image"),)
+    assert render_text(step.script, {"app_image": "sha256:feed"}) == \
+        release.render_release_script("sha256:feed")
+    assert first.item("container").after == ("env-file", "firewall", "release", "@previous")
+    assert other.item("container").after == ("env-file", "firewall", "@release", "@previous")
+    assert first.needs() - other.needs() == {"superuser_password"}
+    assert isinstance(first.item("image"), ImageBuild)
+    assert first.item("image").provides == "app_image"
+
+
+def test_env_file_and_container_envs_are_one_rendering(cfg):
+    plan = app_server_plan(cfg, cfg.app_servers[1], runs_release=False)
+    values = inspect_values(cfg)
+    env_text = render_text(plan.item("env-file").content, values)
+    container = plan.item("container")
+    assert isinstance(container, Container) and isinstance(container.envs, Deferred)
+    assert render_text(container.envs, values).splitlines() == appenv.parse_env_file(env_text)
+    assert plan.item("env-file").secret and plan.item("env-file").mode == "0600"
+
+
+def test_every_app_server_prunes_old_images_last(cfg):
+    for index, host in enumerate(cfg.app_servers):
+        plan = app_server_plan(cfg, host, runs_release=index == 0)
+        prune = plan.items[-1]
+        assert prune.name == "prune-images" and prune.after == ("container",)
+        assert render_text(prune.script, {"app_image": "sha256:feed"}) == \
+            images.render_prune_app_images_script("sha256:feed")
+
+
+def test_proxy_stages_and_activates_each_nginx_conf(cfg):
+    plan = proxy_plan(cfg)
+    http, tls = plan.item("nginx-http-conf"), plan.item("nginx-tls-conf")
+    for item in (http, tls):
+        assert isinstance(item, File)
+        assert (item.path, item.installs_as) == (nginx.NGINX_STAGED_CONF_PATH,
+                                                 nginx.NGINX_CONF_PATH)
+        assert "@app-containers" in item.after
+    assert http.activate == nginx.render_activate_nginx_conf_script(
+        unless_exists="/etc/letsencrypt/live/shop.example.com/fullchain.pem")
+    assert tls.activate == nginx.render_activate_nginx_conf_script()
+    assert tls.triggers == (HashOf("nginx-http-conf"), HashOf("certbot"))
+    assert plan.item("renew-enable").undo is not None
+
+
+@pytest.mark.parametrize("app_count", [1, 2, 5])
+def test_every_after_and_trigger_names_an_earlier_item_or_a_peer(app_count):
+    cfg = make_config(app_count=app_count)
+    for plan in stack_plans(cfg):
+        seen: set[str] = set()
+        provided = set()
+        for item in plan.items:
+            for name in item.after:
+                assert name.startswith("@") or name in seen, (plan.host, item.name, name)
+            for trigger in getattr(item, "triggers", ()):
+                assert trigger.name in seen or trigger.name in provided or \
+                    trigger.name in inspect_values(cfg), (plan.host, item.name, trigger)
+            seen.add(item.name)
+            provided.add(getattr(item, "provides", ""))
+        docker_items = [i for i in plan.items if isinstance(i, (Container, ImageBuild))]
+        if docker_items:  # the provider comes before anything that uses it
+            hosts = [i.name for i in plan.items if isinstance(i, DockerHost)]
+            assert hosts and names(plan).index(hosts[0]) < names(plan).index(
+                docker_items[0].name)
+
+
+def test_inspect_files_are_the_plan_items(cfg):
+    plan = proxy_plan(cfg)
+    files = {w.path: w for w in host_files(plan, inspect_values(cfg))}
+    # the TLS config is the file's final content; the bootstrap one keeps its item name
+    assert files["etc/djscale/nginx/nginx.conf"].content == plan.item("nginx-tls-conf").content
+    assert files["etc/djscale/nginx/nginx.conf.nginx-http-conf"].content == \
+        plan.item("nginx-http-conf").content
+    assert files["steps/12-renew-enable.sh"].executable
+    assert files["etc/ufw/after.rules"].content == firewall.docker_user_block(
+        firewall.proxy_rules(cfg))
+    assert isinstance(plan.item("firewall"), Step)
