@@ -1,6 +1,7 @@
 """`.dockerignore` with Docker's own semantics: which files `docker build` sends and COPY sees.
 
-Pure (stdlib only). Replicates, function by function:
+Pure (stdlib only). Over our ~400-line guide on purpose: it ports four upstream pieces that
+only mean something together. Replicates, function by function:
 
 - moby/patternmatcher v0.6.0, `ignorefile/ignorefile.go` `ReadAll` -> `parse_dockerignore`:
   lines split on "\\n" (a trailing "\\r" dropped), a UTF-8 BOM stripped from the first line,

@@ -244,6 +244,11 @@ class NginxConfig:
     upstream_keepalive: int = setting(
         "upstreamKeepalive", Integer(minimum=0), 0, "Upstream keepalive connections; keep `0` "
         "for gunicorn sync workers (they close every connection).")
+    proxy_buffering: bool = setting(
+        "proxyBuffering", Flag(), True,
+        "Buffer app responses in nginx (`proxy_buffering`): a slow client then holds no "
+        "gunicorn worker. `false` streams each response as the app writes it (server-sent "
+        "events, long downloads), at the cost of a worker per slow client.")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from components.config import NginxConfig
+from components.config import (SECRET_KEYS, ConfigError, NginxConfig, parse_config,
+                               read_stack_file)
 from components.render.files import render_install_file_command, render_run_script_command
 from components.render.nginx import (NGINX_STAGED_CONF_PATH, certificate_path,
                                      render_activate_nginx_conf_script,
@@ -72,6 +73,37 @@ def test_configured_timeouts_and_body_size():
                  "server 10.0.0.21:8000 max_fails=3 fail_timeout=30s;",
                  "proxy_next_upstream_tries 1;"]:
         assert f"{line}\n" in text
+
+
+def test_proxy_buffering_is_on_unless_turned_off(tmp_path):
+    """nginx.proxyBuffering: the default leaves nginx's own (buffering on); false writes
+    `proxy_buffering off;` into the proxied location, and the real nginx accepts it."""
+    assert "proxy_buffering" not in render_nginx_conf(make_config(), APPS, tls=True)
+    cfg = make_config(nginx=NginxConfig(proxy_buffering=False))
+    text = render_nginx_conf(cfg, APPS, tls=True)
+    assert text.count("proxy_buffering off;\n") == 1
+    proxied = text[text.index("proxy_pass http://djscale_app;"):]
+    assert "proxy_buffering off;" in proxied[:proxied.index("}")]  # in the proxied location
+    assert parse_config(_raw_with_nginx({"proxyBuffering": "false"}), SECRET_KEYS,
+                        check_files=False).nginx.proxy_buffering is False
+    assert "nginx.proxyBuffering: expected true or false, got 'sometimes'" in str(
+        pytest.raises(ConfigError, parse_config, _raw_with_nginx({"proxyBuffering": "sometimes"}),
+                      SECRET_KEYS, check_files=False).value)
+
+
+def _raw_with_nginx(nginx: dict) -> dict:
+    raw, _ = read_stack_file(Path(__file__).resolve().parents[1] / "fixtures" /
+                             "stack_two_apps.yaml")
+    return {**raw, "nginx": nginx}
+
+
+@pytest.mark.parametrize("buffering", [True, False])
+def test_debian_nginx_accepts_either_buffering(nginx_dir, buffering):
+    conf = _sandbox(nginx_dir, True, make_config(nginx=NginxConfig(proxy_buffering=buffering)))
+    result = subprocess.run(["unshare", "--net", "nginx", "-t", "-c", str(conf),
+                             "-p", str(nginx_dir), "-e", str(nginx_dir / "error.log")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("nginx", [NginxConfig(connect_timeout="1s; evil"),
