@@ -14,8 +14,8 @@ from components.remote import SshAccess, state_dir
 from components.stack import load_stack
 
 cfg, secrets = load_stack()  # raises ConfigError, listing every problem, before any resource
-ssh = SshAccess.create(cfg, secrets.ssh_private_key,
-                       state_dir(pulumi.get_project(), pulumi.get_stack()))
+ssh = SshAccess.create(cfg, secrets.ssh_private_key)
+staging = state_dir(pulumi.get_project(), pulumi.get_stack()) / "uploads"
 
 if cfg.database.stack:  # checked to admit our app servers (its dbClientAddresses)
     database = referenced_database(cfg.database.stack, cfg)
@@ -33,7 +33,7 @@ app_secrets = AppSecrets(secret_key=pulumi.Output.secret(secret_key.result),
 app_servers: list[AppServer] = []
 for host in cfg.app_servers:
     app_servers.append(AppServer(host.name, AppServerArgs(
-        cfg=cfg, host=host, ssh=ssh, database=database, secrets=app_secrets,
+        cfg=cfg, host=host, ssh=ssh, database=database, secrets=app_secrets, staging=staging,
         first=app_servers[0] if app_servers else None,
         previous=app_servers[-1] if app_servers else None,
     )))

@@ -1,20 +1,20 @@
 """AppServer: one server running the Django app in Docker behind gunicorn.
 
 What the server receives is its plan (components/plans/app_server.py): Docker, the
-firewall, the image built on the server, the env file, the release (first server only), the
-app container and old images pruned. This component supplies the deploy values the plan
+firewall, the app's build context uploaded and the image built on the server, the env file,
+the release (first server only), the app container and old images pruned. This component supplies the deploy values the plan
 needs (the database endpoint, the generated secrets) and the peers it waits for: the first
 server's release and the previous server's container (a rollout replaces one server at a
 time, each waiting until its new container is healthy).
 
-The container gets its environment as `envs`, parsed from the same rendered env file (a
-secret Output: encrypted in the Pulumi state), so a changed setting or a rotated secret
-replaces the container. The env file on the host is what operators' one-off
-`docker run --env-file /etc/djscale/app.env ...` commands use.
+The container reads its environment from the env file (root-only, 0600): a changed setting
+or a rotated secret changes the file's hash, which re-runs the container step, which
+re-creates the container (its settings label records that hash).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import pulumi
@@ -40,6 +40,7 @@ class AppServerArgs:
     ssh: SshAccess
     database: DatabaseEndpoint
     secrets: AppSecrets
+    staging: Path  # local directory where uploads are staged (components/remote.state_dir)
     first: Optional["AppServer"] = None  # None: this is the first server, it runs the release
     previous: Optional["AppServer"] = None  # the server replaced just before this one
 
@@ -58,7 +59,7 @@ class AppServer(pulumi.ComponentResource):
         peers = {"@release": [args.first.release] if args.first else [],
                  "@previous": [args.previous.container] if args.previous else []}
         steps = PlanResources(self, plan, ssh=args.ssh, host=host, values=values,
-                              peers=peers).apply()
+                              peers=peers, staging=args.staging / host.name).apply()
 
         self.container = steps["container"]
         self.release = steps["release"] if args.first is None else None
@@ -67,5 +68,4 @@ class AppServer(pulumi.ComponentResource):
         self.register_outputs({
             "privateAddress": self.private_address,
             "imageId": self.image_id,
-            "containerName": self.container.name,
         })

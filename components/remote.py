@@ -1,28 +1,32 @@
-"""Shared plumbing for the host components: SSH connections, remote steps, Docker providers.
+"""Shared plumbing for the host components: SSH connections and remote steps.
 
 Every component reaches its server the same way, so the decisions live here once:
 
-* `SshAccess` holds the stack's SSH key twice: as a secret `Output` (what
-  `command.remote.Command` connections take) and as a path to a 0600 key file (what the
-  Docker provider needs: it runs the local `ssh` binary and takes no key material).
+* `SshAccess` gives each host's `connection` (pulumi-command's own SSH client, pinned host
+  key, bastion as a proxy connection), the key as a secret `Output`. The connection is kept
+  in each step's state, so `pulumi destroy` and `refresh` work from any machine that can
+  decrypt the stack, without running the program.
 * `remote_step` runs a root script over SSH (`sudo -n bash -c <script>`); stdin stays free
   for data, so a secret never appears on a command line.
 * `remote_input_step` runs a command with content on stdin (a file install, atomically).
 * Both re-run only when their content changes: the sha256 of the content is the trigger
   (for a secret the hash is computed inside `apply`, so it stays secret too).
-* A step that touches a secret logs nothing and marks stdout/stderr secret.
+* A step that touches a secret logs nothing while it runs (`logging: none`) and marks
+  stdout/stderr secret in the state. That does not hide a failure's output: pulumi-command
+  puts stdout and stderr into the error whatever `logging` says (provider/pkg/provider/
+  remote/commandOutputs.go, run: `fmt.Errorf("%w: running %q:\n%s", err, cmd, ...)`), along
+  with the command itself. So no script prints a secret on any path, and no command line
+  holds one (tests/render/test_failure_output.py runs each with a failure injected).
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 import pulumi
-import pulumi_docker as docker
 from pulumi_command import remote
 
 from components.config import HostConfig, StackConfig
@@ -43,46 +47,31 @@ def content_hash(content: pulumi.Input[str]) -> pulumi.Output[str]:
 # --- SSH access -------------------------------------------------------------------------
 
 def state_dir(project: str, stack: str) -> Path:
-    """Private local directory for files the local `ssh` binary needs (key, known_hosts).
+    """Local working directory of a stack on the operator's machine (staged uploads).
 
-    `DJSCALE_HOME` overrides `~/.djscale` (tests point it at a temp dir).
+    Nothing in it is secret; `DJSCALE_HOME` overrides `~/.djscale` (tests use a temp dir).
     """
     base = Path(os.environ.get("DJSCALE_HOME", "~/.djscale")).expanduser()
     return base / f"{project}-{stack}"
 
 
-def _write_private(path: Path, text: str) -> str:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text if text.endswith("\n") else text + "\n")
-    os.chmod(path, 0o600)
-    return str(path)
-
-
 @dataclass(frozen=True)
 class SshAccess:
-    """How this program logs in to every host of the stack."""
+    """How this program logs in to every host of the stack: one `connection` per host for
+    pulumi-command, the key inside it as a secret (never in a file on this machine)."""
 
     cfg: StackConfig
     private_key: pulumi.Output[str]  # secret key content
-    key_path: pulumi.Output[str]  # a file holding the same key (not a secret itself)
-    local_dir: Path
 
     @staticmethod
-    def create(cfg: StackConfig, private_key: Optional[pulumi.Output[str]],
-               local_dir: Path) -> "SshAccess":
-        """From `ssh.privateKeyPath` (read now, as a secret) or the `sshPrivateKey` secret
-        (written to `local_dir/id_ssh`, mode 0600, for the Docker provider's ssh)."""
+    def create(cfg: StackConfig, private_key: Optional[pulumi.Output[str]]) -> "SshAccess":
+        """From `ssh.privateKeyPath` (read now, as a secret) or the `sshPrivateKey` secret."""
         if cfg.ssh.private_key_path:
-            path = str(Path(cfg.ssh.private_key_path).expanduser())
-            return SshAccess(cfg, pulumi.Output.secret(Path(path).read_text()),
-                             pulumi.Output.from_input(path), local_dir)
+            path = Path(cfg.ssh.private_key_path).expanduser()
+            return SshAccess(cfg, pulumi.Output.secret(path.read_text()))
         if private_key is None:
             raise ValueError("no SSH key: set ssh.privateKeyPath or the sshPrivateKey secret")
-        key_file = local_dir / "id_ssh"
-        path = pulumi.Output.unsecret(private_key.apply(lambda k: _write_private(key_file, k)))
-        return SshAccess(cfg, pulumi.Output.secret(private_key), path, local_dir)
+        return SshAccess(cfg, pulumi.Output.secret(private_key))
 
     def connection(self, host: HostConfig) -> remote.ConnectionArgs:
         ssh = self.cfg.ssh
@@ -97,61 +86,6 @@ class SshAccess:
             host=host.address, port=self.cfg.ssh_port_for(host), user=ssh.user,
             private_key=self.private_key, host_key=ssh.host_key_for(host.address),
             proxy=proxy,
-        )
-
-    # The Docker provider's view of the same host ------------------------------------
-
-    def docker_host(self, host: HostConfig) -> str:
-        return f"ssh://{self.cfg.ssh.user}@{host.address}:{self.cfg.ssh_port_for(host)}"
-
-    def known_hosts_file(self, host: HostConfig) -> Optional[str]:
-        """Write the pinned host keys (host, and bastion if any) for `host`, or None when
-        nothing is pinned for it (then ssh accepts a new key once and remembers it)."""
-        ssh = self.cfg.ssh
-        lines = []
-        for address, port in [(host.address, self.cfg.ssh_port_for(host))] + (
-                [(ssh.bastion.address, ssh.bastion.port)] if ssh.bastion else []):
-            key = ssh.host_key_for(address)
-            if key:
-                name = address if port == 22 else f"[{address}]:{port}"
-                lines.append(f"{name} {key}")
-        if not lines or ssh.host_key_for(host.address) is None:
-            return None
-        return _write_private(self.local_dir / f"known_hosts.{host.name}", "\n".join(lines))
-
-    def docker_ssh_opts(self, host: HostConfig, key_path: str) -> list[str]:
-        """Options for the local `ssh` the Docker CLI/provider spawns: key, host keys,
-        bastion (as a ProxyCommand so it uses the same key and host-key policy)."""
-        known = self.known_hosts_file(host)
-        if known:
-            host_key_opts = ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}"]
-        else:
-            host_key_opts = ["-o", "StrictHostKeyChecking=accept-new",
-                             "-o", f"UserKnownHostsFile={self.local_dir / 'known_hosts'}"]
-        opts = ["-i", key_path, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-                "-o", "ConnectTimeout=15", *host_key_opts]
-        bastion = self.cfg.ssh.bastion
-        if bastion is not None:
-            jump = ["ssh", *opts, "-p", str(bastion.port), "-W", "%h:%p",
-                    f"{bastion.user}@{bastion.address}"]
-            opts += ["-o", "ProxyCommand=" + shlex.join(jump)]
-        return opts
-
-    def docker_provider(self, name: str, host: HostConfig, *,
-                        depends_on: Sequence[pulumi.Resource],
-                        parent: pulumi.Resource) -> docker.Provider:
-        """A Docker provider talking to `host`'s engine over ssh://.
-
-        It is registered after `depends_on` (the engine install). The daemon check is off so
-        that `pulumi preview` of a first deploy, before Docker exists there, does not fail;
-        images are not built on preview either, so preview never needs the engine.
-        """
-        return docker.Provider(
-            name,
-            host=self.docker_host(host),
-            ssh_opts=self.key_path.apply(lambda p: self.docker_ssh_opts(host, p)),
-            disable_docker_daemon_check=True,
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
         )
 
 

@@ -35,10 +35,7 @@ DB_PASSWORD, SECRET_KEY, ADMIN_PASSWORD = "pw-db-password", "pw-django-secret-ke
     "pw-superuser-password"
 
 COMMAND = "command:remote:Command"
-CONTAINER = "docker:index/container:Container"
-IMAGE = "docker:index/image:Image"
-REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
-DOCKER_PROVIDER = "pulumi:providers:docker"
+COPY = "command:remote:CopyToRemote"
 PASSWORD = "random:index/randomPassword:RandomPassword"
 
 STACKS = {
@@ -80,19 +77,18 @@ def deployed(request):
 
 def expected_counts(n_apps: int) -> dict[str, int]:
     db_commands = 6  # install, postgresql-conf, pg-hba, configure, setup, firewall
-    # install-docker, firewall, env-file, prune-images; +release-env, release on the first
-    app_commands = 4 * n_apps + 2
-    proxy_commands = 9  # install, firewall, http conf, certbot, tls conf, 3 renew files, enable
+    # install-docker, firewall, image, env-file, container, prune-images, teardown;
+    # + release-env-file and release on the first
+    app_commands = 7 * n_apps + 2
+    # install, firewall, http conf, nginx, certbot, tls conf, 3 renew files, enable, teardown
+    proxy_commands = 11
     return {
         "djscale:index:DatabaseHost": 1,
         "djscale:index:AppServer": n_apps,
         "djscale:index:ProxyHost": 1,
         COMMAND: db_commands + app_commands + proxy_commands,
+        COPY: n_apps,  # each app server's build context
         PASSWORD: 3,  # db password, Django SECRET_KEY, superuser password
-        DOCKER_PROVIDER: n_apps + 1,
-        IMAGE: n_apps,
-        CONTAINER: n_apps + 1,
-        REMOTE_IMAGE: 1,
     }
 
 
@@ -124,14 +120,14 @@ def test_component_steps_have_the_expected_names(deployed):
         assert f"db-{step}" in names
     first = cfg.app_servers[0].name
     for host in cfg.app_servers:
-        for step in ("install-docker", "firewall", "docker", "image", "env-file", "container",
-                     "prune-images"):
+        for step in ("install-docker", "firewall", "upload-context", "image", "env-file",
+                     "container", "prune-images", "teardown"):
             assert f"{host.name}-{step}" in names
         has_release = {f"{host.name}-release", f"{host.name}-release-env-file"} <= names
         assert has_release == (host.name == first)
-    for step in ("install-docker", "firewall", "docker", "nginx-http-conf", "nginx-image",
-                 "nginx", "certbot", "nginx-tls-conf", "renew-script", "renew-service",
-                 "renew-timer", "renew-enable"):
+    for step in ("install-docker", "firewall", "nginx-http-conf", "nginx", "certbot",
+                 "nginx-tls-conf", "renew-script", "renew-service", "renew-timer",
+                 "renew-enable", "teardown"):
         assert f"proxy-{step}" in names
 
 
@@ -154,7 +150,8 @@ def test_image_then_release_then_every_container_one_server_at_a_time(deployed):
     first = hosts[0]
     release = graph.named(f"{first}-release")
     assert f"{first}-image" in graph.deps(release)
-    assert plain(release.input("triggers"))[-1].startswith("sha256:")  # the image id
+    image_id = _fake_digest(graph.named(f"{first}-image").plain_input("create"))
+    assert plain(release.input("triggers"))[-1] == image_id  # the id the image step printed
     previous = None
     for host in hosts:
         container = graph.named(f"{host}-container")
@@ -165,12 +162,10 @@ def test_image_then_release_then_every_container_one_server_at_a_time(deployed):
         if previous:
             assert previous in deps
         previous = container.name
-        assert container.delete_before_replace
-        assert container.provider.rsplit("::", 1)[0].endswith(f"::{host}-docker")
-        image = graph.named(f"{host}-image")
-        assert image.provider.rsplit("::", 1)[0].endswith(f"::{host}-docker")
-        provider = graph.named(f"{host}-docker")
-        assert f"{host}-install-docker" in graph.deps(provider)
+        host_image = _fake_digest(graph.named(f"{host}-image").plain_input("create"))
+        assert f"image={host_image}\n" in plain(container.input("create"))
+        assert f"{host}-upload-context" in graph.deps(graph.named(f"{host}-image"))
+        assert f"{host}-install-docker" in graph.deps(graph.named(f"{host}-upload-context"))
 
 
 def test_old_images_are_pruned_after_each_container_once_per_image(deployed):
@@ -178,7 +173,7 @@ def test_old_images_are_pruned_after_each_container_once_per_image(deployed):
     for host in (h.name for h in cfg.app_servers):
         prune = graph.named(f"{host}-prune-images")
         assert f"{host}-container" in graph.deps(prune)
-        image_id = _fake_digest(graph.named(f"{host}-image").plain_input("imageName"))
+        image_id = _fake_digest(graph.named(f"{host}-image").plain_input("create"))
         assert plain(prune.input("triggers"))[-1] == image_id
         assert plain(prune.input("create")) == render_run_script_command(
             render_prune_app_images_script(image_id))
@@ -210,13 +205,10 @@ def test_proxy_config_waits_for_every_app_container(deployed):
     assert "proxy-nginx" in graph.deps(graph.named("proxy-certbot"))
     assert "proxy-certbot" in graph.deps(graph.named("proxy-nginx-tls-conf"))
     assert "proxy-nginx-tls-conf" in graph.deps(graph.named("proxy-renew-enable"))
-    nginx = graph.named("proxy-nginx")
-    assert "proxy-nginx-image" in graph.deps(nginx)
-    assert plain(nginx.input("image")).startswith("sha256:")
-    assert plain(nginx.input("networkMode")) == "host"
-    mounts = {(v["hostPath"], v["containerPath"], v["readOnly"])
-              for v in plain(nginx.input("volumes"))}
-    assert ("/etc/djscale/nginx", "/etc/djscale/nginx", True) in mounts  # a directory
+    nginx = plain(graph.named("proxy-nginx").input("create"))
+    assert f"image={cfg.images.nginx}" in nginx
+    assert "--network host" in nginx
+    assert "--volume /etc/djscale/nginx:/etc/djscale/nginx:ro" in nginx  # a directory
 
 
 # --- release -----------------------------------------------------------------------------
@@ -269,21 +261,26 @@ def test_secret_bearing_inputs_are_secret_and_their_steps_log_nothing(deployed):
         assert "privateKey" in plain(r.input("connection")), r.name
         if r.name not in secret_steps:
             assert not has_secret(r.input("stdin")), r.name  # no needless secrecy
-    for host in cfg.app_servers:
-        assert is_secret(graph.named(f"{host.name}-container").input("envs"))
+    for host in cfg.app_servers:  # the container reads them from the root-only env file
+        assert not has_secret(graph.named(f"{host.name}-container").input("create"))
     assert graph.named("db-password").protect
 
 
-def test_docker_providers_reach_hosts_over_ssh_with_the_stack_key(deployed):
+def test_every_remote_resource_carries_its_own_connection(deployed):
+    """No Docker provider and no key file: each step's state holds the connection (key as a
+    secret), so destroy and refresh work from any machine that can decrypt the stack."""
     _, cfg, graph = deployed
-    for host in (*cfg.app_servers, cfg.proxy):
-        provider = graph.named(f"{host.name}-docker")
-        port = cfg.ssh_port_for(host)
-        assert plain(provider.input("host")) == f"ssh://{cfg.ssh.user}@{host.address}:{port}"
-        opts = plain(provider.input("sshOpts"))
-        opts = json.loads(opts)  # provider config travels as strings
-        assert opts[0] == "-i"
-        assert plain(provider.input("disableDockerDaemonCheck")) in (True, "true")
+    assert {r.type for r in graph.registrations if r.custom} <= {COMMAND, COPY, PASSWORD}
+    hosts = {h.name: h for h in (*cfg.app_servers, cfg.proxy)}
+    if cfg.database.host:
+        hosts["db"] = cfg.database.host
+    for r in graph.of_type(COMMAND) + graph.of_type(COPY):
+        host = hosts[r.name.split("-")[0]]
+        connection = plain(r.input("connection"))
+        assert is_secret(r.input("connection")), r.name
+        assert (connection["host"], connection["port"]) == (host.address,
+                                                            cfg.ssh_port_for(host)), r.name
+        assert connection["privateKey"] == SSH_KEY, r.name
 
 
 # --- firewall ----------------------------------------------------------------------------
@@ -377,7 +374,8 @@ def test_preview_registers_the_same_resources(name):
 
 def test_bad_config_fails_before_any_resource_is_registered():
     config = stack_file_as_pulumi_config(STACKS["dev"], SECRETS)
-    config["djscale:appServers"] = '[{"address": "10.0.0.300", "privateAddress": "10.0.0.21"}]'
+    config["djscale:appServers"] = \
+        '[{"name": "app1", "address": "10.0.0.300", "privateAddress": "10.0.0.21"}]'
     config["djscale:domain"] = "not a domain"
     with pytest.raises(ConfigError) as err:
         run_program(config, stack="dev")
@@ -503,35 +501,30 @@ def test_ssh_key_from_a_path_is_read_as_a_secret(tmp_path):
     for r in graph.of_type(COMMAND):
         assert is_secret(r.input("connection"))
         assert "FROM-A-FILE" in plain(r.input("connection"))["privateKey"]
-    for r in graph.of_type(DOCKER_PROVIDER):
-        opts = plain(r.input("sshOpts"))
-        opts = json.loads(opts)  # provider config travels as strings
-        assert opts[:2] == ["-i", str(key)]
     leaks = [r.name for r in graph.registrations
              for _ in _unmarked_occurrences(r.raw_inputs, "FROM-A-FILE")]
     assert leaks == []
 
 
-def test_secret_ssh_key_is_written_privately_for_the_docker_providers():
+def test_the_secret_ssh_key_never_reaches_the_operators_disk():
     import os
-    import stat
     home = Path(os.environ["DJSCALE_HOME"])
-    graph = _run(STACKS["prod"], "prod")
-    key = home / "djscale-prod" / "id_ssh"
-    assert key.read_text() == SSH_KEY
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    provider = graph.named("proxy-docker")
-    opts = plain(provider.input("sshOpts"))
-    opts = json.loads(opts)
-    assert opts[:2] == ["-i", str(key)]
+    _run(STACKS["prod"], "prod")
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert "MOCK-SSH-KEY-MATERIAL" not in path.read_text(errors="replace"), path
 
 
-def test_only_steps_that_can_be_undone_have_a_delete(deployed):
-    _, _, graph = deployed
+def test_only_teardowns_and_undoable_steps_have_a_delete(deployed):
+    _, cfg, graph = deployed
     with_delete = {r.name for r in graph.of_type(COMMAND) if r.input("delete")}
-    assert with_delete == {"proxy-renew-enable"}
+    assert with_delete == {"proxy-renew-enable", "proxy-teardown",
+                           *(f"{h.name}-teardown" for h in cfg.app_servers)}
     # a replacement must not run the old step's delete after the new step's create
     assert graph.named("proxy-renew-enable").delete_before_replace
+    for name in with_delete - {"proxy-renew-enable"}:  # nothing to create: never replaced
+        teardown = graph.named(name)
+        assert teardown.input("create") is None and teardown.input("triggers") is None
 
 
 # --- what re-runs: a change touches exactly the steps that depend on it --------------------
@@ -546,14 +539,14 @@ def test_adding_an_app_server_changes_only_its_peers_allow_lists_and_upstreams()
     before = _run(path, "two_apps")
     config = stack_file_as_pulumi_config(path, SECRETS)
     servers = json.loads(config["djscale:appServers"])
-    servers.append({"address": "203.0.113.23", "privateAddress": "10.0.0.23"})
+    servers.append({"name": "app3", "address": "203.0.113.23", "privateAddress": "10.0.0.23"})
     config["djscale:appServers"] = json.dumps(servers)
     after = run_program(config, stack="two_apps")
 
     added = {r.name for r in after.registrations} - {r.name for r in before.registrations}
     assert added == {"app3", *(f"app3-{s}" for s in (
-        "install-docker", "firewall", "docker", "image", "env-file", "container",
-        "prune-images"))}
+        "install-docker", "firewall", "upload-context", "image", "env-file", "container",
+        "prune-images", "teardown"))}
     assert _changed(before, after) == {
         "db-pg-hba", "db-configure", "db-firewall",  # the DB admits the new address
         "proxy-nginx-http-conf", "proxy-nginx-tls-conf",  # nginx balances over it
@@ -568,7 +561,8 @@ def test_new_app_code_rebuilds_releases_and_rolls_out_nothing_else(monkeypatch):
     after = _run(path, "prod")
     hosts = [h.name for h in _cfg(path).app_servers]
     assert _changed(before, after) == {
-        *(f"{h}-image" for h in hosts), f"{hosts[0]}-release", *(f"{h}-container" for h in hosts),
+        *(f"{h}-upload-context" for h in hosts), *(f"{h}-image" for h in hosts),
+        f"{hosts[0]}-release", *(f"{h}-container" for h in hosts),
         *(f"{h}-prune-images" for h in hosts)}
-    assert plain(after.named(f"{hosts[0]}-image").input("imageName")) == \
-        "djscale-app:0123456789abcdef"
+    assert "tag=djscale-app:0123456789abcdef\n" in plain(
+        after.named(f"{hosts[0]}-image").input("create"))

@@ -80,8 +80,8 @@ def test_same_result_as_parsing_the_stack_file():
 
 def test_bad_config_raises_config_error_naming_the_key():
     _configure(ROOT / "Pulumi.dev.yaml", appServers=json.dumps(
-        [{"address": "203.0.113.21", "privateAddress": "10.0.0.21"},
-         {"address": "10.0.0.300", "privateAddress": "10.0.0.22"}]))
+        [{"name": "app1", "address": "203.0.113.21", "privateAddress": "10.0.0.21"},
+         {"name": "app2", "address": "10.0.0.300", "privateAddress": "10.0.0.22"}]))
     with pytest.raises(ConfigError) as error:
         load_stack()
     assert error.value.problems == ["appServers[1].address: '10.0.0.300' is not an IPv4 address"]
@@ -139,7 +139,7 @@ def test_stack_file_as_pulumi_config_passes_objects_as_json():
     config = stack_file_as_pulumi_config(FIXTURES / "stack_one_app.yaml", {"sshPrivateKey": "k"})
     assert config["djscale:domain"] == "one.example.com"
     assert json.loads(config["djscale:appServers"]) == [
-        {"address": "203.0.113.21", "privateAddress": "10.0.0.21"}]
+        {"name": "app1", "address": "203.0.113.21", "privateAddress": "10.0.0.21"}]
     assert config["djscale:sshPrivateKey"] == "k"
     assert "djscale:staticStorageSecretKey" not in config
 

@@ -142,6 +142,16 @@ def stack_name_problem(value: str) -> Optional[str]:
     return None
 
 
+PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/386", "linux/ppc64le",
+             "linux/s390x", "linux/riscv64")
+
+
+def platform_problem(value: str) -> Optional[str]:
+    if value not in PLATFORMS:
+        return f"{show(value)} is not a Docker platform of Linux servers ({', '.join(PLATFORMS)})"
+    return None
+
+
 def image_problem(value: str) -> Optional[str]:
     if re.search(r"\s", value):
         return f"{show(value)} is not an image reference"
@@ -228,6 +238,14 @@ def unix_user_problem(value: str) -> Optional[str]:
 
 def host_key_problem(value: str) -> Optional[str]:
     match = _HOST_KEY.match(value)
+    if match and value.startswith(("ssh-rsa ", "ssh-dss ")):
+        # pulumi-command pins HostKeyAlgorithms to the pinned key's type (provider/pkg/
+        # provider/remote/connection.go, SSHConfig: `[]string{publicKey.Type()}`): for an
+        # RSA key that is "ssh-rsa", SHA-1 signatures, which OpenSSH >= 8.8 refuses.
+        kind = value.split()[0]
+        return (f"{kind} host keys cannot be pinned (the SSH client would insist on "
+                f"{'SHA-1 RSA signatures, which OpenSSH 8.8 and later refuse' if kind == 'ssh-rsa' else 'DSA, which OpenSSH 7.0 and later refuse'}); "
+                "pin the host's ed25519 or ecdsa key: ssh-keyscan -t ed25519 <address>")
     if match:
         try:
             base64.b64decode(match.group("blob"), validate=True)

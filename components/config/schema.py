@@ -110,8 +110,13 @@ class HostConfig:
 
 @dataclass(frozen=True)
 class AppServerConfig(HostConfig):
-    name: str = setting("name", Text(rules.host_name_problem), Derived("`app1` … `appN`"),
-                        "Name used in resource names (`[a-z0-9-]`, unique).")
+    name: str = setting(
+        "name", Text(rules.host_name_problem), REQUIRED,
+        "Stable name of the server (`[a-z0-9-]`, unique): its resources are named after it, "
+        "so adding or removing another server never touches this one.",
+        missing="is required: resources are named after it, so it must not change when "
+                "other servers come and go (a stack deployed before names were required: "
+                "write the name each server has now, app1, app2, … in list order)")
 
 
 def _ipv4(value: str) -> str:
@@ -166,6 +171,11 @@ class ImagesConfig:
     nginx: str = setting("nginx", IMAGE, "nginx:1.27", "nginx image on the proxy.")
     certbot: str = setting("certbot", IMAGE, "certbot/certbot:v2.11.0",
                            "Certbot image on the proxy.")
+    platform: str = setting(
+        "platform", Text(rules.platform_problem), "linux/amd64",
+        "Platform the app image is built for: the app servers' (`uname -m` x86_64 = "
+        "`linux/amd64`, aarch64 = `linux/arm64`). Explicit, so the image never depends on "
+        "the laptop that deploys; a server of another platform refuses the build.")
 
 
 @dataclass(frozen=True)

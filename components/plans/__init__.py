@@ -1,6 +1,6 @@
 """What each host receives, as data: one plan per host, the only source.
 
-    items.py        the item types (File, Step, DockerHost, ImageBuild, ImagePull, Container)
+    items.py        the item types (File, Step, Upload, Teardown)
     database.py     the database host's plan
     app_server.py   an app server's plan (the first one also runs the release)
     proxy.py        the proxy's plan

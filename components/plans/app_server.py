@@ -1,22 +1,26 @@
-"""An app server's plan: Docker, the firewall, the app image, its env file, the release (on
-the first app server), the app container, and old images pruned.
+"""An app server's plan: Docker, the firewall, the app image built from the uploaded context,
+its env file, the release (on the first app server), the app container, old images pruned,
+and what goes when the server leaves the stack.
 
 Deploy values it needs: the database endpoint (db_host, db_port, db_name, db_user,
 db_password), secret_key, s3_secret_key, superuser_password (first server only), and
-app_image, which its own image build provides. Peers it waits for: `@release` (the first
-server's release, for the others) and `@previous` (the previous server's container: a rollout
-replaces one server at a time).
+app_image, which its own image step provides (its stdout). Peers it waits for: `@release`
+(the first server's release, for the others) and `@previous` (the previous server's
+container: a rollout replaces one server at a time).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from components.config import HostConfig, StackConfig
-from components.render import appenv, firewall, images, release
-from components.render.app_image import (APP_CONTEXT, CONTAINER_NAME, STOP_TIMEOUT,
-                                         app_image_tag, healthcheck_command)
+from components.render import appenv, containers, firewall, images, release
+from components.render.app_image import (APP_CONTEXT, CONTAINER_NAME, PROJECT_ROOT,
+                                         STOP_TIMEOUT, UPLOAD_DIR, app_image_tag, build_files,
+                                         context_name, healthcheck_command,
+                                         render_build_image_script)
 
 from .docker_host import docker_host_items
-from .items import (Container, Deferred, File, HealthcheckSpec, HostPlan, ImageBuild, Item,
-                    PortSpec, Step, ValueOf)
+from .items import (Deferred, File, HashOf, HostPlan, Item, Step, Teardown, Upload, ValueOf)
 
 ENV_NEEDS = ("db_host", "db_port", "db_name", "db_user", "db_password", "secret_key",
              "s3_secret_key")
@@ -24,20 +28,29 @@ ENV_NEEDS = ("db_host", "db_port", "db_name", "db_user", "db_password", "secret_
 
 def app_server_plan(cfg: StackConfig, host: HostConfig, *, runs_release: bool) -> HostPlan:
     rules = firewall.app_rules(cfg, cfg.proxy.private_address, host)
-    items: list[Item] = [*docker_host_items(cfg, rules, "app"), _image(cfg), _env_file(cfg)]
+    items: list[Item] = [*docker_host_items(cfg, rules, "app"), *_image(cfg), _env_file(cfg)]
     if runs_release:
         items += _release(cfg)
     items += _serve(cfg, host, release_after="release" if runs_release else "@release")
     return HostPlan(host.name, "app", tuple(items))
 
 
-def _image(cfg: StackConfig) -> ImageBuild:
-    return ImageBuild("image", after=("docker",), tag=app_image_tag(), context=APP_CONTEXT,
-                      dockerfile=f"{APP_CONTEXT}/Dockerfile",
-                      build_args=(("BASE_IMAGE", cfg.images.app_base),), provides="app_image",
-                      source="render.app_image.app_image_tag",
-                      what="built on the server from `assets/app`; tag = hash of what the "
-                           "build sees")
+def _image(cfg: StackConfig) -> list[Item]:
+    name = context_name()
+    return [
+        Upload("upload-context", after=("install-docker",), local_dir=APP_CONTEXT,
+               files=tuple(build_files(PROJECT_ROOT / APP_CONTEXT)), remote_dir=UPLOAD_DIR,
+               dir_name=name, source="app_image.build_files",
+               what="what `docker build` would send from `assets/app` (no other file), "
+                    "over SFTP"),
+        Step("image", after=("upload-context",), provides="app_image",
+             script=render_build_image_script(
+                 tag=app_image_tag(), context=f"{UPLOAD_DIR}/{name}",
+                 platform=cfg.images.platform, base_image=cfg.images.app_base),
+             source="app_image.render_build_image_script",
+             what="builds the image for `images.platform` unless the tag exists; prints its "
+                  "id"),
+    ]
 
 
 def _env(cfg: StackConfig, release_run: bool = False) -> Deferred:
@@ -52,37 +65,50 @@ def _env_file(cfg: StackConfig) -> File:
 
 
 def _release(cfg: StackConfig) -> list[Item]:
-    image = Deferred(lambda values: release.render_release_script(values["app_image"]),
-                     ("app_image",))
+    script = Deferred(lambda values: release.render_release_script(values["app_image"]),
+                      ("app_image",))
     return [
         File("release-env-file", path=release.RELEASE_ENV_PATH, content=_env(cfg, True),
              mode="0600", secret=True, source="appenv.render_app_env(superuser_password=...)",
              what="the env file plus the superuser's credentials, for the release only"),
-        Step("release", after=("release-env-file",), script=image,
+        Step("release", after=("release-env-file",), script=script,
              triggers=(ValueOf("app_image"),), source="release.render_release_script",
              what="once per image: `migrate`, `collectstatic`, `createsuperuser` (if missing) "
                   "in a one-off container"),
     ]
 
 
-def _serve(cfg: StackConfig, host: HostConfig, release_after: str) -> list[Item]:
+def app_container(cfg: StackConfig, host: HostConfig) -> containers.ContainerSpec:
+    """The app container, its image left to fill in (the id the image step prints)."""
     port = cfg.app.port
-    container = Container(
-        "container", after=("env-file", "firewall", release_after, "@previous"),
-        container_name=CONTAINER_NAME, image="app_image",
-        ports=(PortSpec(internal=port, external=port, ip=host.private_address),),
-        envs=Deferred(lambda values: "\n".join(appenv.parse_env_file(
-            appenv.render_app_env(cfg, **values))), ENV_NEEDS),
-        healthcheck=HealthcheckSpec(healthcheck_command(port), interval="10s", timeout="5s",
-                                    retries=3, start_period="30s"),
-        wait_timeout=180, stop_timeout=STOP_TIMEOUT,
-        source="render.app_image.healthcheck_command",
-        what="the app, published on the private address only; waits until healthy")
-    prune = Step(
-        "prune-images", after=("container",),
-        script=Deferred(lambda values: images.render_prune_app_images_script(values["app_image"]),
-                        ("app_image",)),
-        triggers=(ValueOf("app_image"),), source="images.render_prune_app_images_script",
-        what="once per image: old `djscale-app` images removed (keeps the current, the newest "
-             "previous and any a container uses)")
-    return [container, prune]
+    return containers.ContainerSpec(
+        name=CONTAINER_NAME, image="", env_file=appenv.APP_ENV_PATH,
+        ports=(containers.Port(host.private_address, port, port),),
+        healthcheck=containers.Healthcheck(healthcheck_command(port)),
+        healthy_within=180, stop_timeout=STOP_TIMEOUT)
+
+
+def _serve(cfg: StackConfig, host: HostConfig, release_after: str) -> list[Item]:
+    spec = app_container(cfg, host)
+    run = Deferred(lambda values: containers.render_run_container_script(
+        replace(spec, image=values["app_image"])), ("app_image",))
+    prune = Deferred(lambda values: images.render_prune_app_images_script(values["app_image"]),
+                     ("app_image",))
+    return [
+        Step("container", after=("env-file", "firewall", release_after, "@previous"),
+             script=run, triggers=(HashOf("env-file"),),
+             source="containers.render_run_container_script",
+             what="the app on the private address; replaced only when its settings change, "
+                  "health-gated (the previous container comes back if the new one fails)"),
+        Step("prune-images", after=("container",), script=prune,
+             triggers=(ValueOf("app_image"),), source="images.render_prune_app_images_script",
+             what="once per image: old `djscale-app` images removed (keeps the current, the "
+                  "newest previous and any a container uses)"),
+        Teardown("teardown", after=("install-docker",),
+                 script=containers.render_teardown_script(
+                     CONTAINER_NAME, STOP_TIMEOUT,
+                     files=(appenv.APP_ENV_PATH, release.RELEASE_ENV_PATH, UPLOAD_DIR)),
+                 source="containers.render_teardown_script",
+                 what="when the server leaves the stack: the app container stopped and "
+                      "removed, env files and uploads deleted"),
+    ]

@@ -5,12 +5,11 @@ Deploy-time values are shown as placeholders (`<secret:database password>`,
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from components.config import StackConfig
 
-from .items import (Container, File, HashOf, HostPlan, ImageBuild, ImagePull, Item, Step,
-                    ValueOf, render_text)
+from .items import (File, HashOf, HostPlan, Item, Step, Teardown, Upload, ValueOf,
+                    render_text)
 
 SECRET_PLACEHOLDERS = {
     "db_password": "<secret:database password>",
@@ -18,8 +17,7 @@ SECRET_PLACEHOLDERS = {
     "s3_secret_key": "<secret:static storage secret key>",
     "superuser_password": "<secret:superuser password>",
 }
-OUTPUT_PLACEHOLDERS = {"app_image": "<output:app image id>",
-                       "nginx_image": "<output:nginx image id>"}
+OUTPUT_PLACEHOLDERS = {"app_image": "<output:app image id>"}
 
 
 def inspect_values(cfg: StackConfig) -> dict[str, object]:
@@ -52,8 +50,8 @@ def host_files(plan: HostPlan, values: dict[str, object]) -> list[Written]:
     """What `python -m components.render` writes for one host, in plan order.
 
     Files at their server path (an earlier version of a path that a later item replaces gets
-    `.<item name>` appended), scripts under steps/ numbered by plan position, containers as
-    JSON under docker/."""
+    `.<item name>` appended), scripts under steps/ numbered by plan position (a teardown
+    script as steps/NN-<name>.sh too), an upload as the list of its files."""
     last_at = {}
     for item in plan.items:
         if isinstance(item, File):
@@ -72,40 +70,22 @@ def host_files(plan: HostPlan, values: dict[str, object]) -> list[Written]:
             written.append(Written(_step_path(number, item.name),
                                    render_text(item.script, values), True))
             written += [Written(path.lstrip("/"), content) for path, content, _ in item.writes]
-        elif isinstance(item, Container):
-            written.append(Written(f"docker/{number:02d}-{item.name}.json",
-                                   _container_json(item, values)))
+        elif isinstance(item, Teardown):
+            written.append(Written(_step_path(number, item.name), item.script, True))
+        elif isinstance(item, Upload):
+            written.append(Written(f"uploads/{number:02d}-{item.name}.txt",
+                                   "".join(f"{name}\n" for name in item.files)))
     return written
-
-
-def _container_json(item: Container, values: dict[str, object]) -> str:
-    spec = {
-        "name": item.container_name, "image": values[item.image], "restart": item.restart,
-        "command": list(item.command) or None, "networkMode": item.network_mode,
-        "ports": [f"{p.ip}:{p.external}->{p.internal}/tcp" for p in item.ports] or None,
-        "volumes": [f"{v.host_path}:{v.container_path}{':ro' if v.read_only else ''}"
-                    for v in item.volumes] or None,
-        "envs": render_text(item.envs, values).splitlines() if item.envs else None,
-        "healthcheck": item.healthcheck.__dict__ | {"test": list(item.healthcheck.test)}
-        if item.healthcheck else None,
-        "waitUntilHealthySeconds": item.wait_timeout, "stopTimeout": item.stop_timeout,
-        "logOpts": dict(item.log_opts),
-    }
-    return json.dumps({k: v for k, v in spec.items() if v is not None}, indent=2) + "\n"
 
 
 def _location(item: Item, number: int) -> str:
     if isinstance(item, File):
         return item.shown_path
-    if isinstance(item, Step):
+    if isinstance(item, (Step, Teardown)):
         return _step_path(number, item.name)
-    if isinstance(item, Container):
-        return f"container {item.container_name}"
-    if isinstance(item, ImageBuild):
-        return f"image {item.tag}"
-    if isinstance(item, ImagePull):
-        return f"image {item.reference}"
-    return "docker over ssh://"
+    if isinstance(item, Upload):
+        return f"{item.remote_dir}/{item.dir_name}/"
+    raise TypeError(item)
 
 
 def _detail(item: Item) -> str:
@@ -113,7 +93,9 @@ def _detail(item: Item) -> str:
         return f"{item.mode} {item.owner}" + (" (staged, checked)" if item.activate else "")
     if isinstance(item, Step):
         return f"root, stdin: {item.stdin_doc}" if item.stdin else "run as root"
-    return item.kind
+    if isinstance(item, Teardown):
+        return "root, when the host goes"
+    return f"{len(item.files)} files, SFTP"
 
 
 def reruns(item: Item) -> str:
@@ -172,10 +154,17 @@ def readme_table(plans: list[HostPlan]) -> str:
             rows.append("| " + " | ".join([
                 label, f"`{host}-{item.name}`", item.kind, _what(item),
                 ", ".join(_peer(a, host) for a in item.after) or "—",
-                reruns(item) or ("its content changes" if isinstance(item, (File, Step))
-                                 else "its inputs change"),
+                reruns(item) or _rerun_default(item),
                 f"`{item.source}`" if item.source else "—"]) + " |")
     return "\n".join(rows) + "\n"
+
+
+def _rerun_default(item: Item) -> str:
+    if isinstance(item, Teardown):
+        return "never (runs when the host leaves the stack)"
+    if isinstance(item, Upload):
+        return "the files change, or a new machine is behind the address"
+    return "its content changes"
 
 
 def _peer(name: str, host: str) -> str:

@@ -1,12 +1,12 @@
-"""The opening every Docker host's plan shares (app servers and the proxy): install Docker,
-the firewall with its DOCKER-USER block, and the Docker provider that talks to the engine."""
+"""The opening every Docker host's plan shares (app servers and the proxy): Docker installed,
+then the firewall with its DOCKER-USER block."""
 from __future__ import annotations
 
 from components.config import StackConfig
 from components.render import docker_install, firewall
 from components.render.firewall import AFTER_RULES_PATH, FirewallRules
 
-from .items import DockerHost, Item, Step
+from .items import Item, Step
 
 
 def docker_host_items(cfg: StackConfig, rules: FirewallRules, role: str) -> list[Item]:
@@ -14,15 +14,12 @@ def docker_host_items(cfg: StackConfig, rules: FirewallRules, role: str) -> list
     return [
         Step("install-docker", script=docker_install.render_install_docker_script(cfg.ssh.user),
              source="docker_install.render_install_docker_script",
-             what="distro `docker.io`, the SSH user in the docker group"),
+             what="distro `docker.io`, running; an upload directory owned by the SSH user"),
         Step("firewall", after=("install-docker",), script=firewall.render_ufw_script(rules),
              writes=((AFTER_RULES_PATH, block, "0640"),) if block is not None else (),
              source=f"firewall.render_ufw_script({role}_rules), "
                     "firewall.docker_user_block",
              what=_firewall_summary(rules)),
-        DockerHost("docker", after=("install-docker",),
-                   what="Docker provider over `ssh://` (the engine exists only after the "
-                        "install)"),
     ]
 
 

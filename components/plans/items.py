@@ -88,7 +88,8 @@ class Step(Item):
 
     `stdin`: data the script reads (a deploy value's name, e.g. "db_password").
     `undo`: script run when the step leaves the plan. `writes`: (path, content, mode) of
-    files the script itself writes, for the inspect command."""
+    files the script itself writes, for the inspect command. `provides`: the name of a
+    deploy value that is the script's stdout (e.g. the id of the image it built)."""
 
     script: Text = ""
     stdin: Optional[str] = None
@@ -97,72 +98,27 @@ class Step(Item):
     undo: Optional[str] = None
     secret: bool = False
     writes: tuple[tuple[str, str, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class DockerHost(Item):
-    """The Docker provider for this host (docker over ssh://); docker items use it."""
-
-
-@dataclass(frozen=True)
-class ImageBuild(Item):
-    """An image built on the host from a local context; its id becomes the value `provides`."""
-
-    tag: str = ""
-    context: str = ""  # relative to the Pulumi project
-    dockerfile: str = ""
-    build_args: tuple[tuple[str, str], ...] = ()
     provides: str = ""
 
 
 @dataclass(frozen=True)
-class ImagePull(Item):
-    """An image pulled by reference; its id becomes the value `provides`."""
+class Upload(Item):
+    """Local files copied to the host over SFTP, as the SSH user: `files` (paths relative to
+    the local directory `local_dir`) land in `remote_dir/dir_name/`. Copied again when their
+    content changes, and on a new machine behind the host's address."""
 
-    reference: str = ""
-    provides: str = ""
-
-
-@dataclass(frozen=True)
-class PortSpec:
-    internal: int
-    external: int
-    ip: str
+    local_dir: str = ""
+    files: tuple[str, ...] = ()
+    remote_dir: str = ""
+    dir_name: str = ""
 
 
 @dataclass(frozen=True)
-class VolumeSpec:
-    host_path: str
-    container_path: str
-    read_only: bool = True
+class Teardown(Item):
+    """A root script run only when the host leaves the stack (or the stack is destroyed):
+    it takes away what must not stay (containers, secret files)."""
 
-
-@dataclass(frozen=True)
-class HealthcheckSpec:
-    test: tuple[str, ...]
-    interval: str
-    timeout: str
-    retries: int
-    start_period: str
-
-
-@dataclass(frozen=True)
-class Container(Item):
-    """A long-running container, replaced (delete first: its name is fixed) on any change."""
-
-    container_name: str = ""
-    image: str = ""  # the deploy value holding the image id
-    command: tuple[str, ...] = ()
-    network_mode: Optional[str] = None
-    ports: tuple[PortSpec, ...] = ()
-    volumes: tuple[VolumeSpec, ...] = ()
-    envs: Optional[Deferred] = None  # KEY=value lines; always secret
-    healthcheck: Optional[HealthcheckSpec] = None
-    wait_timeout: Optional[int] = None  # wait until healthy, at most this long
-    stop_timeout: Optional[int] = None
-    restart: str = "unless-stopped"
-    # json-file logs grow without bound by default: keep ~50 MB per container
-    log_opts: tuple[tuple[str, str], ...] = (("max-size", "10m"), ("max-file", "5"))
+    script: str = ""
 
 
 @dataclass(frozen=True)
@@ -183,8 +139,7 @@ class HostPlan:
         """Every deploy value some item of this plan needs."""
         names: set[str] = set()
         for item in self.items:
-            for text in (getattr(item, "content", None), getattr(item, "script", None),
-                         getattr(item, "envs", None)):
+            for text in (getattr(item, "content", None), getattr(item, "script", None)):
                 if isinstance(text, Deferred):
                     names.update(text.needs)
         return names

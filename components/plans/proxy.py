@@ -2,9 +2,11 @@
 
 Docker and the firewall -> HTTP-only nginx.conf (only while there is no certificate: it
 serves the ACME webroot) -> the nginx container (host network; the config *directory* is
-mounted, so a swapped file is seen without a new container) -> `certbot certonly --webroot`
-(a no-op while the certificate is valid) -> the TLS nginx.conf (staged, `nginx -t`, swapped
-in, reloaded, never restarted) -> renewal script, service and timer, enabled.
+mounted, so a swapped file is seen without a new container; re-created only when its
+settings or image change) -> `certbot certonly --webroot` (a no-op while the certificate is
+valid) -> the TLS nginx.conf (staged, `nginx -t`, swapped in, reloaded, never restarted) ->
+renewal script, service and timer, enabled. When the proxy leaves the stack, its nginx
+container goes; certificates stay.
 
 Both nginx.conf items wait for `@app-containers` (every app server's container): a new app
 server joins the upstream only once it is healthy.
@@ -12,10 +14,10 @@ server joins the upstream only once it is healthy.
 from __future__ import annotations
 
 from components.config import StackConfig
-from components.render import certbot, firewall, nginx
+from components.render import certbot, containers, firewall, nginx
 
 from .docker_host import docker_host_items
-from .items import Container, File, HashOf, HostPlan, ImagePull, Item, Step, VolumeSpec
+from .items import File, HashOf, HostPlan, Item, Step, Teardown
 
 
 def proxy_plan(cfg: StackConfig) -> HostPlan:
@@ -39,18 +41,21 @@ def _serve_http(cfg: StackConfig) -> list[Item]:
                     "nginx.render_activate_nginx_conf_script(unless_exists=certificate)",
              what="HTTP-only config (ACME webroot), activated only while there is no "
                   "certificate"),
-        ImagePull("nginx-image", after=("docker",), reference=cfg.images.nginx,
-                  provides="nginx_image", what="the nginx image"),
-        Container("nginx", after=("nginx-http-conf", "firewall"),
-                  container_name=nginx.NGINX_CONTAINER_NAME, image="nginx_image",
-                  command=("nginx", "-g", "daemon off;", "-c", nginx.NGINX_CONF_PATH),
-                  network_mode="host",
-                  volumes=(VolumeSpec(nginx.NGINX_CONF_DIR, nginx.NGINX_CONF_DIR),
-                           VolumeSpec(nginx.LETSENCRYPT_DIR, nginx.LETSENCRYPT_DIR),
-                           VolumeSpec(nginx.WEBROOT, nginx.WEBROOT)),
-                  what="nginx on the host network; config directory, certificates and "
-                       "webroot mounted read-only"),
+        Step("nginx", after=("nginx-http-conf", "firewall"),
+             script=containers.render_run_container_script(nginx_container(cfg)),
+             source="containers.render_run_container_script",
+             what="nginx on the host network (image pulled when missing); config directory, "
+                  "certificates and webroot mounted read-only"),
     ]
+
+
+def nginx_container(cfg: StackConfig) -> containers.ContainerSpec:
+    mounts = (nginx.NGINX_CONF_DIR, nginx.LETSENCRYPT_DIR, nginx.WEBROOT)
+    return containers.ContainerSpec(
+        name=nginx.NGINX_CONTAINER_NAME, image=cfg.images.nginx, pull=True,
+        command=("nginx", "-g", "daemon off;", "-c", nginx.NGINX_CONF_PATH),
+        network_mode="host", volumes=tuple(containers.Volume(d, d) for d in mounts),
+        healthy_within=30)
 
 
 def _certificate(cfg: StackConfig) -> list[Item]:
@@ -94,4 +99,9 @@ def _renewal(cfg: StackConfig) -> list[Item]:
         source="certbot.render_enable_renewal_script (undone by "
                "render_disable_renewal_script)",
         what="`systemctl daemon-reload`, enable and start the timer")
-    return [*files, enable]
+    teardown = Teardown(
+        "teardown", after=("install-docker",),
+        script=containers.render_teardown_script(nginx.NGINX_CONTAINER_NAME),
+        source="containers.render_teardown_script",
+        what="when the proxy leaves the stack: the nginx container stopped and removed")
+    return [*files, enable, teardown]

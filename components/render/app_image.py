@@ -1,14 +1,17 @@
-"""The app's image and container: the build context, the image tag, the healthcheck.
+"""The app's image and container: the build context, the image tag, the build script, the
+healthcheck.
 
 The tag is a hash of exactly what `docker build` sends (components/dockerignore.py, Docker's
 own .dockerignore semantics) plus the Dockerfile, so the image is rebuilt only when the app
-changes.
+changes. The deploy uploads those files (and nothing else: no .env of the developer's) to
+UPLOAD_DIR/app-<hash> and builds there, for the configured platform.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from components.dockerignore import context_hash
+from components.dockerignore import context_files, context_hash
+from components.render.templating import render_script
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 APP_CONTEXT = "assets/app"  # relative to the project root, where `pulumi` runs the program
@@ -16,6 +19,11 @@ APP_IMAGE_REPOSITORY = "djscale-app"
 CONTAINER_NAME = "djscale-app"
 STOP_TIMEOUT = 30  # > gunicorn's graceful_timeout (20 s), see assets/app/gunicorn.conf.py
 HEALTH_PATH = "/healthz"
+UPLOAD_DIR = "/var/lib/djscale/uploads"  # owned by the SSH user: uploads arrive over SFTP
+# Docker platform -> what `uname -m` prints on such a server.
+PLATFORM_MACHINES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64",
+                     "linux/arm/v7": "armv7l", "linux/386": "i686", "linux/ppc64le": "ppc64le",
+                     "linux/s390x": "s390x", "linux/riscv64": "riscv64"}
 
 
 def app_content_hash(context: Path = PROJECT_ROOT / APP_CONTEXT,
@@ -28,8 +36,30 @@ def app_image_tag(context: Path = PROJECT_ROOT / APP_CONTEXT) -> str:
     return f"{APP_IMAGE_REPOSITORY}:{app_content_hash(context)}"
 
 
-def healthcheck_command(port: int) -> tuple[str, ...]:
-    """Exec-form healthcheck run inside the app image (python3 is all it needs)."""
-    return ("CMD", "python3", "-c",
-            "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen("
-            f"'http://127.0.0.1:{int(port)}{HEALTH_PATH}', timeout=4).status == 200 else 1)")
+def context_name(context: Path = PROJECT_ROOT / APP_CONTEXT) -> str:
+    """The upload's directory name: one per content, so a half-finished upload of another
+    release never mixes with this one."""
+    return f"app-{app_content_hash(context)}"
+
+
+def build_files(context: Path, dockerfile: str = "Dockerfile") -> list[str]:
+    """The context's files the build needs: what `docker build` sends, the Dockerfile and
+    .dockerignore (so the build on the server applies the same rules: an image identical to
+    one built from the developer's directory)."""
+    extra = {dockerfile} | ({".dockerignore"} if (context / ".dockerignore").exists() else set())
+    return sorted({*context_files(context), *extra})
+
+
+def healthcheck_command(port: int) -> str:
+    """Healthcheck run by /bin/sh inside the app image (python3 is all it needs)."""
+    return ("python3 -c 'import sys, urllib.request; sys.exit(0 if urllib.request.urlopen("
+            f"\"http://127.0.0.1:{int(port)}{HEALTH_PATH}\", timeout=4).status == 200 else 1)'")
+
+
+def render_build_image_script(*, tag: str, context: str, platform: str, base_image: str,
+                              dockerfile: str = "Dockerfile") -> str:
+    """Root script: build `tag` from the uploaded `context` unless it exists; print its id."""
+    return render_script(
+        "build-image.sh.j2", tag=tag, context=context, platform=platform,
+        machine=PLATFORM_MACHINES[platform], dockerfile=dockerfile,
+        build_args=[f"BASE_IMAGE={base_image}"], id_format="{{.Id}}")

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from typing import Optional
 
+from components.render.app_image import UPLOAD_DIR
 from components.render.templating import render_script
 
 
-def render_install_docker_script(docker_user: Optional[str] = None) -> str:
-    """Install and start the distribution's Docker; `docker_user` (the stack's SSH user)
-    joins the docker group. None or "root": no group change."""
-    return render_script("install-docker.sh.j2",
-                         docker_user=docker_user if docker_user not in (None, "root") else None)
+def render_install_docker_script(upload_owner: Optional[str] = None,
+                                 upload_dir: str = UPLOAD_DIR) -> str:
+    """Install and start the distribution's Docker; with `upload_owner` (the stack's SSH
+    user), make `upload_dir` for its SFTP uploads."""
+    return render_script("install-docker.sh.j2", upload_owner=upload_owner,
+                         upload_dir=upload_dir)

@@ -32,9 +32,9 @@ _env = jinja2.Environment(
 )
 
 
-def render_template(name: str, **values: Any) -> str:
+def render_template(template: str, **values: Any) -> str:
     """Render a config-file template; values go in verbatim (the caller validated them)."""
-    return _env.get_template(name).render(header=MANAGED_HEADER, **values)
+    return _env.get_template(template).render(header=MANAGED_HEADER, **values)
 
 
 def shell_quote(value: Any) -> Any:
@@ -56,7 +56,7 @@ def shell_quote(value: Any) -> Any:
     raise TypeError(f"cannot pass {type(value).__name__} to a shell template")
 
 
-def render_script(name: str, **values: Any) -> str:
+def render_script(template: str, **values: Any) -> str:
     """Render a shell-script template with every value shell-quoted (the quoting boundary)."""
     quoted = {key: shell_quote(value) for key, value in values.items()}
-    return _env.get_template(name).render(header=MANAGED_HEADER, **quoted)
+    return _env.get_template(template).render(header=MANAGED_HEADER, **quoted)

@@ -1,9 +1,5 @@
-"""components/remote.py: SSH access for remote.Command and for the Docker provider's ssh."""
+"""components/remote.py: SSH access for remote.Command."""
 from __future__ import annotations
-
-import os
-import shlex
-import stat
 
 import pulumi
 import pytest
@@ -31,59 +27,41 @@ def test_state_dir_is_per_stack_and_overridable(monkeypatch, tmp_path):
     assert state_dir("djscale", "prod") == tmp_path / "djscale-prod"
 
 
-def test_secret_key_is_written_to_a_private_file_for_the_docker_provider(tmp_path):
+def test_the_key_secret_stays_a_secret_and_no_file_is_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("DJSCALE_HOME", str(tmp_path))
     cfg = stack_config()
-    access = SshAccess.create(cfg, pulumi.Output.secret("KEY-CONTENT"), tmp_path / "s")
-    path = _value(access.key_path)
-    assert path == str(tmp_path / "s" / "id_ssh")
-    assert open(path).read() == "KEY-CONTENT\n"
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert stat.S_IMODE(os.stat(tmp_path / "s").st_mode) == 0o700
+    access = SshAccess.create(cfg, pulumi.Output.secret("KEY-CONTENT"))
+    assert _value(access.private_key) == "KEY-CONTENT"
     assert _sync_await(access.private_key.is_secret())
-    assert not _sync_await(access.key_path.is_secret())  # a path, not the key
+    assert list(tmp_path.iterdir()) == []  # nothing on the operator's disk
 
 
-def test_key_path_is_read_as_a_secret_and_used_as_is(tmp_path):
+def test_key_path_is_read_as_a_secret(tmp_path):
     key = tmp_path / "id"
     key.write_text("FROM-FILE\n")
     cfg = stack_config(ssh=SshConfig(user="deploy", private_key_path=str(key)))
-    access = SshAccess.create(cfg, None, tmp_path / "s")
+    access = SshAccess.create(cfg, None)
     assert _value(access.private_key) == "FROM-FILE\n"
     assert _sync_await(access.private_key.is_secret())
-    assert _value(access.key_path) == str(key)
-    assert not (tmp_path / "s").exists()  # nothing written
 
 
-def test_docker_ssh_opts_pin_the_host_key_when_configured(tmp_path):
+def test_connection_pins_the_host_key_and_uses_the_hosts_port():
     cfg = stack_config(ssh=SshConfig(user="deploy", port=2222,
                                      host_keys=(("203.0.113.21", HOST_KEY),)))
-    access = SshAccess(cfg, pulumi.Output.secret("k"), pulumi.Output.from_input("/k"), tmp_path)
-    app1, app2 = cfg.app_servers[0], cfg.app_servers[1]
-    opts = access.docker_ssh_opts(app1, "/k")
-    assert opts[:2] == ["-i", "/k"]
-    assert "StrictHostKeyChecking=yes" in opts
-    known = (tmp_path / "known_hosts.app1").read_text()
-    assert known == f"[203.0.113.21]:2222 {HOST_KEY}\n"
-    # no pinned key for app2: trust on first use, remembered in the stack's own file
-    opts2 = access.docker_ssh_opts(app2, "/k")
-    assert "StrictHostKeyChecking=accept-new" in opts2
-    assert f"UserKnownHostsFile={tmp_path / 'known_hosts'}" in opts2
-    assert access.docker_host(app1) == "ssh://deploy@203.0.113.21:2222"
+    access = SshAccess(cfg, pulumi.Output.secret("k"))
+    conn = access.connection(cfg.app_servers[0])
+    assert (conn.host, conn.port, conn.user, conn.host_key) == (
+        "203.0.113.21", 2222, "deploy", HOST_KEY)
+    assert access.connection(cfg.app_servers[1]).host_key is None
 
 
-def test_bastion_is_a_proxy_command_with_the_same_key(tmp_path):
+def test_bastion_is_a_proxy_connection_with_the_same_key():
     cfg = stack_config(ssh=SshConfig(user="deploy", bastion=BastionConfig(
         address="bastion.example.com", user="jump", port=2200)))
-    access = SshAccess(cfg, pulumi.Output.secret("k"), pulumi.Output.from_input("/k"), tmp_path)
-    opts = access.docker_ssh_opts(cfg.app_servers[0], "/k")
-    proxy = [o for o in opts if o.startswith("ProxyCommand=")]
-    assert len(proxy) == 1
-    words = shlex.split(proxy[0][len("ProxyCommand="):])
-    assert words[:3] == ["ssh", "-i", "/k"]
-    assert words[-5:] == ["-p", "2200", "-W", "%h:%p", "jump@bastion.example.com"]
-
-    conn = access.connection(cfg.app_servers[0])
-    assert conn.proxy is not None
+    access = SshAccess(cfg, pulumi.Output.secret("k"))
+    proxy = access.connection(cfg.app_servers[0]).proxy
+    assert (proxy.host, proxy.port, proxy.user) == ("bastion.example.com", 2200, "jump")
+    assert proxy.private_key is access.private_key
 
 
 def test_sha256_text():

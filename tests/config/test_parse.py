@@ -22,8 +22,8 @@ VALID = {
     "acme": {"email": "ops@example.com"},
     "database": {"address": "203.0.113.10", "privateAddress": "10.0.0.10"},
     "appServers": [
-        {"address": "203.0.113.21", "privateAddress": "10.0.0.21"},
-        {"address": "203.0.113.22", "privateAddress": "10.0.0.22"},
+        {"name": "app1", "address": "203.0.113.21", "privateAddress": "10.0.0.21"},
+        {"name": "app2", "address": "203.0.113.22", "privateAddress": "10.0.0.22"},
     ],
     "proxy": {"address": "203.0.113.30", "privateAddress": "10.0.0.30"},
     "app": {"superuser": {"email": "admin@example.com"}},
@@ -414,6 +414,16 @@ def test_app_server_names():
     assert [host.name for host in stack.app_servers] == ["app1", "canary"]
 
 
+def test_app_server_names_are_required_so_they_never_shift():
+    """Names keep each server's resources (URNs) when another server is removed; the message
+    says how an existing stack keeps its current names."""
+    raw = without("appServers.1.name")
+    assert problems(raw) == [
+        "appServers[1].name: is required: resources are named after it, so it must not change "
+        "when other servers come and go (a stack deployed before names were required: write "
+        "the name each server has now, app1, app2, … in list order)"]
+
+
 def test_app_server_name_format():
     assert problems(with_value("appServers.0.name", "App_1")) == [
         "appServers[0].name: 'App_1' must be lowercase letters, digits and inner hyphens"]
@@ -476,6 +486,15 @@ def test_region_format():
 def test_image_reference():
     assert problems(with_value("images", {"appBase": "python 3.12"})) == [
         "images.appBase: 'python 3.12' is not an image reference"]
+
+
+def test_image_platform_defaults_to_amd64_and_is_checked():
+    assert parse(valid()).images.platform == "linux/amd64"
+    assert parse(with_value("images", {"platform": "linux/arm64"})).images.platform == \
+        "linux/arm64"
+    assert problems(with_value("images", {"platform": "arm64"})) == [
+        "images.platform: 'arm64' is not a Docker platform of Linux servers (linux/amd64, "
+        "linux/arm64, linux/arm/v7, linux/386, linux/ppc64le, linux/s390x, linux/riscv64)"]
 
 
 def test_workers_at_least_one():

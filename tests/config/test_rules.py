@@ -24,11 +24,19 @@ def test_fqdn_needs_two_labels():
 
 @pytest.mark.parametrize("key", [
     "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=",
-    "ssh-rsa AAAAB3NzaC1yc2E=",
     "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t",
 ])
 def test_host_key_types(key):
     assert host_key_problem(key) is None
+
+
+@pytest.mark.parametrize("kind", ["ssh-rsa", "ssh-dss"])
+def test_rsa_and_dsa_pins_are_refused_with_the_way_out(kind):
+    """pulumi-command pins HostKeyAlgorithms to the pinned key's type: `ssh-rsa` means SHA-1
+    RSA signatures, which OpenSSH >= 8.8 refuses (and DSA is gone since 7.0)."""
+    problem = host_key_problem(f"{kind} AAAAB3NzaC1yc2E=")
+    assert problem.startswith(f"{kind} host keys cannot be pinned")
+    assert "ssh-keyscan -t ed25519" in problem
 
 
 def test_host_key_needs_valid_base64():

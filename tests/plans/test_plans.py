@@ -5,9 +5,10 @@ import pytest
 
 from components.plans import app_server_plan, database_plan, proxy_plan, stack_plans
 from components.plans.describe import host_files, inspect_values
-from components.plans.items import (Container, Deferred, DockerHost, File, HashOf, ImageBuild,
-                                    Step, ValueOf, render_text)
-from components.render import appenv, firewall, images, nginx, postgres, release
+from components.plans.items import (File, HashOf, Step, Teardown, Upload, ValueOf,
+                                    render_text)
+from components.render import appenv, containers, firewall, images, nginx, postgres, release
+from components.render.app_image import UPLOAD_DIR, app_image_tag, context_name
 from tests.render.conftest import make_config, replace
 
 
@@ -35,10 +36,11 @@ def test_database_plan_admits_own_app_servers_and_allowed_clients():
 def test_first_app_server_alone_runs_the_release_with_the_image_it_builds(cfg):
     first = app_server_plan(cfg, cfg.app_servers[0], runs_release=True)
     other = app_server_plan(cfg, cfg.app_servers[1], runs_release=False)
-    assert names(first) == ["install-docker", "firewall", "docker", "image", "env-file",
-                            "release-env-file", "release", "container", "prune-images"]
-    assert names(other) == ["install-docker", "firewall", "docker", "image", "env-file",
-                            "container", "prune-images"]
+    assert names(first) == ["install-docker", "firewall", "upload-context", "image", "env-file",
+                            "release-env-file", "release", "container", "prune-images",
+                            "teardown"]
+    assert names(other) == ["install-docker", "firewall", "upload-context", "image",
+                            "env-file", "container", "prune-images", "teardown"]
     step = first.item("release")
     assert step.triggers == (ValueOf("app_image"),)
     assert render_text(step.script, {"app_image": "sha256:feed"}) == \
@@ -46,25 +48,39 @@ def test_first_app_server_alone_runs_the_release_with_the_image_it_builds(cfg):
     assert first.item("container").after == ("env-file", "firewall", "release", "@previous")
     assert other.item("container").after == ("env-file", "firewall", "@release", "@previous")
     assert first.needs() - other.needs() == {"superuser_password"}
-    assert isinstance(first.item("image"), ImageBuild)
-    assert first.item("image").provides == "app_image"
 
 
-def test_env_file_and_container_envs_are_one_rendering(cfg):
+def test_the_image_is_built_from_the_upload_for_the_configured_platform(cfg):
+    plan = app_server_plan(replace(cfg, images=replace(cfg.images, platform="linux/arm64")),
+                           cfg.app_servers[0], runs_release=True)
+    upload, image = plan.item("upload-context"), plan.item("image")
+    assert isinstance(upload, Upload)
+    assert (upload.remote_dir, upload.dir_name) == (UPLOAD_DIR, context_name())
+    assert "manage.py" in upload.files and "Dockerfile" in upload.files
+    assert image.provides == "app_image" and image.after == ("upload-context",)
+    assert f"platform=linux/arm64\nexpected_machine=aarch64\n" in image.script
+    assert f"tag={app_image_tag()}\n" in image.script
+    assert f"context={UPLOAD_DIR}/{context_name()}\n" in image.script
+
+
+def test_the_container_reads_its_secrets_from_the_env_file(cfg):
     plan = app_server_plan(cfg, cfg.app_servers[1], runs_release=False)
-    values = inspect_values(cfg)
-    env_text = render_text(plan.item("env-file").content, values)
-    container = plan.item("container")
-    assert isinstance(container, Container) and isinstance(container.envs, Deferred)
-    assert render_text(container.envs, values).splitlines() == appenv.parse_env_file(env_text)
+    script = render_text(plan.item("container").script, {"app_image": "sha256:feed"})
+    assert "env_file=/etc/djscale/app.env\n" in script
+    assert "image=sha256:feed\n" in script
+    assert "--publish 10.0.0.22:8000:8000/tcp" in script
+    assert plan.item("container").triggers == (HashOf("env-file"),)
     assert plan.item("env-file").secret and plan.item("env-file").mode == "0600"
+    teardown = plan.item("teardown")
+    assert isinstance(teardown, Teardown)
+    assert "rm -rf -- /etc/djscale/app.env" in teardown.script
 
 
 def test_every_app_server_prunes_old_images_last(cfg):
     for index, host in enumerate(cfg.app_servers):
         plan = app_server_plan(cfg, host, runs_release=index == 0)
-        prune = plan.items[-1]
-        assert prune.name == "prune-images" and prune.after == ("container",)
+        prune = plan.item("prune-images")
+        assert names(plan)[-2:] == ["prune-images", "teardown"] and prune.after == ("container",)
         assert render_text(prune.script, {"app_image": "sha256:feed"}) == \
             images.render_prune_app_images_script("sha256:feed")
 
@@ -98,11 +114,6 @@ def test_every_after_and_trigger_names_an_earlier_item_or_a_peer(app_count):
                     trigger.name in inspect_values(cfg), (plan.host, item.name, trigger)
             seen.add(item.name)
             provided.add(getattr(item, "provides", ""))
-        docker_items = [i for i in plan.items if isinstance(i, (Container, ImageBuild))]
-        if docker_items:  # the provider comes before anything that uses it
-            hosts = [i.name for i in plan.items if isinstance(i, DockerHost)]
-            assert hosts and names(plan).index(hosts[0]) < names(plan).index(
-                docker_items[0].name)
 
 
 def test_inspect_files_are_the_plan_items(cfg):
@@ -112,7 +123,9 @@ def test_inspect_files_are_the_plan_items(cfg):
     assert files["etc/djscale/nginx/nginx.conf"].content == plan.item("nginx-tls-conf").content
     assert files["etc/djscale/nginx/nginx.conf.nginx-http-conf"].content == \
         plan.item("nginx-http-conf").content
-    assert files["steps/12-renew-enable.sh"].executable
+    assert files["steps/10-renew-enable.sh"].executable
+    assert files["steps/11-teardown.sh"].content == containers.render_teardown_script(
+        nginx.NGINX_CONTAINER_NAME)
     assert files["etc/ufw/after.rules"].content == firewall.docker_user_block(
         firewall.proxy_rules(cfg))
     assert isinstance(plan.item("firewall"), Step)

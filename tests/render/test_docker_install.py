@@ -12,24 +12,18 @@ def test_install_docker_script(tmp_path):
     check_shell(script, tmp_path)
 
 
-def test_without_a_user_or_as_root_no_group_change():
-    assert "usermod" not in render_install_docker_script()
-    assert "usermod" not in render_install_docker_script("root")
+def test_no_docker_group_for_anyone():
+    """Docker is used only through sudo: the docker group would be root for the SSH user."""
+    assert "usermod" not in render_install_docker_script("deploy")
+    assert "install -d" not in render_install_docker_script()  # no uploads, no directory
 
 
-def _run(tmp_path, groups: str):
+def test_makes_the_upload_directory_private_to_the_ssh_user(tmp_path):
     bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
-    make_stubs(bin_dir, {"docker": "exit 0", "systemctl": "exit 0", "usermod": "exit 0",
-                         "apt-get": "exit 1",  # must not be needed: docker is present
-                         "id": f"echo {groups}"})
+    make_stubs(bin_dir, {"docker": "exit 0", "systemctl": "exit 0", "install": "exit 0",
+                         "apt-get": "exit 1"})  # must not be needed: docker is present
     result = run_sandboxed(render_install_docker_script("deploy"), bin_dir, log)
     assert result.returncode == 0, result.stderr
-    return calls(log)
-
-
-def test_adds_the_user_to_the_docker_group_once(tmp_path):
-    assert _run(tmp_path / "a", "deploy sudo") == [
+    assert calls(log) == [
         "systemctl enable --now docker", "systemctl is-active --quiet docker", "docker info",
-        "docker info", "id -nG deploy", "usermod -aG docker deploy"]
-    assert _run(tmp_path / "b", "deploy docker sudo")[-1] == "id -nG deploy"
-    assert _run(tmp_path / "c", "deploy dockerish")[-1] == "usermod -aG docker deploy"
+        "docker info", "install -d -m 0700 -o deploy -g deploy /var/lib/djscale/uploads"]

@@ -77,14 +77,10 @@ class DjscaleMocks(pulumi_mocks.Mocks):
             inputs["result"] = secret_marker(f"pw-{args.name}")
             inputs["bcryptHash"] = secret_marker("$2a$10$mock")
         elif args.typ == "command:remote:Command":
-            inputs.update(stdout="", stderr="")
-        elif args.typ == "docker:index/image:Image":
-            inputs["repoDigest"] = _fake_digest(inputs.get("imageName", args.name))
-        elif args.typ == "docker:index/remoteImage:RemoteImage":
-            inputs["imageId"] = _fake_digest(inputs["name"])
-            inputs["repoDigest"] = inputs["name"] + "@" + _fake_digest(inputs["name"])
-        elif args.typ == "docker:index/container:Container":
-            inputs.setdefault("name", args.name)
+            # a step that builds an image prints the image's id: a digest of its command here
+            create = plain(inputs.get("create")) or ""
+            stdout = _fake_digest(create) if "docker build" in create else ""
+            inputs.update(stdout=stdout, stderr="")
         return rid, inputs
 
     def call(self, args: pulumi_mocks.MockCallArgs):

@@ -44,7 +44,8 @@ def stack_values(state: layout.BedState) -> dict:
                 "privateKeyPath": str(layout.ssh_key_path()),
                 "hostKeys": dict(state.host_keys)},
         "database": {"address": layout.DB_ADDRESS, "privateAddress": layout.DB_ADDRESS},
-        "appServers": [{"address": layout.app_address(i), "privateAddress": layout.app_address(i)}
+        "appServers": [{"name": f"app{i}", "address": layout.app_address(i),
+                        "privateAddress": layout.app_address(i)}
                        for i in range(1, state.app_count + 1)],
         "proxy": {"address": layout.PROXY_ADDRESS, "privateAddress": layout.PROXY_ADDRESS},
         "images": {"appBase": state.images["app-base"], "nginx": state.images["nginx"],

@@ -397,8 +397,8 @@ def test_real_program_uses_only_what_the_engine_implements(scenario, tmp_path, m
     monkeypatch.setenv("DJSCALE_HOME", str(tmp_path))  # the program writes its ssh key there
     registered = engine.inspect(scenario_config(scenario), ROOT)
     types = {r.type for r in registered}
-    assert {"command:remote:Command", "pulumi:providers:docker",
-            "docker:index/container:Container"} <= types, types
+    assert types == {"command:remote:Command", "command:remote:CopyToRemote",
+                     "random:index/randomPassword:RandomPassword"}, types
     problems = {f"{r.type} {r.name}": r.problems for r in registered if r.problems}
     assert problems == {}
 

@@ -40,11 +40,6 @@ if ! docker info >/dev/null; then
     exit 1
 fi
 
-# The SSH user joins the docker group, so the program's ssh:// Docker provider reaches the
-# engine. A reused SSH connection keeps its old groups: the provider must open a new one.
-docker_user=deploy
-groups=" $(id -nG "$docker_user") "
-if [[ $groups != *" docker "* ]]; then
-    usermod -aG docker "$docker_user"
-    echo "djscale: added $docker_user to the docker group"
-fi
+# Uploads (the app's build context) arrive over SFTP as the SSH user: its own directory,
+# private to it and root. Docker itself is used only through sudo (no docker group).
+install -d -m 0700 -o deploy -g deploy /var/lib/djscale/uploads

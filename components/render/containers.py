@@ -1,0 +1,126 @@
+"""Long-running containers (the app on app servers, nginx on the proxy), run by a script.
+
+`render_run_container_script(spec)` (assets/templates/run-container.sh.j2) makes the host run
+exactly `spec`, whatever it ran before: the settings (every `docker run` argument, the image,
+the env file's content) are hashed into a label, so any change re-creates the container and
+an unchanged one is left alone; a container that never becomes ready is removed and the one
+it replaced started again. `render_teardown_script` takes them away (destroy, scale-in).
+
+Why a script and not pulumi-docker's `Container`: that resource updates `healthcheck`,
+`restart`, `wait`, `must_run` and `destroy_grace_seconds` in place, and its update applies
+only the restart policy and resource limits (kreuzwerker/terraform-provider-docker,
+internal/provider/resource_docker_container.go: those attributes lack ForceNew;
+resourceDockerContainerUpdate calls ContainerUpdate with RestartPolicy and Resources only),
+so a changed healthcheck never reached the container; a create whose wait failed left a
+container the state did not know and every later `up` failed with "name already in use";
+and its ssh:// provider needed key files on the operator's machine for destroy and refresh.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+from components.render.templating import render_script
+
+# Go templates for `docker --format`, passed as script values (the Jinja template never
+# contains `{{` of its own).
+_LABEL_FORMAT = '{{index .Config.Labels "djscale.settings"}}'
+_STATE_FORMAT = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}"
+_ID_FORMAT = "{{.Id}}"
+LOG_OPTS = (("max-size", "10m"), ("max-file", "5"))  # json-file logs: ~50 MB per container
+
+
+@dataclass(frozen=True)
+class Port:
+    ip: str
+    host_port: int
+    container_port: int
+
+
+@dataclass(frozen=True)
+class Volume:
+    host_path: str
+    container_path: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    command: str  # run by /bin/sh in the container (Docker's CMD-SHELL form)
+    interval: str = "10s"
+    timeout: str = "5s"
+    retries: int = 3
+    start_period: str = "30s"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str  # an image id (built here) or a reference (pulled when missing)
+    pull: bool = False
+    ports: tuple[Port, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    env_file: Optional[str] = None  # root-only file on the host: secrets never in argv
+    command: tuple[str, ...] = ()
+    network_mode: Optional[str] = None
+    healthcheck: Optional[Healthcheck] = None
+    healthy_within: int = 180  # seconds until healthy (or running, without a healthcheck)
+    stop_timeout: int = 10
+    restart: str = "unless-stopped"
+    log_opts: tuple[tuple[str, str], ...] = LOG_OPTS
+
+
+def run_options(spec: ContainerSpec) -> list[tuple[str, str]]:
+    """The `docker run` options of `spec` as (flag, value) pairs (besides name, labels, env
+    file and image)."""
+    options = [("--restart", spec.restart), ("--stop-timeout", str(int(spec.stop_timeout))),
+               ("--log-driver", "json-file")]
+    options += [("--log-opt", f"{key}={value}") for key, value in spec.log_opts]
+    if spec.network_mode:
+        options.append(("--network", spec.network_mode))
+    for port in spec.ports:
+        options.append(("--publish",
+                        f"{port.ip}:{int(port.host_port)}:{int(port.container_port)}/tcp"))
+    for volume in spec.volumes:
+        options.append(("--volume", f"{volume.host_path}:{volume.container_path}"
+                                    + (":ro" if volume.read_only else "")))
+    health = spec.healthcheck
+    if health:
+        options += [("--health-cmd", health.command), ("--health-interval", health.interval),
+                    ("--health-timeout", health.timeout),
+                    ("--health-retries", str(int(health.retries))),
+                    ("--health-start-period", health.start_period)]
+    return options
+
+
+def settings_hash(spec: ContainerSpec) -> str:
+    """What the container's label records; the env file's hash is added on the host."""
+    words = [spec.image, *(word for pair in run_options(spec) for word in pair), "--",
+             *spec.command,
+             f"env_file={spec.env_file or ''}"]
+    return hashlib.sha256(json.dumps(words).encode()).hexdigest()[:16]
+
+
+def render_run_container_script(spec: ContainerSpec) -> str:
+    """Root script: the host runs `spec` (see the module docstring); fails, keeping the
+    previous container in service, when the new one does not become ready."""
+    return render_script(
+        "run-container.sh.j2", name=spec.name, image=spec.image, pull=spec.pull,
+        settings=settings_hash(spec), healthy_within=int(spec.healthy_within),
+        stop_timeout=int(spec.stop_timeout), env_file=spec.env_file,
+        healthcheck=spec.healthcheck is not None, run_options=run_options(spec),
+        command=list(spec.command), label_format=_LABEL_FORMAT, state_format=_STATE_FORMAT,
+        id_format=_ID_FORMAT)
+
+
+def render_teardown_script(name: str, stop_timeout: int = 10,
+                           files: tuple[str, ...] = ()) -> str:
+    """Root script for a host leaving the stack: every container of `name` (its label)
+    stopped and removed, then `files` (absolute paths djscale owns) deleted."""
+    for path in files:
+        if not path.startswith("/etc/djscale/") and not path.startswith("/var/lib/djscale/"):
+            raise ValueError(f"{path!r}: teardown deletes only djscale's own files")
+    return render_script("teardown.sh.j2", name=name, stop_timeout=int(stop_timeout),
+                         files=list(files))

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# managed by djscale, do not edit
+# One long-running container, safe to re-run. Its settings (the `docker run` arguments,
+# the image, the env file's content) are hashed into a label: a container that already runs
+# with the same settings (and is healthy) is left alone; otherwise the old one is stopped and
+# kept aside, the new one started and waited for; if it never becomes healthy it is removed
+# and the old one started again, and the step fails. Containers with this name's label that
+# are neither (left by an interrupted run) are removed first.
+set -euo pipefail
+name=djscale-app
+image=sha256:feed
+settings_base=42612da8d845186c
+healthy_within=180
+stop_timeout=30
+env_file=/etc/djscale/app.env
+settings="$settings_base-$(sha256sum < "$env_file" | cut -c1-16)"
+
+label() {  # label value of a container, empty when absent
+    docker container inspect --format '{{index .Config.Labels "djscale.settings"}}' "$1" 2>/dev/null || true
+}
+state() {  # "running healthy", "running starting", "exited none", ...
+    docker container inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$1" 2>/dev/null || echo "gone none"
+}
+exists() { docker container inspect "$1" >/dev/null 2>&1; }
+
+# An interrupted run may have left the old container aside and nothing in its place.
+if ! exists "$name" && exists "$name-previous"; then
+    docker rename "$name-previous" "$name"
+fi
+# Anything else carrying this name's label is a leftover of an interrupted or failed run.
+current_id=$(docker container inspect --format '{{.Id}}' "$name" 2>/dev/null || true)
+for id in $(docker container ls --all --quiet --no-trunc --filter "label=djscale.container=$name"); do
+    if [ "$id" != "$current_id" ]; then
+        echo "djscale: removing leftover container ${id:0:12}" >&2
+        docker rm --force "$id" >/dev/null
+    fi
+done
+
+ready="running healthy"
+if [ -n "$current_id" ] && [ "$(label "$name")" = "$settings" ] \
+        && [ "$(state "$name")" = "$ready" ]; then
+    echo "djscale: $name already runs these settings" >&2
+    exit 0
+fi
+
+wait_ready() {  # until the container is ready; fails early when it stops
+    local deadline=$((SECONDS + healthy_within)) now
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        now=$(state "$1")
+        [ "$now" = "$ready" ] && return 0
+        case "$now" in running\ *) ;; *) return 1 ;; esac
+        sleep 1
+    done
+    return 1
+}
+
+if [ -n "$current_id" ]; then
+    docker stop --time "$stop_timeout" "$name" >/dev/null
+    docker rename "$name" "$name-previous"
+fi
+docker run --detach --name "$name" --label "djscale.container=$name" \
+    --label "djscale.settings=$settings" \
+    --env-file "$env_file" \
+    --restart unless-stopped \
+    --stop-timeout 30 \
+    --log-driver json-file \
+    --log-opt max-size=10m \
+    --log-opt max-file=5 \
+    --publish 10.0.0.21:8000:8000/tcp \
+    --health-cmd 'python3 -c '"'"'import sys, urllib.request; sys.exit(0 if urllib.request.urlopen("http://127.0.0.1:8000/healthz", timeout=4).status == 200 else 1)'"'"'' \
+    --health-interval 10s \
+    --health-timeout 5s \
+    --health-retries 3 \
+    --health-start-period 30s \
+    "$image" >/dev/null
+
+if wait_ready "$name"; then
+    if exists "$name-previous"; then
+        docker rm --force "$name-previous" >/dev/null
+    fi
+    echo "djscale: $name started ($settings)" >&2
+    exit 0
+fi
+
+echo "djscale: $name did not become ready within ${healthy_within}s ($(state "$name")); its last log lines:" >&2
+docker logs --tail 30 "$name" >&2 2>&1 || true
+docker rm --force "$name" >/dev/null
+if exists "$name-previous"; then
+    docker rename "$name-previous" "$name"
+    docker start "$name" >/dev/null
+    if wait_ready "$name"; then
+        echo "djscale: the previous $name runs again" >&2
+    else
+        echo "djscale: the previous $name did not come back either" >&2
+    fi
+fi
+exit 1

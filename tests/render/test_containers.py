@@ -1,0 +1,207 @@
+"""Containers run by script (components/render/containers.py): exact text, and the scripts
+run for real against a Docker engine the tests start: a first start, a no-op re-run, a
+change of settings, leftovers of a failed run, a new container that never gets healthy
+(the previous one comes back), an interrupted run, and the teardown."""
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from components.render.app_image import render_build_image_script
+from components.render.containers import (ContainerSpec, Healthcheck, Port,
+                                          render_run_container_script, render_teardown_script,
+                                          settings_hash)
+from tests.render.conftest import make_config
+from tests.render.conftest import assert_golden, check_shell  # noqa: E402
+
+def _app_spec():
+    from components.plans.app_server import app_container
+    cfg = make_config()
+    return replace(app_container(cfg, cfg.app_servers[0]), image="sha256:feed")
+
+
+def test_app_container_script(tmp_path):
+    script = render_run_container_script(_app_spec())
+    assert_golden("run-container-app.sh", script)
+    check_shell(script, tmp_path)
+
+
+def test_teardown_script(tmp_path):
+    script = render_teardown_script("djscale-app", 30, files=("/etc/djscale/app.env",))
+    assert_golden("teardown-app.sh", script)
+    check_shell(script, tmp_path)
+    with pytest.raises(ValueError, match="only djscale's own files"):
+        render_teardown_script("x", files=("/etc/passwd",))
+
+
+def test_build_image_script(tmp_path):
+    script = render_build_image_script(tag="djscale-app:0123", context="/var/lib/djscale/u/a",
+                                       platform="linux/amd64", base_image="python:3.12-slim")
+    assert_golden("build-image.sh", script)
+    check_shell(script, tmp_path)
+
+
+def test_every_setting_changes_the_settings_label():
+    spec = _app_spec()
+    changed = [replace(spec, image="sha256:other"), replace(spec, stop_timeout=5),
+               replace(spec, healthcheck=replace(spec.healthcheck, retries=9)),
+               replace(spec, ports=(Port("10.0.0.9", 8000, 8000),)),
+               replace(spec, command=("gunicorn",)), replace(spec, restart="always"),
+               replace(spec, env_file="/etc/other.env")]
+    hashes = {settings_hash(s) for s in changed}
+    assert len(hashes) == len(changed) and settings_hash(spec) not in hashes
+
+
+# --- for real ---------------------------------------------------------------------------
+
+SERVER = r'''
+import http.server, os, socketserver
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = os.environ.get("HEALTHY", "yes") == "yes"
+        self.send_response(200 if ok else 503)
+        self.end_headers()
+        self.wfile.write(os.environ.get("VERSION", "?").encode())
+    def log_message(self, *args):
+        pass
+socketserver.TCPServer.allow_reuse_address = True
+socketserver.TCPServer(("0.0.0.0", 8000), Handler).serve_forever()
+'''
+HEALTH = ("python3 -c 'import urllib.request; "
+          "urllib.request.urlopen(\"http://127.0.0.1:8000/\", timeout=2)'")
+
+
+@pytest.fixture(scope="module")
+def base_image(docker_engine):
+    from tests.support.rootfs import ensure_base_image
+    return ensure_base_image(docker_engine, "djscale-test/engine-app", ["python3"])
+
+
+@pytest.fixture(scope="module")
+def engine(docker_engine, base_image, tmp_path_factory):
+    base = base_image
+    context = tmp_path_factory.mktemp("ctx")
+    (context / "server.py").write_text(SERVER)
+    (context / "Dockerfile").write_text(f"FROM {base}\nCOPY server.py /server.py\n"
+                                        'CMD ["python3", "/server.py"]\n')
+    docker_engine.docker("build", "-t", "djscale-test/run-container:1", str(context))
+    yield docker_engine
+    docker_engine.docker("image", "rm", "-f", "djscale-test/run-container:1", check=False)
+
+
+@pytest.fixture
+def box(engine, tmp_path):
+    """A unique container name, an env file, and a way to run scripts against the engine."""
+    name = f"djscale-test-{uuid.uuid4().hex[:8]}"
+    env_file = tmp_path / "app.env"
+    env_file.write_text("VERSION=1\nHEALTHY=yes\n")
+    spec = ContainerSpec(name=name, image="djscale-test/run-container:1",
+                         env_file=str(env_file),
+                         healthcheck=Healthcheck(HEALTH, interval="1s", timeout="2s",
+                                                 retries=2, start_period="2s"),
+                         healthy_within=20, stop_timeout=2)
+
+    def run(script: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", script], env=engine.env(), capture_output=True,
+                              text=True, timeout=120)
+
+    def inspect(container: str):
+        result = engine.docker("container", "inspect", container, check=False)
+        return json.loads(result.stdout)[0] if result.returncode == 0 else None
+
+    yield {"spec": spec, "env_file": env_file, "run": run, "inspect": inspect, "name": name}
+    run(render_teardown_script(name, 2))
+
+
+@pytest.mark.docker
+def test_start_then_rerun_is_a_no_op_then_a_change_recreates(box):
+    run, inspect, name = box["run"], box["inspect"], box["name"]
+    script = render_run_container_script(box["spec"])
+    first = run(script)
+    assert first.returncode == 0, first.stderr
+    started = inspect(name)
+    assert started["State"]["Health"]["Status"] == "healthy"
+    assert started["Config"]["Labels"]["djscale.settings"].startswith(settings_hash(box["spec"]))
+    assert "VERSION=1" in started["Config"]["Env"]  # from the env file, not the command line
+
+    again = run(script)
+    assert again.returncode == 0 and "already runs these settings" in again.stderr
+    assert inspect(name)["Id"] == started["Id"]
+
+    box["env_file"].write_text("VERSION=2\nHEALTHY=yes\n")  # a rotated secret, say
+    changed = run(script)
+    assert changed.returncode == 0, changed.stderr
+    now = inspect(name)
+    assert now["Id"] != started["Id"] and "VERSION=2" in now["Config"]["Env"]
+    assert inspect(f"{name}-previous") is None and inspect(started["Id"]) is None
+
+
+@pytest.mark.docker
+def test_a_new_container_that_never_gets_healthy_brings_the_previous_one_back(box):
+    run, inspect, name = box["run"], box["inspect"], box["name"]
+    script = render_run_container_script(box["spec"])
+    assert run(script).returncode == 0
+    good = inspect(name)["Id"]
+    box["env_file"].write_text("VERSION=2\nHEALTHY=no\n")
+    failed = run(script)
+    assert failed.returncode == 1
+    assert "did not become ready" in failed.stderr
+    assert "the previous" in failed.stderr and "runs again" in failed.stderr
+    back = inspect(name)
+    assert back["Id"] == good and back["State"]["Running"]
+    assert inspect(f"{name}-previous") is None
+
+    box["env_file"].write_text("VERSION=3\nHEALTHY=yes\n")  # a fixed release: no manual step
+    fixed = run(script)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "VERSION=3" in inspect(name)["Config"]["Env"]
+
+
+@pytest.mark.docker
+def test_leftovers_and_an_interrupted_run_are_cleaned_up(box, engine):
+    run, inspect, name = box["run"], box["inspect"], box["name"]
+    script = render_run_container_script(box["spec"])
+    assert run(script).returncode == 0
+    # an interrupted run: the old one aside (stopped) and a half-made one with the label
+    engine.docker("stop", "-t", "1", name)
+    engine.docker("rename", name, f"{name}-previous")
+    engine.docker("create", "--name", f"{name}-stray", "--label", f"djscale.container={name}",
+                  "djscale-test/run-container:1")
+    result = run(script)
+    assert result.returncode == 0, result.stderr
+    assert "removing leftover container" in result.stderr
+    assert inspect(f"{name}-stray") is None and inspect(f"{name}-previous") is None
+    assert inspect(name)["State"]["Health"]["Status"] == "healthy"
+
+    teardown = run(render_teardown_script(name, 2))
+    assert teardown.returncode == 0, teardown.stderr
+    assert inspect(name) is None
+
+
+@pytest.mark.docker
+def test_build_script_builds_once_and_refuses_another_platform(engine, base_image, tmp_path):
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo built\n")
+    tag = f"djscale-test/build:{uuid.uuid4().hex[:8]}"
+    kw = dict(tag=tag, context=str(context), base_image=base_image)
+
+    def run(script):
+        return subprocess.run(["bash", "-c", script], env=engine.env(), capture_output=True,
+                              text=True, timeout=600)
+    try:
+        built = run(render_build_image_script(platform="linux/amd64", **kw))
+        assert built.returncode == 0, built.stderr
+        image_id = built.stdout.strip()
+        assert image_id.startswith("sha256:") and "\n" not in image_id  # stdout: the id only
+        again = run(render_build_image_script(platform="linux/amd64", **kw))
+        assert again.stdout.strip() == image_id and "Step 1/" not in again.stderr
+        other = run(render_build_image_script(platform="linux/arm64", **kw))
+        assert other.returncode == 1
+        assert "images.platform is linux/arm64 but this server is x86_64" in other.stderr
+    finally:
+        engine.docker("image", "rm", "-f", tag, check=False)
