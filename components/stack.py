@@ -27,11 +27,17 @@ def load_stack(config: Optional[pulumi.Config] = None) -> tuple[StackConfig, Sta
     config = config or pulumi.Config(NAMESPACE)
     raw: dict[str, Any] = {}
     for key in _config_keys(config.name):
-        if key in SECRET_KEYS:
+        if key not in SECRET_KEYS:
+            raw[key] = _read(config, key)
+    secrets_present = set()
+    for key in SECRET_KEYS:
+        if not config.get(key):  # "" is Pulumi.yaml's default for an optional secret: not set
             continue
-        raw[key] = _read(config, key)
-    secrets_present = frozenset(key for key in SECRET_KEYS if config.get(key))
-    stack = parse_config(raw, secrets_present)
+        if runtime_config.is_config_secret(f"{config.name}:{key}"):
+            secrets_present.add(key)
+        else:  # parse_config refuses it by name; its value goes nowhere
+            raw[key] = "<plain text>"
+    stack = parse_config(raw, frozenset(secrets_present))
     secrets = StackSecrets(
         ssh_private_key=(config.get_secret("sshPrivateKey")
                          if "sshPrivateKey" in secrets_present else None),

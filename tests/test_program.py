@@ -19,7 +19,9 @@ from components.config import ConfigError, StackConfig, parse_config
 from components.render.files import render_run_script_command
 from components.render.images import render_prune_app_images_script
 from components.config import read_stack_file
-from tests.support.stack_files import stack_file_as_pulumi_config
+from components.preflight import PreflightError
+from tests.support.cli_config import CliConfigError
+from tests.support.stack_files import cli_stack_config
 from tests.support.pulumi_mocks import (
     Graph, _fake_digest, has_secret, is_secret, is_unknown, plain, run_program,
 )
@@ -62,8 +64,10 @@ def _cfg(path: Path) -> StackConfig:
 
 
 def _run(path: Path, stack: str, *, preview: bool = False, **kw) -> Graph:
-    return run_program(stack_file_as_pulumi_config(path, SECRETS), stack=stack,
-                       preview=preview, **kw)
+    """The program run with the config `pulumi up` would give it (project defaults from
+    Pulumi.yaml, the stack file, the secrets: tests/support/cli_config.py)."""
+    config, secret_keys = cli_stack_config(path, SECRETS)
+    return run_program(config, secret_keys=secret_keys, stack=stack, preview=preview, **kw)
 
 
 @pytest.fixture(scope="module", params=sorted(STACKS))
@@ -373,20 +377,33 @@ def test_preview_registers_the_same_resources(name):
 # --- bad config --------------------------------------------------------------------------
 
 def test_bad_config_fails_before_any_resource_is_registered():
-    config = stack_file_as_pulumi_config(STACKS["dev"], SECRETS)
+    config, secret_keys = cli_stack_config(STACKS["dev"], SECRETS)
     config["djscale:appServers"] = \
         '[{"name": "app1", "address": "10.0.0.300", "privateAddress": "10.0.0.21"}]'
     config["djscale:domain"] = "not a domain"
     with pytest.raises(ConfigError) as err:
-        run_program(config, stack="dev")
+        run_program(config, secret_keys=secret_keys, stack="dev")
     assert "appServers[0].address" in str(err.value) and "domain" in str(err.value)
     assert run_program.last_monitor.registrations == []
 
 
-def test_missing_secret_fails_before_any_resource_is_registered():
-    config = stack_file_as_pulumi_config(STACKS["prod"], {"sshPrivateKey": SSH_KEY})
+def test_missing_secret_is_refused_by_the_cli_and_by_the_program():
+    """staticStorageSecretKey is typed and has no default: the CLI refuses first; a run
+    without the CLI (or a program of an older Pulumi.yaml) is refused by the program."""
+    with pytest.raises(CliConfigError, match="missing configuration value"):
+        cli_stack_config(STACKS["prod"], {"sshPrivateKey": SSH_KEY})
+    config, secret_keys = cli_stack_config(STACKS["prod"], SECRETS)
+    del config["djscale:staticStorageSecretKey"]
     with pytest.raises(ConfigError, match="staticStorageSecretKey"):
-        run_program(config, stack="prod")
+        run_program(config, secret_keys=secret_keys, stack="prod")
+    assert run_program.last_monitor.registrations == []
+
+
+def test_a_stale_ssh_agent_socket_fails_before_any_resource(monkeypatch, tmp_path):
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "gone.sock"))
+    config, secret_keys = cli_stack_config(STACKS["dev"], SECRETS)
+    with pytest.raises(PreflightError, match="SSH_AUTH_SOCK="):
+        run_program(config, secret_keys=secret_keys, stack="dev")
     assert run_program.last_monitor.registrations == []
 
 
@@ -495,9 +512,10 @@ def test_ssh_key_from_a_path_is_read_as_a_secret(tmp_path):
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nFROM-A-FILE\n"
                    "-----END OPENSSH PRIVATE KEY-----\n")
     key.chmod(0o600)
-    config = stack_file_as_pulumi_config(STACKS["dev"], {"staticStorageSecretKey": S3_SECRET})
+    config, secret_keys = cli_stack_config(STACKS["dev"], {"staticStorageSecretKey": S3_SECRET})
     config["djscale:ssh"] = f'{{"user": "deploy", "privateKeyPath": "{key}"}}'
-    graph = run_program(config, stack="dev")
+    assert config["djscale:sshPrivateKey"] == ""  # the project's default: not set
+    graph = run_program(config, secret_keys=secret_keys, stack="dev")
     for r in graph.of_type(COMMAND):
         assert is_secret(r.input("connection"))
         assert "FROM-A-FILE" in plain(r.input("connection"))["privateKey"]
@@ -537,11 +555,11 @@ def _changed(before: Graph, after: Graph) -> set[str]:
 def test_adding_an_app_server_changes_only_its_peers_allow_lists_and_upstreams():
     path = STACKS["two_apps"]
     before = _run(path, "two_apps")
-    config = stack_file_as_pulumi_config(path, SECRETS)
+    config, secret_keys = cli_stack_config(path, SECRETS)
     servers = json.loads(config["djscale:appServers"])
     servers.append({"name": "app3", "address": "203.0.113.23", "privateAddress": "10.0.0.23"})
     config["djscale:appServers"] = json.dumps(servers)
-    after = run_program(config, stack="two_apps")
+    after = run_program(config, secret_keys=secret_keys, stack="two_apps")
 
     added = {r.name for r in after.registrations} - {r.name for r in before.registrations}
     assert added == {"app3", *(f"app3-{s}" for s in (

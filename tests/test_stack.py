@@ -11,7 +11,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components.config import ConfigError, parse_config, read_stack_file
 from components.stack import load_stack
-from tests.support.stack_files import stack_file_as_pulumi_config
+from tests.support.stack_files import cli_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -35,9 +35,10 @@ def mocked_runtime():
 
 
 def _configure(path: Path, secrets: dict[str, str] = SECRETS, **overrides: str) -> None:
-    config = stack_file_as_pulumi_config(path, secrets)
+    """The config `pulumi up` hands the program (project defaults, stack file, secrets)."""
+    config, secret_keys = cli_stack_config(path, secrets)
     config.update({f"djscale:{key}": value for key, value in overrides.items()})
-    set_all_config(config)
+    set_all_config(config, secret_keys)
 
 
 def _resolve(output: pulumi.Output):
@@ -64,7 +65,7 @@ def test_secret_values_never_reach_the_config_objects():
 def test_key_path_instead_of_key_secret_gives_no_ssh_secret(tmp_path):
     key = tmp_path / "id_ed25519"
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n")
-    _configure(FIXTURES / "stack_minio.yaml", {"staticStorageSecretKey": "x"},
+    _configure(ROOT / "Pulumi.dev.yaml", {"staticStorageSecretKey": "x"},
                ssh=json.dumps({"privateKeyPath": str(key)}))
     stack, secrets = load_stack()
     assert stack.ssh.private_key_path == str(key)
@@ -88,7 +89,11 @@ def test_bad_config_raises_config_error_naming_the_key():
 
 
 def test_missing_secret_raises_config_error():
-    _configure(ROOT / "Pulumi.dev.yaml", {"sshPrivateKey": "key"})
+    """The CLI refuses first (the key is typed, without a default); without the CLI's check
+    (an older Pulumi.yaml, another tool) the program does."""
+    config, secret_keys = cli_stack_config(ROOT / "Pulumi.dev.yaml", SECRETS)
+    del config["djscale:staticStorageSecretKey"]
+    set_all_config(config, secret_keys)
     with pytest.raises(ConfigError) as error:
         load_stack()
     assert error.value.problems == [
@@ -111,9 +116,9 @@ def test_object_that_is_not_json_is_reported():
 
 
 def test_other_namespaces_are_ignored():
-    config = stack_file_as_pulumi_config(ROOT / "Pulumi.dev.yaml", SECRETS)
+    config, secret_keys = cli_stack_config(ROOT / "Pulumi.dev.yaml", SECRETS)
     config["aws:region"] = "eu-west-1"
-    set_all_config(config)
+    set_all_config(config, secret_keys)
     stack, _ = load_stack()
     assert stack.domain == "dev.example.com"
 
@@ -135,20 +140,27 @@ def test_read_stack_file_counts_encrypted_secrets_and_keeps_plain_ones(tmp_path)
                    "nginx": {"readTimeout": "5s"}}
 
 
-def test_stack_file_as_pulumi_config_passes_objects_as_json():
-    config = stack_file_as_pulumi_config(FIXTURES / "stack_one_app.yaml", {"sshPrivateKey": "k"})
-    assert config["djscale:domain"] == "one.example.com"
-    assert json.loads(config["djscale:appServers"]) == [
-        {"name": "app1", "address": "203.0.113.21", "privateAddress": "10.0.0.21"}]
-    assert config["djscale:sshPrivateKey"] == "k"
-    assert "djscale:staticStorageSecretKey" not in config
+def test_a_plain_text_secret_is_refused_and_its_value_goes_nowhere():
+    """The CLI enforces `secret: true` only for typed keys (pkg/workspace/config.go,
+    validateStackConfigValues); sshPrivateKey is untyped (optional): the program refuses."""
+    config, secret_keys = cli_stack_config(ROOT / "Pulumi.dev.yaml", SECRETS)
+    config["djscale:sshPrivateKey"] = "-----BEGIN OPENSSH PRIVATE KEY-----\nPLAIN\n"
+    set_all_config(config, [k for k in secret_keys if k != "djscale:sshPrivateKey"])
+    with pytest.raises(ConfigError) as error:
+        load_stack()
+    assert error.value.problems == [
+        "sshPrivateKey: must be set as a secret (pulumi config set --secret sshPrivateKey ...),"
+        " not in plain text"]
+    assert "PLAIN" not in str(error.value)
 
 
 def test_empty_ssh_key_secret_counts_as_unset(tmp_path):
-    """Pulumi.yaml gives sshPrivateKey the default "": a stack using a key file gets that."""
+    """Pulumi.yaml gives sshPrivateKey the default "": the CLI injects it (plain) into a stack
+    that uses a key file; the program takes it as not set."""
     key = tmp_path / "id_ed25519"
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n")
-    _configure(ROOT / "Pulumi.dev.yaml", {"sshPrivateKey": "", "staticStorageSecretKey": "x"},
+    _configure(ROOT / "Pulumi.dev.yaml", {"staticStorageSecretKey": "x"},
                ssh=json.dumps({"privateKeyPath": str(key)}))
+    assert pulumi.Config("djscale").get("sshPrivateKey") == ""  # the project's default
     _, secrets = load_stack()
     assert secrets.ssh_private_key is None

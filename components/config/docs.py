@@ -90,8 +90,9 @@ def _declaration(entry: Any) -> dict[str, Any]:
         description = entry.doc
         if entry.required is not True:
             description += f" Required: {entry.required}; empty means not set."
-        declaration = {"type": "string", "description": description.replace("`", ""),
-                       "secret": True}
+        # see schema.Secret: only a required secret can be typed
+        declaration = {"type": "string"} if entry.required is True else {}
+        declaration |= {"description": description.replace("`", ""), "secret": True}
         if entry.required is not True:
             declaration["default"] = ""
         return declaration

@@ -39,6 +39,8 @@ def parse_config(raw: dict, secrets_present: Iterable[str] = frozenset(),
         if top.has(key):
             top.problem(key, f"must be set as a secret (pulumi config set --secret {key} ...), "
                              "not in plain text")
+            # given, only not as a secret: say that once, not also that it is missing
+            reading.secrets_present = reading.secrets_present | {key}
     stack = _build_stack(read_section(top, StackConfig, reading), top, reading)
     if problems:
         raise ConfigError(problems.sorted_by(PROBLEM_ORDER))

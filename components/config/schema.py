@@ -27,7 +27,15 @@ IMAGE = Text(rules.image_problem, doc="string (image reference)")
 
 @dataclass(frozen=True)
 class Secret:
-    """A top-level key that must be set with `pulumi config set --secret`."""
+    """A top-level key that must be set with `pulumi config set --secret`.
+
+    A required secret is typed in Pulumi.yaml (`type: string, secret: true`): the CLI then
+    refuses a plain-text value before the program runs. An optional one can't be: the CLI
+    injects a project default as plain text and refuses it for a typed secret key, and a key
+    without a default is required (pulumi/pulumi pkg/workspace/config.go, mergeConfig and
+    validateStackConfigValues). So it is untyped with default "" ("not set"), and the program
+    refuses a plain-text value itself (components/stack.py).
+    """
 
     name: str
     doc: str

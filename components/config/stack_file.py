@@ -4,6 +4,7 @@ Encrypted values count as present and are never decrypted.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Union
 
@@ -14,6 +15,22 @@ from .schema import SECRET_KEYS
 NAMESPACE = "djscale"
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML reads YAML 1.1 (`off`, `yes` are booleans; dates become date objects); the
+    Pulumi CLI reads stack files with gopkg.in/yaml.v3, YAML 1.2: only true/false are
+    booleans and dates stay strings. Read them the CLI's way, so that inspect accepts exactly
+    what `pulumi up` does (`proxyBuffering: off` is the string "off" for both)."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+
+
 def read_stack_file(path: Union[str, Path]) -> tuple[dict[str, Any], frozenset[str]]:
     """(raw djscale mapping, secret keys present) of a `Pulumi.<stack>.yaml`.
 
@@ -21,7 +38,7 @@ def read_stack_file(path: Union[str, Path]) -> tuple[dict[str, Any], frozenset[s
     as Pulumi reads them. A `{secure: ...}` value of a secret key counts as present; a secret
     key given in plain text stays in the mapping, where parse_config rejects it.
     """
-    document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    document = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_Yaml12Loader) or {}
     raw: dict[str, Any] = {}
     secrets: set[str] = set()
     for full_key, value in (document.get("config") or {}).items():

@@ -16,7 +16,7 @@ from components.plans import stack_plans
 from components.plans.items import File, Step, Teardown, Upload, render_text
 from components.render.files import render_install_file_command, render_run_script_command
 from tests.support.pulumi_mocks import Graph, _fake_digest, plain, run_program
-from tests.support.stack_files import stack_file_as_pulumi_config
+from tests.support.stack_files import cli_stack_config
 from tests.test_program import (ADMIN_PASSWORD, DB_PASSWORD, FIXTURES, S3_SECRET, SECRET_KEY,
                                 SECRETS, STACKS, _cfg)
 
@@ -35,7 +35,8 @@ def scenario(request, tmp_path_factory):
             "dbUser": "shop_app", "dbPassword": DB_PASSWORD,
             "dbClientAddresses": [h.private_address for h in _cfg(path).app_servers]},
             ["dbPassword"])}
-        graph = run_program(stack_file_as_pulumi_config(path, SECRETS), stack=request.param,
+        config, secret_keys = cli_stack_config(path, SECRETS)
+        graph = run_program(config, secret_keys=secret_keys, stack=request.param,
                             stack_references=refs)
     return _cfg(path), graph
 

@@ -665,3 +665,14 @@ def test_database_allowed_clients_only_where_the_database_is_deployed():
         "database.allowedClients: not used when database.stack is set (this stack owns no "
         "database); list these addresses in database.allowedClients of "
         "example-org/djscale/db-prod"]
+
+
+def test_stack_files_are_read_as_the_cli_reads_them(tmp_path):
+    """YAML 1.2, as gopkg.in/yaml.v3: `off` stays a string (refused: not a boolean), dates
+    stay strings; true/false are booleans."""
+    stack = tmp_path / "Pulumi.x.yaml"
+    stack.write_text("config:\n  djscale:nginx:\n    proxyBuffering: off\n"
+                     "  djscale:app:\n    debug: true\n    logLevel: 2024-01-01\n")
+    raw, _ = read_stack_file(stack)
+    assert raw == {"nginx": {"proxyBuffering": "off"},
+                   "app": {"debug": True, "logLevel": "2024-01-01"}}

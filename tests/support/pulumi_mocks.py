@@ -18,7 +18,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import pulumi
 import yaml
@@ -157,7 +157,7 @@ def wire_config(config: dict[str, Any]) -> dict[str, str]:
 # --- running ----------------------------------------------------------------------------
 
 def run_program(config: dict[str, Any], *, stack: str = "dev", preview: bool = False,
-                secret_keys: tuple[str, ...] = ("sshPrivateKey", "staticStorageSecretKey"),
+                secret_keys: Sequence[str] = ("sshPrivateKey", "staticStorageSecretKey"),
                 stack_references: Optional[dict] = None,
                 program: Optional[Callable[[], Any]] = None) -> Graph:
     """Run `__main__.py` (or `program`) with `config` and return the recorded graph.
@@ -170,7 +170,8 @@ def run_program(config: dict[str, Any], *, stack: str = "dev", preview: bool = F
     run_program.last_monitor = monitor
     exports = run_under_mocks(mocks, ROOT, project=PROJECT, stack=stack, preview=preview,
                               monitor=monitor, config=wire_config(config),
-                              secret_keys=[f"{PROJECT}:{k}" for k in secret_keys],
+                              secret_keys=[k if ":" in k else f"{PROJECT}:{k}"
+                                           for k in secret_keys],
                               program=program)
     resolved = {}
     for name, value in exports.items():
