@@ -146,9 +146,11 @@ def test_a_new_container_that_never_gets_healthy_brings_the_previous_one_back(bo
     script = render_run_container_script(box["spec"])
     assert run(script).returncode == 0
     good = inspect(name)["Id"]
-    box["env_file"].write_text("VERSION=2\nHEALTHY=no\n")
+    box["env_file"].write_text("VERSION=2\nHEALTHY=no\nAPI_TOKEN=Never-Print-Me-42\n")
     failed = run(script)
     assert failed.returncode == 1
+    # what pulumi-command would put in its error: no secret of the env file
+    assert "Never-Print-Me-42" not in failed.stdout + failed.stderr + script
     assert "did not become ready" in failed.stderr
     assert "the previous" in failed.stderr and "runs again" in failed.stderr
     back = inspect(name)

@@ -125,7 +125,7 @@ def private_cluster():
                         str(base / "log"), "-o",
                         f"-k {sock} -p {port} -c listen_addresses=127.0.0.1", "start"],
                        check=True, capture_output=True, cwd="/")
-        yield {"socket": str(sock), "port": port}
+        yield {"socket": str(sock), "port": port, "log": str(base / "log")}
     finally:
         if (data / "postmaster.pid").exists():
             subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast",
@@ -174,6 +174,32 @@ def test_db_setup_script_creates_role_and_database_and_rotates_password(private_
          "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'django'"],
         capture_output=True, text=True, check=True, cwd="/")
     assert owner.stdout.strip() == "django"
+
+
+def test_a_failing_setup_shows_the_password_neither_in_its_output_nor_in_the_server_log(
+        private_cluster):
+    """Failure injected: the cluster refuses every write (read-only transactions), so the
+    ALTER ROLE carrying the password fails. pulumi-command puts a failed step's stdout and
+    stderr into the error (commandOutputs.go, run): neither may hold the password; and the
+    server's log, which by default records a failed statement's text, holds it neither."""
+    cfg = make_config()
+    cfg = replace(cfg, database=replace(cfg.database, port=int(private_cluster["port"])))
+    script = render_db_setup_script(cfg)
+    assert _run_setup(script, "first-password", private_cluster).returncode == 0
+    as_pg = ["runuser", "-u", "postgres", "--", "psql", "-X", "-h", private_cluster["socket"],
+             "-p", private_cluster["port"], "-c"]
+    subprocess.run([*as_pg, "ALTER SYSTEM SET default_transaction_read_only = on"],
+                   check=True, capture_output=True, cwd="/")
+    subprocess.run([*as_pg, "SELECT pg_reload_conf()"], check=True, capture_output=True,
+                   cwd="/")
+    secret = "Leak-Me-If-You-Can-7f3a"
+    failed = _run_setup(script, secret, private_cluster)
+    assert failed.returncode != 0
+    assert "read-only transaction" in failed.stderr  # it failed where we wanted it to
+    assert secret not in failed.stdout + failed.stderr
+    server_log = Path(private_cluster["log"]).read_text()
+    assert "read-only transaction" in server_log
+    assert secret not in server_log
 
 
 def test_db_setup_script_refuses_an_empty_password(private_cluster):

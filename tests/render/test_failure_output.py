@@ -1,0 +1,86 @@
+"""No secret on a failure path: pulumi-command puts a failed step's command, stdout and
+stderr into the error, whatever `logging` says (pulumi/pulumi-command v1.2.1,
+provider/pkg/provider/remote/commandOutputs.go, run: `fmt.Errorf("%w: running %q:\\n%s",
+err, cmd, stdouterrbuf)`). Each step that carries a secret runs here with a failure injected,
+and its command line, stdout and stderr are searched for the secret.
+
+The database setup is proven against a real PostgreSQL (tests/render/test_postgres.py,
+test_a_failing_setup_shows_the_password_neither_in_its_output_nor_in_the_server_log), the app
+container against a real Docker engine (tests/render/test_containers.py).
+"""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from components.plans import stack_plans
+from components.plans.items import File, Step, render_text
+from components.render import release
+from components.render.files import render_install_file_command
+from tests.render.conftest import make_config
+from tests.render.stubs import make_stubs, run_sandboxed
+
+SECRET = "Top-Secret-Value-9d1c"
+
+
+def _secret_values(cfg) -> dict[str, object]:
+    db = cfg.database
+    return {"db_host": db.private_address, "db_port": db.port, "db_name": db.name,
+            "db_user": db.user, "db_password": SECRET, "secret_key": SECRET,
+            "s3_secret_key": SECRET, "superuser_password": SECRET, "app_image": "sha256:feed"}
+
+
+def test_no_step_carries_a_secret_on_its_command_line():
+    """Secrets travel on stdin or in root-only files: the command text pulumi-command puts in
+    its error never holds one (a secret deploy value set to a marker, every item rendered)."""
+    cfg = make_config()
+    values = _secret_values(cfg)
+    for plan in stack_plans(cfg):
+        for item in plan.items:
+            command = (render_text(item.script, values) if isinstance(item, Step)
+                       else getattr(item, "activate", None) or getattr(item, "script", ""))
+            assert SECRET not in (command or ""), f"{plan.host}-{item.name}"
+
+
+@pytest.mark.parametrize("mode", ["0600"])
+def test_a_failing_secret_file_install_prints_no_content(tmp_path, mode):
+    """Failure injected: the target's directory is a file, so the install fails after reading
+    nothing back; the content (an env file full of secrets) is in no output."""
+    blocker = tmp_path / "etc"
+    blocker.write_text("not a directory")
+    command = render_install_file_command(str(blocker / "app.env"), mode, sudo=False)
+    result = subprocess.run(["bash", "-c", command], input=f"SECRET={SECRET}\n", text=True,
+                            capture_output=True)
+    assert result.returncode != 0
+    assert SECRET not in command + result.stdout + result.stderr
+
+
+def test_a_failing_release_prints_no_secret(tmp_path):
+    """Failure injected: `docker run` fails (a stand-in that prints every argument it got,
+    the way Docker's own errors quote them); the release env file's secrets stay in the file."""
+    cfg = make_config()
+    plan = next(p for p in stack_plans(cfg) if p.host == "app1")
+    env_text = render_text(plan.item("release-env-file").content, _secret_values(cfg))
+    assert SECRET in env_text  # the file does hold them
+    env_file = tmp_path / "release.env"
+    env_file.write_text(env_text)
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    make_stubs(bin_dir, {"docker": 'echo "docker: error running: $*" >&2; exit 125'})
+    script = release.render_release_script("sha256:feed", env_file=str(env_file))
+    result = run_sandboxed(script, bin_dir, log)
+    assert result.returncode == 125
+    assert "--env-file" in result.stderr  # the stand-in did print its arguments
+    assert SECRET not in result.stdout + result.stderr + script
+
+
+def test_secret_steps_are_marked_and_silent():
+    """Where a secret is on stdin or in the content, the step logs nothing while it runs and
+    its outputs are secret in the state (components/remote.py)."""
+    cfg = make_config()
+    secret_items = [(p.host, i) for p in stack_plans(cfg) for i in p.items
+                    if getattr(i, "secret", False)]
+    assert {f"{h}-{i.name}" for h, i in secret_items} == {
+        "db-setup", "app1-env-file", "app1-release-env-file", "app2-env-file"}
+    for _, item in secret_items:
+        assert isinstance(item, (File, Step))
