@@ -584,3 +584,46 @@ def test_new_app_code_rebuilds_releases_and_rolls_out_nothing_else(monkeypatch):
         *(f"{h}-prune-images" for h in hosts)}
     assert "tag=djscale-app:0123456789abcdef\n" in plain(
         after.named(f"{hosts[0]}-image").input("create"))
+
+
+def test_a_new_machine_behind_an_app_servers_address_gets_everything_again():
+    """appServers[1].address changes (a replaced machine): every step of that server has the
+    new connection, so pulumi-command's Update runs it again there (commandController.go,
+    Update); the upload is re-copied (address and port are its replace triggers: its Update
+    copies only on a hash or path change, copyController.go). Nothing else changes."""
+    path = STACKS["prod"]
+    before = _run(path, "prod")
+    config, secret_keys = cli_stack_config(path, SECRETS)
+    servers = json.loads(config["djscale:appServers"])
+    servers[1]["address"] = "192.0.2.99"
+    config["djscale:appServers"] = json.dumps(servers)
+    after = run_program(config, secret_keys=secret_keys, stack="prod")
+    app2 = {r.name for r in after.registrations if r.name.startswith("app2-")}
+    assert _changed(before, after) == app2
+    for name in app2:
+        assert plain(after.named(name).input("connection"))["host"] == "192.0.2.99"
+    upload = after.named("app2-upload-context")
+    assert plain(upload.input("triggers"))[0] == "192.0.2.99"  # replaced: copied again
+
+
+def test_removing_a_server_renames_nothing_and_touches_only_its_peers():
+    """Names are the servers' own (required): removing app2 of three leaves app1's and
+    app3's resources as they were, apart from the allow-lists and upstreams that listed it;
+    app2's resources leave the program (its teardown runs on app2, with app2's connection)."""
+    path = STACKS["prod"]
+    before = _run(path, "prod")
+    config, secret_keys = cli_stack_config(path, SECRETS)
+    servers = json.loads(config["djscale:appServers"])
+    del servers[1]
+    config["djscale:appServers"] = json.dumps(servers)
+    after = run_program(config, secret_keys=secret_keys, stack="prod")
+    gone = {r.name for r in before.registrations} - {r.name for r in after.registrations}
+    assert gone == {"app2", *(r.name for r in before.registrations
+                              if r.name.startswith("app2-"))}
+    assert _changed(before, after) == {
+        "db-pg-hba", "db-configure", "db-firewall",  # the database no longer admits it
+        "proxy-nginx-http-conf", "proxy-nginx-tls-conf",  # nor does the upstream list it
+    }
+    assert "app1-container" in after.deps(after.named("app3-container"))  # the rollout order
+    teardown = before.named("app2-teardown")
+    assert plain(teardown.input("connection"))["host"] == "192.0.2.22"
