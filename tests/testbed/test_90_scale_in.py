@@ -1,0 +1,49 @@
+"""Removing an app server (issue 8, item 5): names are the servers' own, so the others'
+containers are untouched (same ids); the removed server leaves nginx's upstream before its
+container goes; pg_hba and the database firewall forget it; no request fails meanwhile."""
+from __future__ import annotations
+
+from . import layout
+from .deploy import deploy_bed
+from .test_70_health_gate import _Load
+
+
+def test_removing_the_middle_app_server_touches_only_what_named_it(bed, deployed):
+    assert len(bed.apps) >= 3, "the proof removes the middle one of three app servers"
+    gone, kept = bed.apps[1], [bed.apps[0], *bed.apps[2:]]
+    ids = {app: bed.app_container_ids(app) for app in kept}
+    servers = [entry for entry in _app_servers(bed) if entry["name"] != gone]
+
+    load = _Load(bed)
+    try:
+        outputs, actions = deploy_bed(with_actions=True, changes={"appServers": servers})
+    finally:
+        ok, failed = load.stop()
+    assert failed == 0 and ok > 0, (ok, failed)
+
+    order = [(a.kind, a.name) for a in actions]
+    upstream = order.index(("update", "proxy-nginx-tls-conf")) if (
+        "update", "proxy-nginx-tls-conf") in order else order.index(
+        ("replace", "proxy-nginx-tls-conf"))
+    teardown = order.index(("delete", f"{gone}-teardown"))
+    assert upstream < teardown, order  # out of the upstream before its container went
+    assert {name for kind, name in order if kind == "delete"} >= {
+        f"{gone}-teardown", f"{gone}-container", f"{gone}-env-file"}
+
+    for app in kept:
+        assert bed.app_container_ids(app) == ids[app], f"{app}: touched"
+    address = layout.app_address(int(gone.removeprefix("app")))
+    assert bed.app_container_ids(gone) == []
+    assert bed.sudo(gone, "test -e /etc/djscale/app.env", check=False).returncode == 1
+    nginx_conf = bed.sudo("proxy", "cat /etc/djscale/nginx/nginx.conf").stdout
+    assert f"server {address}:" not in nginx_conf
+    hba = bed.sudo("db", "cat \"$(sudo -u postgres psql -tAc 'show hba_file')\"").stdout
+    assert f"{address}/32" not in hba
+    db_rules = bed.sudo("db", "ufw show added").stdout
+    assert address not in db_rules
+    assert not bed.tcp_open(gone, layout.DB_ADDRESS, 5432)  # the database is closed to it
+
+
+def _app_servers(bed) -> list[dict]:
+    return [{"name": app, "address": bed.address(app), "privateAddress": bed.address(app)}
+            for app in bed.apps]
