@@ -14,15 +14,17 @@ ENGINE_STATE_DIR = layout.STATE_DIR / "engine-state"
 
 
 def deploy_bed(project_dir: Path = bed.PROJECT_DIR, stack: str = "testbed",
-               with_actions: bool = False):
+               with_actions: bool = False, changes: dict | None = None):
     """Run `__main__.py` of `project_dir` against the bed that is up. Returns the stack
-    outputs (and the engine's actions when `with_actions`)."""
+    outputs (and the engine's actions when `with_actions`). `changes`: top-level config
+    values (structured, namespace stripped) that replace the bed's own."""
     from . import engine
 
     state = layout.BedState.load()
     if state is None:
         raise RuntimeError("the test bed is not up: python -m tests.testbed up")
-    config = {**bed.stack_config(state), **bed.secret_config()}
+    values = {**bed.stack_values(state), **(changes or {})}
+    config = {**bed.as_pulumi_config(values), **bed.secret_config()}
     ENGINE_STATE_DIR.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     outputs, actions = engine.run(config, Path(project_dir), stack, ENGINE_STATE_DIR)
