@@ -167,14 +167,15 @@ class Registration:
 def run_under_mocks(mocks: pulumi_mocks.Mocks, project_dir: Path, *, project: str, stack: str,
                     config: Mapping[str, Any], secret_keys: Iterable[str] = (),
                     preview: bool = False, monitor: Optional[pulumi_mocks.MockMonitor] = None,
-                    program: Optional[Callable[[], Any]] = None) -> dict[str, Any]:
+                    program: Optional[Callable[[], Any]] = None,
+                    exports_out: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     """Run `project_dir/__main__.py` (or `program`) once under `mocks` and `monitor`, as
     `pulumi up` (or `preview`) of `project`/`stack` would, in `project_dir`.
 
     `config`: "<namespace>:<key>" -> value (strings; other values are passed as `str`);
     the `secret_keys` present in it are secret. Returns the root Stack's exports as registered
     (values or Outputs: the caller resolves them). Raises whatever the program raised, after
-    the runtime has settled.
+    the runtime has settled; `exports_out` then still receives the exports registered so far.
     """
     # The SDK's settings are process-wide and outlive a run: a previous root Stack would keep
     # its exports, and set_mocks resets neither the pending RPCs nor the tracked outputs.
@@ -193,4 +194,6 @@ def run_under_mocks(mocks: pulumi_mocks.Mocks, project_dir: Path, *, project: st
             _sync_await(run_pulumi_func(main))
         return dict(settings.get_root_resource().outputs)
     finally:
+        if exports_out is not None and settings.get_root_resource() is not None:
+            exports_out.update(settings.get_root_resource().outputs)
         settings.set_root_resource(None)
