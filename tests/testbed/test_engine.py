@@ -1,15 +1,17 @@
-"""The test-bed engine (tests/testbed/engine/) against a real target.
+"""The test-bed engine (tests/testbed/engine/) against a real target, and what it copies
+from Pulumi (its docstring lists each point with the source it follows).
 
-A throwaway Pulumi program (not djscale's) deploys onto one host container on the outer
-Docker engine: sshd with key login for a sudo user `deploy`, and its own dockerd reachable
-over ssh://. The tests prove what the bed relies on: commands run with stdin in dependency
-order, a second run does nothing, a trigger change replaces (create, then the old delete),
-a changed build replaces the container, RandomPassword is stable, and everything the engine
-does not implement (types, inputs, a wrong host key) is refused with a clear error.
+Throwaway Pulumi programs (not djscale's) deploy onto one host container on the outer
+Docker engine: sshd with key login for the sudo users `deploy` and `deploy2`. The tests
+prove what the bed relies on: commands and copies in dependency order with stdin, a second
+run that does nothing, trigger replacement (create, then the old delete at the end, with the
+old recorded connection), no state from a failed create, old copies kept across a failed
+update and deleted at the end of the next one, protected resources, destroy and refresh
+from the state alone, stack references, and refusals. The real program, inspected on every
+stack scenario, must use only what the engine does faithfully.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import stat
@@ -17,113 +19,33 @@ import string
 import subprocess
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.support.dockerd import STATE_ROOT
+from tests.support.stack_files import cli_stack_config
 from tests.support.rootfs import ensure_base_image
 from tests.testbed import engine
-
 
 NETWORK = "djscale-engine-test"
 SUBNET = "10.214.20.0/24"  # the bed uses another /24 of the outer engine's pool
 HOST_IP = "10.214.20.10"
 HOST_NAME = "djscale-engine-test-host"
-DATA_DIR = STATE_ROOT / "engine-test"  # the host's /var/lib/docker (overlay2 needs a real fs)
-HOST_PACKAGES = ["openssh-server", "sudo", "docker.io", "iproute2", "iptables", "procps",
-                 "python3"]
-APP_PACKAGES = ["python3"]
-RUN_OPTIONS = [  # ../shared/ENVIRONMENT.md: what works here instead of --privileged
-    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
-    "--security-opt", "apparmor=unconfined", "--security-opt", "systempaths=unconfined",
-    "--device-cgroup-rule", "a *:* rwm", "--cgroupns=host",
-    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/tmp"]
+HOST_PACKAGES = ["openssh-server", "sudo", "procps"]
 HOST_BOOT = r"""
 set -e
-id deploy >/dev/null 2>&1 || useradd -m -s /bin/bash -G docker deploy
-echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy
-install -d -m 700 -o deploy -g deploy /home/deploy/.ssh
-printf '%s\n' "$AUTHORIZED_KEY" > /home/deploy/.ssh/authorized_keys
-chown deploy:deploy /home/deploy/.ssh/authorized_keys
+for user in deploy deploy2; do
+    id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"
+    echo "$user ALL=(ALL) NOPASSWD:ALL" > "/etc/sudoers.d/$user"
+    install -d -m 700 -o "$user" -g "$user" "/home/$user/.ssh"
+    printf '%s\n' "$AUTHORIZED_KEY" > "/home/$user/.ssh/authorized_keys"
+    chown "$user:$user" "/home/$user/.ssh/authorized_keys"
+done
 ssh-keygen -A >/dev/null
 mkdir -p /run/sshd
-dockerd --storage-driver overlay2 >/var/log/dockerd.log 2>&1 &
 exec /usr/sbin/sshd -D -e
 """
-
-PROGRAM = '''
-import pulumi
-import pulumi_docker as docker
-import pulumi_random as random
-from pulumi_command import remote
-
-cfg = pulumi.Config()
-host = cfg.require("host")
-d = "/home/deploy/engine-test"
-conn = remote.ConnectionArgs(host=host, user="deploy", private_key=cfg.require_secret(
-    "sshPrivateKey"), host_key=cfg.require("hostKey"))
-
-# `first` writes what `second` reads: `second` must start only after `first` finished.
-first = remote.Command(
-    "first", connection=conn,
-    create=f"sleep 2; mkdir -p {d}; cat > {d}/stdin.txt; echo first >> {d}/log",
-    delete=f"echo delete-first >> {d}/log",
-    stdin=cfg.require_secret("payload"), triggers=[cfg.get("trigger") or "t1"],
-    logging=remote.Logging.NONE)
-second = remote.Command(
-    "second", connection=conn,
-    create=f"echo second >> {d}/log; wc -c < {d}/stdin.txt # {cfg.get('note') or ''}",
-    opts=pulumi.ResourceOptions(depends_on=[first]))
-if cfg.get_bool("extra"):
-    remote.Command("extra", connection=conn, create=f"echo extra >> {d}/log",
-                   delete=f"echo delete-extra >> {d}/log", opts=pulumi.ResourceOptions(
-                       depends_on=[second]))
-copied = remote.CopyToRemote(
-    "copy", connection=conn, source=pulumi.StringAsset(cfg.get("copyText") or "hello\\n"),
-    remote_path=f"{d}/copied.txt", opts=pulumi.ResourceOptions(depends_on=[first]))
-password = random.RandomPassword("pw", length=20, special=False, min_numeric=3)
-
-provider = docker.Provider(
-    "docker", host=f"ssh://deploy@{host}:22",
-    ssh_opts=["-i", cfg.require("keyPath"), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-              "-o", "StrictHostKeyChecking=yes", "-o",
-              "UserKnownHostsFile=" + cfg.require("knownHosts")],
-    disable_docker_daemon_check=True, opts=pulumi.ResourceOptions(depends_on=[second]))
-on_host = pulumi.ResourceOptions(provider=provider)
-image = docker.Image(
-    "image", image_name="engine-test-app:1", skip_push=True,
-    build=docker.DockerBuildArgs(
-        context=cfg.require("context"), dockerfile=cfg.require("context") + "/Dockerfile",
-        args={"BASE": cfg.require("base"), "GREETING": cfg.get("greeting") or "hello"},
-        builder_version=docker.BuilderVersion.BUILDER_V1),
-    opts=on_host)
-web = docker.Container(
-    "web", name="engine-test-web", image=image.repo_digest, restart="unless-stopped",
-    ports=[docker.ContainerPortArgs(internal=8000, external=8080, ip=host)],
-    envs=["MODE=test"],
-    healthcheck=docker.ContainerHealthcheckArgs(
-        tests=["CMD", "python3", "-c",
-               "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/')"],
-        interval="1s", timeout="3s", retries=3, start_period="1s"),
-    wait=True, wait_timeout=60, stop_timeout=5, destroy_grace_seconds=5,
-    opts=pulumi.ResourceOptions(provider=provider, delete_before_replace=True))
-
-pulumi.export("password", password.result)
-pulumi.export("secondStdout", second.stdout)
-pulumi.export("imageId", image.repo_digest)
-pulumi.export("containerId", web.id)
-'''
-
-DOCKERFILE = """\
-ARG BASE
-FROM ${BASE}
-ARG GREETING
-RUN mkdir -p /srv/www && echo "$GREETING" > /srv/www/index.html
-WORKDIR /srv/www
-CMD ["python3", "-m", "http.server", "8000"]
-"""
+LOG = "/tmp/engine-test/log"  # every test program appends what it ran here
 
 
 def sh(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -132,34 +54,23 @@ def sh(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def target(docker_engine, tmp_path_factory):
-    """One host container: sshd for `deploy` (key login) and its own Docker engine."""
+    """One host container with sshd: users `deploy` and `deploy2`, one key for both."""
     keys = tmp_path_factory.mktemp("keys")
     sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / "id"))
-    host_image = ensure_base_image(docker_engine, "djscale-test/engine-host", HOST_PACKAGES)
-    app_image = ensure_base_image(docker_engine, "djscale-test/engine-app", APP_PACKAGES)
+    image = ensure_base_image(docker_engine, "djscale-test/engine-host", HOST_PACKAGES)
     _remove_leftovers(docker_engine)
     docker_engine.docker("network", "create", "--subnet", SUBNET, NETWORK)
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     try:
         docker_engine.docker(
             "run", "-d", "--name", HOST_NAME, "--hostname", "enginetest", "--network", NETWORK,
-            "--ip", HOST_IP, *RUN_OPTIONS, "-v", f"{DATA_DIR}:/var/lib/docker",
+            "--ip", HOST_IP, "--tmpfs", "/run", "--tmpfs", "/tmp",
             "-e", "AUTHORIZED_KEY=" + (keys / "id.pub").read_text().strip(),
-            host_image, "/bin/sh", "-c", HOST_BOOT)
+            image, "/bin/sh", "-c", HOST_BOOT)
         _wait_for(lambda: _port_open(HOST_IP, 22), "sshd")
-        _wait_for(lambda: docker_engine.docker("exec", HOST_NAME, "docker", "info",
-                                               check=False).returncode == 0, "nested dockerd")
         host_key = docker_engine.docker(
             "exec", HOST_NAME, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()
-        save = subprocess.Popen(["docker", "save", app_image], env=docker_engine.env(),
-                                stdout=subprocess.PIPE)
-        subprocess.run(["docker", "exec", "-i", HOST_NAME, "docker", "load"], stdin=save.stdout,
-                       env=docker_engine.env(), check=True, capture_output=True)
-        assert save.wait() == 0
-        known = keys / "known_hosts"
-        known.write_text(f"{HOST_IP} {host_key[0]} {host_key[1]}\n")
         yield {"ip": HOST_IP, "host_key": f"{host_key[0]} {host_key[1]}", "keys": keys,
-               "known_hosts": known, "app_image": app_image, "engine": docker_engine}
+               "engine": docker_engine}
     finally:
         _remove_leftovers(docker_engine)
 
@@ -167,8 +78,6 @@ def target(docker_engine, tmp_path_factory):
 def _remove_leftovers(docker_engine) -> None:
     docker_engine.docker("rm", "-f", "-v", HOST_NAME, check=False)
     docker_engine.docker("network", "rm", NETWORK, check=False)
-    if DATA_DIR.exists():  # the nested engine's layers: stale ones would confuse a new engine
-        shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
 def _port_open(ip: str, port: int) -> bool:
@@ -187,8 +96,12 @@ def _wait_for(check, what: str, timeout: float = 60) -> None:
         time.sleep(0.5)
 
 
-def on_host(target, *command: str) -> str:
-    return target["engine"].docker("exec", HOST_NAME, *command).stdout
+def on_host(target, *command: str, check: bool = True) -> str:
+    return target["engine"].docker("exec", HOST_NAME, *command, check=check).stdout
+
+
+def host_log(target) -> list[str]:
+    return on_host(target, "cat", LOG, check=False).split("\n")[:-1]
 
 
 def write_program(directory: Path, source: str) -> Path:
@@ -197,224 +110,205 @@ def write_program(directory: Path, source: str) -> Path:
     return directory
 
 
-@pytest.fixture
-def project(tmp_path, target):
-    project = write_program(tmp_path / "program", PROGRAM)
-    context = project / "app"
-    context.mkdir()
-    (context / "Dockerfile").write_text(DOCKERFILE)
-    config = {
-        "djscale:host": target["ip"], "djscale:hostKey": target["host_key"],
-        "djscale:sshPrivateKey": (target["keys"] / "id").read_text(),
-        "djscale:keyPath": str(target["keys"] / "id"),
-        "djscale:knownHosts": str(target["known_hosts"]),
-        "djscale:payload": "twelve bytes", "djscale:context": str(context),
-        "djscale:base": target["app_image"],
-    }
-    on_host(target, "rm", "-rf", "/home/deploy/engine-test")
-    target["engine"].docker("exec", HOST_NAME, "docker", "rm", "-f", "engine-test-web",
-                            check=False)
-    return project, config, tmp_path / "state"
+def connected(snippet: str) -> str:
+    """A program: CONNECT, then `snippet` (indented like the test around it)."""
+    return CONNECT + textwrap.dedent(snippet)
 
 
 def kinds(actions) -> dict[str, str]:
     return {a.name: a.kind for a in actions}
 
 
+CONNECT = f'''
+import pulumi
+import pulumi_random as random
+from pulumi_command import remote
+
+cfg = pulumi.Config()
+conn = remote.ConnectionArgs(host=cfg.require("host"), user=cfg.get("user") or "deploy",
+                             private_key=cfg.require_secret("sshPrivateKey"),
+                             host_key=cfg.require("hostKey"))
+
+def log(line):  # as root: `deploy` and `deploy2` both append
+    return f"sudo -n mkdir -p /tmp/engine-test && echo {{line}} | sudo -n tee -a {LOG} >/dev/null"
+'''
+
+
+@pytest.fixture
+def connect(target, tmp_path):
+    """(config, state dir) for a program that starts with CONNECT; an empty log."""
+    on_host(target, "rm", "-rf", "/tmp/engine-test", "/home/deploy/engine-test")
+    config = {"djscale:host": target["ip"], "djscale:hostKey": target["host_key"],
+              "djscale:sshPrivateKey": (target["keys"] / "id").read_text()}
+    return config, tmp_path / "state"
+
+
+# --- create, same, update, replace, delete ---------------------------------------------
+
+PROGRAM = CONNECT + '''
+d = "/home/deploy/engine-test"
+# `first` writes what `second` reads: `second` must start only after `first` finished.
+first = remote.Command(
+    "first", connection=conn,
+    create=f"sleep 2; mkdir -p {d}; cat > {d}/stdin.txt; " + log("first"),
+    delete=log("delete-first"), stdin=cfg.require_secret("payload"),
+    triggers=[cfg.get("trigger") or "t1"], logging=remote.Logging.NONE)
+second = remote.Command(
+    "second", connection=conn,
+    create=log("second") + f"; wc -c < {d}/stdin.txt # {cfg.get('note') or ''}",
+    opts=pulumi.ResourceOptions(depends_on=[first]))
+if cfg.get_bool("extra"):
+    remote.Command("extra", connection=conn, create=log("extra"), delete=log("delete-extra"),
+                   opts=pulumi.ResourceOptions(depends_on=[second]))
+remote.CopyToRemote(
+    "copy", connection=conn, source=pulumi.StringAsset(cfg.get("copyText") or "hello\\n"),
+    remote_path=f"{d}/made/by/copy.txt", opts=pulumi.ResourceOptions(depends_on=[first]))
+remote.CopyToRemote(
+    "upload", connection=conn, source=pulumi.FileArchive(cfg.require("site")),
+    remote_path=f"{d}/uploads", opts=pulumi.ResourceOptions(depends_on=[first]))
+password = random.RandomPassword("pw", length=20, special=False, min_numeric=3)
+
+pulumi.export("password", password.result)
+pulumi.export("secondStdout", second.stdout)
+'''
+
+
 @pytest.mark.docker
 @pytest.mark.testbed
-def test_deploy_twice_then_change(project, target):
-    program, config, state = project
-    started = time.monotonic()
+def test_deploy_twice_then_change(connect, target, tmp_path):
+    config, state = connect
+    program = write_program(tmp_path / "program", PROGRAM)
+    site = tmp_path / "site"
+    (site / "sub").mkdir(parents=True)
+    (site / "index.html").write_text("v1\n")
+    (site / "sub" / "run.sh").write_text("#!/bin/sh\n")
+    (site / "sub" / "run.sh").chmod(0o755)
+    config = dict(config, **{"djscale:payload": "twelve bytes", "djscale:site": str(site)})
+    d = "/home/deploy/engine-test"
+
     exports, actions = engine.run(config, program, stack="enginetest", state=state)
-    first_seconds = time.monotonic() - started
     assert set(kinds(actions).values()) == {"create"}, kinds(actions)
     # stdin arrived, and `second` ran only after `first` had finished (depends_on only)
     assert exports["secondStdout"] == "12"
-    assert on_host(target, "cat", "/home/deploy/engine-test/log").split() == ["first", "second"]
-    assert on_host(target, "cat", "/home/deploy/engine-test/copied.txt") == "hello\n"
+    assert host_log(target) == ["first", "second"]
+    assert on_host(target, "cat", f"{d}/made/by/copy.txt") == "hello\n"  # parents made
+    assert on_host(target, "cat", f"{d}/uploads/site/index.html") == "v1\n"
+    # files are created as pkg/sftp creates them: 0666 & ~umask, not the local mode
+    assert on_host(target, "stat", "-c", "%a", f"{d}/uploads/site/sub/run.sh").strip() == "644"
     password = exports["password"]
     assert len(password) == 20 and password.isalnum() and sum(c.isdigit() for c in password) >= 3
-    # the container answers on the given address, built from our context, healthy
-    body = urllib.request.urlopen(f"http://{target['ip']}:8080/", timeout=10).read()
-    assert body == b"hello\n"
-    health = on_host(target, "docker", "inspect", "-f", "{{.State.Health.Status}}",
-                     "engine-test-web").strip()
-    assert health == "healthy"
-    state_file = engine.state_file(state, "enginetest")
-    assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(engine.state_file(state, "enginetest").stat().st_mode) == 0o600
 
     # second run, nothing changed: nothing runs
     again, actions = engine.run(config, program, stack="enginetest", state=state)
     assert set(kinds(actions).values()) == {"same"}, kinds(actions)
     assert again == exports
-    assert on_host(target, "cat", "/home/deploy/engine-test/log").split() == ["first", "second"]
+    assert host_log(target) == ["first", "second"]
 
-    # a trigger change replaces `first` (new create, old delete at the end); another input
-    # change re-runs `second`'s create in place; a build arg change rebuilds the image,
-    # which replaces the container (delete before replace)
-    changed = dict(config, **{"djscale:trigger": "t2", "djscale:greeting": "bonjour",
-                              "djscale:copyText": "changed\n", "djscale:note": "n2",
-                              "djscale:extra": "true"})
+    # a trigger change replaces `first` (new create, old delete at the end); other input
+    # changes re-run `second` in place and copy again; a new resource is created
+    (site / "index.html").write_text("v2\n")
+    changed = dict(config, **{"djscale:trigger": "t2", "djscale:copyText": "changed\n",
+                              "djscale:note": "n2", "djscale:extra": "true"})
     third, actions = engine.run(changed, program, stack="enginetest", state=state)
-    assert [(a.name, a.kind) for a in actions if a.name == "first"] == [
-        ("first", "replace"), ("first", "delete")]
+    assert [a.kind for a in actions if a.name == "first"] == ["replace", "delete"]
     assert kinds(actions) == {"first": "delete", "second": "update", "copy": "update",
-                              "extra": "create", "pw": "same", "docker": "same",
-                              "image": "update", "web": "replace"}
-    log_lines = on_host(target, "cat", "/home/deploy/engine-test/log").split()
-    assert log_lines == ["first", "second", "first", "second", "extra", "delete-first"]
-    assert on_host(target, "cat", "/home/deploy/engine-test/copied.txt") == "changed\n"
+                              "upload": "update", "extra": "create", "pw": "same"}
+    assert host_log(target) == ["first", "second", "first", "second", "extra", "delete-first"]
+    assert on_host(target, "cat", f"{d}/made/by/copy.txt") == "changed\n"
+    assert on_host(target, "cat", f"{d}/uploads/site/index.html") == "v2\n"
     assert third["password"] == password
-    assert third["imageId"] != exports["imageId"] and third["containerId"] != exports["containerId"]
-    body = urllib.request.urlopen(f"http://{target['ip']}:8080/", timeout=10).read()
-    assert body == b"bonjour\n"
-    assert on_host(target, "docker", "ps", "-aq").split() == [third["containerId"][:12]]
 
     # a resource that left the program is deleted (its `delete` runs), nothing else moves
     dropped = dict(changed, **{"djscale:extra": "false"})
     _, actions = engine.run(dropped, program, stack="enginetest", state=state)
     assert {n: k for n, k in kinds(actions).items() if k != "same"} == {"extra": "delete"}
-    assert on_host(target, "cat", "/home/deploy/engine-test/log").split()[-1] == "delete-extra"
-    print(f"first deploy {first_seconds:.1f}s")
+    assert host_log(target)[-1] == "delete-extra"
+
+
+# --- failures: no partial state; old copies wait for the next successful update -----------
+
+PENDING_PROGRAM = CONNECT + '''
+t = cfg.require("t")
+a = remote.Command("a", connection=conn, triggers=[t], create=log(f"create-a-{t}-$(whoami)"),
+                   delete=log(f"delete-a-{t}-$(whoami)"))
+remote.Command("b", connection=conn, create=log(f"b-{t}") + f"; test {cfg.get('fail') or 'no'} = no",
+               opts=pulumi.ResourceOptions(depends_on=[a]))
+'''
 
 
 @pytest.mark.docker
 @pytest.mark.testbed
-def test_wrong_host_key_is_refused(tmp_path, target):
-    other = tmp_path / "other"
-    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other))
-    program = write_program(tmp_path / "p", '''
-        import pulumi
-        from pulumi_command import remote
-        cfg = pulumi.Config()
-        remote.Command("probe", create="touch /tmp/should-not-exist",
-                       connection=remote.ConnectionArgs(
-                           host=cfg.require("host"), user="deploy",
-                           private_key=cfg.require_secret("sshPrivateKey"),
-                           host_key=cfg.require("hostKey")))
-    ''')
-    config = {"djscale:host": target["ip"],
-              "djscale:sshPrivateKey": (target["keys"] / "id").read_text(),
-              "djscale:hostKey": " ".join(Path(f"{other}.pub").read_text().split()[:2])}
-    with pytest.raises(Exception, match="host key verification failed"):
-        engine.deploy(config, program, stack="hostkey", state=tmp_path / "state")
-    assert "should-not-exist" not in on_host(target, "ls", "/tmp")
+def test_a_failed_update_keeps_the_old_copy_for_the_next_one(connect, target, tmp_path):
+    config, state = connect
+    program = write_program(tmp_path / "p", PENDING_PROGRAM)
+    engine.deploy(dict(config, **{"djscale:t": "t1"}), program, "pending", state)
+    a_urn = next(r["urn"] for r in engine.resources("pending", state) if r["name"] == "a")
+
+    # `a` is replaced (new create, now as deploy2), then `b` fails: the update stops before
+    # the delete phase, and the old `a` stays in the state, marked for deletion
+    failing = dict(config, **{"djscale:t": "t2", "djscale:user": "deploy2",
+                              "djscale:fail": "yes"})
+    with pytest.raises(engine.DeployError, match=r"'b'.*Process exited with status 1"):
+        engine.deploy(failing, program, "pending", state)
+    assert host_log(target) == ["create-a-t1-deploy", "b-t1", "create-a-t2-deploy2", "b-t2"]
+    copies = [r for r in engine.resources("pending", state) if r["urn"] == a_urn]
+    assert sorted(bool(r.get("delete")) for r in copies) == [False, True]
+
+    # the next update deletes it at its end, after everything else, with its own recorded
+    # state: the old command and the old connection (user deploy)
+    _, actions = engine.run(dict(failing, **{"djscale:fail": "no"}), program, "pending", state)
+    assert [(a.name, a.kind) for a in actions] == [("a", "same"), ("b", "update"),
+                                                   ("a", "delete")]
+    assert host_log(target)[-2:] == ["b-t2", "delete-a-t1-deploy"]
+    assert [bool(r.get("delete")) for r in engine.resources("pending", state)
+            if r["urn"] == a_urn] == [False]
 
 
 @pytest.mark.docker
 @pytest.mark.testbed
-def test_failed_command_reports_host_and_honours_logging(tmp_path, target):
-    program = write_program(tmp_path / "p", '''
-        import pulumi
-        from pulumi_command import remote
-        cfg = pulumi.Config()
-        conn = remote.ConnectionArgs(host=cfg.require("host"), user="deploy",
-                                     private_key=cfg.require_secret("sshPrivateKey"))
-        remote.Command("noisy", connection=conn, create="echo visible-error >&2; exit 3")
-        remote.Command("quiet", connection=conn, create="echo hidden-secret >&2; exit 4",
-                       logging=remote.Logging.NONE)
-    ''')
-    config = {"djscale:host": target["ip"],
-              "djscale:sshPrivateKey": (target["keys"] / "id").read_text()}
-    with pytest.raises(Exception) as failure:
-        engine.deploy(config, program, stack="failing", state=tmp_path / "state")
+def test_a_failed_create_leaves_nothing_and_reports_its_output(connect, target, tmp_path):
+    config, state = connect
+    program = write_program(tmp_path / "p", connected('''
+        remote.Command("bad", connection=conn, logging=remote.Logging.NONE,
+                       create="echo output-of-bad; echo error-of-bad >&2; exit " + cfg.require("rc"))
+    '''))
+    with pytest.raises(engine.DeployError) as failure:
+        engine.deploy(dict(config, **{"djscale:rc": "3"}), program, "failing", state)
     text = str(failure.value)
-    assert target["ip"] in text
-    if "noisy" in text:
-        assert "exited 3" in text and "visible-error" in text
-    else:
-        assert "exited 4" in text and "hidden-secret" not in text
+    assert target["ip"] in text and "Process exited with status 3" in text
+    # pulumi-command puts the output into the error whatever `logging` says
+    assert "output-of-bad" in text and "error-of-bad" in text
+    assert [r["name"] for r in engine.resources("failing", state)] == ["djscale-failing"]
+    _, actions = engine.run(dict(config, **{"djscale:rc": "0"}), program, "failing", state)
+    assert kinds(actions) == {"bad": "create"}
 
 
-REFUSALS = {
-    "unknown network input": ('''
-        import pulumi_docker as docker
-        docker.Network("net", name="x", ipv6=True)
-    ''', r"docker:index/network:Network 'net'.*ipv6"),
-    "unknown resource type": ('''
-        from pulumi_command import local
-        local.Command("here", create="true")
-    ''', r"command:local:Command \('here'\) is not implemented"),
-    "unknown connection input": ('''
-        from pulumi_command import remote
-        remote.Command("pw", create="true", connection=remote.ConnectionArgs(
-            host="127.0.0.1", password="secret"))
-    ''', r"'pw'.*connection\.password"),
-    "unknown container input": ('''
-        import pulumi_docker as docker
-        p = docker.Provider("p", host="ssh://deploy@127.0.0.1:1", disable_docker_daemon_check=True)
-        docker.Container("c", image="x", privileged=True,
-                         opts=__import__("pulumi").ResourceOptions(provider=p))
-    ''', r"docker:index/container:Container 'c'.*privileged"),
-    "registry push": ('''
-        import pulumi_docker as docker
-        p = docker.Provider("p", host="ssh://deploy@127.0.0.1:1", disable_docker_daemon_check=True)
-        docker.Image("i", image_name="r.example/x:1", build=docker.DockerBuildArgs(context="."),
-                     opts=__import__("pulumi").ResourceOptions(provider=p))
-    ''', r"skipPush=false"),
-    "unimplemented resource option": ('''
-        import pulumi, pulumi_random as random
-        random.RandomPassword("slow", length=8, opts=pulumi.ResourceOptions(
-            custom_timeouts=pulumi.CustomTimeouts(create="1m")))
-    ''', r"'slow'.*option customTimeouts"),
-    "stack reference": ('''
-        import pulumi
-        pulumi.StackReference("other", stack_name="org/p/s")
-    ''', r"reading existing resources"),
-}
+# --- protect ---------------------------------------------------------------------------
+
+PROTECT_PROGRAM = CONNECT + '''
+if cfg.get_bool("present"):
+    base = remote.Command("base", connection=conn, create=log("base"), delete=log("delete-base"))
+    remote.Command("guard", connection=conn, create=log("guard"), delete=log("delete-guard"),
+                   opts=pulumi.ResourceOptions(depends_on=[base], protect=True))
+    remote.Command("loose", connection=conn, create=log("loose"), delete=log("delete-loose"))
+'''
 
 
-@pytest.mark.parametrize("case", sorted(REFUSALS))
-def test_unimplemented_is_refused(tmp_path, case):
-    """Refusals need no target: nothing runs before the check."""
-    source, message = REFUSALS[case]
-    program = write_program(tmp_path / "p", source)
-    with pytest.raises(Exception, match=message):
-        engine.deploy({}, program, stack="refuse", state=tmp_path / "state")
-
-
-# --- the real program: everything it registers must be implemented here -----------------
-
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ["stack_one_app.yaml", "stack_two_apps.yaml", "stack_five_apps.yaml",
-             "stack_minio.yaml"]  # stack_dbref reads another stack: not a bed scenario
-
-
-def scenario_config(name: str) -> dict[str, str]:
-    import yaml
-    config = yaml.safe_load((ROOT / "tests" / "fixtures" / name).read_text())["config"]
-    wired = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and "secure" in value:
-            value = f"placeholder for {key}"  # inspect never uses a secret's value
-        wired[key] = value if isinstance(value, str) else json.dumps(value)
-    return wired
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_real_program_uses_only_what_the_engine_implements(scenario, tmp_path, monkeypatch):
-    monkeypatch.setenv("DJSCALE_HOME", str(tmp_path))  # the program writes its ssh key there
-    registered = engine.inspect(scenario_config(scenario), ROOT)
-    types = {r.type for r in registered}
-    assert types == {"command:remote:Command", "command:remote:CopyToRemote",
-                     "random:index/randomPassword:RandomPassword"}, types
-    problems = {f"{r.type} {r.name}": r.problems for r in registered if r.problems}
-    assert problems == {}
-
-
-def test_inspect_reports_what_would_be_refused(tmp_path):
-    program = write_program(tmp_path / "p", '''
-        import pulumi, pulumi_docker as docker
-        p = docker.Provider("p", host="ssh://deploy@127.0.0.1:1")
-        docker.Container("c", image="x", privileged=True, opts=pulumi.ResourceOptions(provider=p))
-        docker.Service("s", task_spec={"container_spec": {"image": "x"}},
-                       opts=pulumi.ResourceOptions(provider=p))
-    ''')
-    registered = {r.name: r for r in engine.inspect({}, program)}
-    assert registered["c"].problems == ["privileged"]
-    assert registered["s"].problems == ["(resource type)"]
-    assert registered["p"].problems == []
+@pytest.mark.docker
+@pytest.mark.testbed
+def test_a_protected_delete_is_refused_and_spares_what_it_uses(connect, target, tmp_path):
+    config, state = connect
+    program = write_program(tmp_path / "p", PROTECT_PROGRAM)
+    engine.deploy(dict(config, **{"djscale:present": "true"}), program, "protect", state)
+    # all three leave the program: `guard` is refused, `base` (it depends on it) is
+    # spared, `loose` is deleted; the update fails with Pulumi's message
+    with pytest.raises(engine.DeployError, match=r"(?s)guard\" cannot be deleted\nbecause it is "
+                                                  r"protected.*pulumi state unprotect"):
+        engine.deploy(dict(config, **{"djscale:present": "false"}), program, "protect", state)
+    assert host_log(target)[3:] == ["delete-loose"]
+    assert {r["name"] for r in engine.resources("protect", state)} == {
+        "djscale-protect", "base", "guard"}
 
 
 RANDOM_PROGRAM = '''
@@ -424,63 +318,187 @@ RANDOM_PROGRAM = '''
                                  opts=pulumi.ResourceOptions(ignore_changes=["length"]))
     guarded = random.RandomPassword("guarded", length=cfg.get_int("guardedLength") or 16,
                                     special=False, opts=pulumi.ResourceOptions(protect=True))
-    plain_text = random.RandomString("plain", length=8, special=False)
     pulumi.export("kept", kept.result)
     pulumi.export("guarded", guarded.result)
     # the provider's additional secret outputs apply (the plain mock runtime drops them)
-    async def secretness():
-        return [await kept.result.is_secret(), await plain_text.result.is_secret()]
-    pulumi.export("secretness", pulumi.Output.from_input(asyncio.ensure_future(secretness())))
+    pulumi.export("secret", pulumi.Output.from_input(asyncio.ensure_future(
+        kept.result.is_secret())))
 '''
 
 
-def test_ignore_changes_and_protect(tmp_path):
+def test_ignore_changes_and_no_replacement_of_a_protected_resource(tmp_path):
     program = write_program(tmp_path / "p", RANDOM_PROGRAM)
     state = tmp_path / "state"
     first = engine.deploy({}, program, stack="options", state=state)
     assert len(first["kept"]) == 16 and len(first["guarded"]) == 16
     assert not any(c in string.punctuation for c in first["guarded"])
-    assert first["secretness"] == [True, False]
+    assert first["secret"] is True
     again, actions = engine.run({"djscale:length": "30"}, program, stack="options", state=state)
     assert again == first and {a.kind for a in actions} == {"same"}  # length is ignored
-    with pytest.raises(Exception, match="'guarded' is protected"):
+    before = engine.resources("options", state)
+    with pytest.raises(engine.DeployError, match=r"unable to replace resource \".*guarded\"\n"
+                                                  "as it is currently marked for protection"):
         engine.deploy({"djscale:guardedLength": "20"}, program, stack="options", state=state)
+    after = engine.resources("options", state)
+    assert [r for r in after if r["name"] == "guarded"] == [
+        r for r in before if r["name"] == "guarded"]
 
 
-UNHEALTHY_PROGRAM = '''
-    import pulumi, pulumi_docker as docker
-    cfg = pulumi.Config()
-    provider = docker.Provider(
-        "docker", host=f"ssh://deploy@{cfg.require('host')}:22",
-        ssh_opts=["-i", cfg.require("keyPath"), "-o", "IdentitiesOnly=yes",
-                  "-o", "StrictHostKeyChecking=yes",
-                  "-o", "UserKnownHostsFile=" + cfg.require("knownHosts")])
-    docker.Container(
-        "sleeper", name="engine-test-sleeper", image=cfg.require("base"),
-        command=["sleep", "600"], stop_signal="SIGKILL",
-        healthcheck=docker.ContainerHealthcheckArgs(tests=["CMD", cfg.require("check")],
-                                                    interval="1s", retries=1),
-        wait=True, wait_timeout=4,
-        opts=pulumi.ResourceOptions(provider=provider, delete_before_replace=True))
+# --- destroy and refresh, from the state alone ----------------------------------------
+
+DESTROY_PROGRAM = CONNECT + '''
+a = remote.Command("a", connection=conn, create=log("a"), delete=log("delete-a"))
+b = remote.Command("b", connection=conn, create=log("b"), delete=log("delete-b"),
+                   opts=pulumi.ResourceOptions(depends_on=[a]))
+remote.Command("c", connection=conn, create=log("c"), delete=log("delete-c"),
+               opts=pulumi.ResourceOptions(depends_on=[b]))
+remote.Command("d", connection=conn, create=log("d"), delete=log("delete-d"))
+kept = random.RandomPassword("kept", length=16, opts=pulumi.ResourceOptions(protect=True))
+remote.Command("uses-kept", connection=conn, create="cat >/dev/null", stdin=kept.result,
+               delete=log("delete-uses-kept"))
+remote.CopyToRemote("copy", connection=conn, source=pulumi.StringAsset("x"),
+                    remote_path="/home/deploy/engine-test/copied")
 '''
 
 
 @pytest.mark.docker
 @pytest.mark.testbed
-def test_unhealthy_container_fails_then_is_replaced(project, target):
-    _, config, state = project
-    program = write_program(state.parent / "unhealthy", UNHEALTHY_PROGRAM)
-    config = dict(config, **{"djscale:check": "false"})
-    with pytest.raises(Exception, match=r"'sleeper'.*did not become healthy in 4"):
-        engine.deploy(config, program, stack="unhealthy", state=state)
-    # the failed container stays for a look; the next run replaces it instead of colliding
-    _, actions = engine.run(dict(config, **{"djscale:check": "true"}), program,
-                            stack="unhealthy", state=state)
-    assert kinds(actions)["sleeper"] == "replace"
-    names = on_host(target, "docker", "ps", "-a", "--format", "{{.Names}} {{.Status}}")
-    assert [line.split()[0] for line in names.splitlines()] == ["engine-test-sleeper"]
-    assert "healthy" in names
-    target["engine"].docker("exec", HOST_NAME, "docker", "rm", "-f", "engine-test-sleeper")
+def test_destroy_deletes_dependents_first_without_the_program(connect, target, tmp_path):
+    config, state = connect
+    program = write_program(tmp_path / "p", DESTROY_PROGRAM)
+    engine.deploy(config, program, "destroy", state)
+    shutil.rmtree(program)  # destroy needs no program and no file but the state
+    with pytest.raises(engine.DeployError, match=r"kept\" cannot be deleted\nbecause it is "
+                                                  "protected"):
+        engine.destroy("destroy", state)
+    deletes = [line for line in host_log(target) if line.startswith("delete-")]
+    assert sorted(deletes) == ["delete-a", "delete-b", "delete-c", "delete-d",
+                               "delete-uses-kept"]
+    # ScheduleDeletes' antichains: c, then b and uses-kept, then a and d
+    assert deletes[0] == "delete-c" and set(deletes[1:3]) == {"delete-b", "delete-uses-kept"}
+    assert on_host(target, "cat", "/home/deploy/engine-test/copied") == "x"  # no Delete
+    # what the protected password depends on stays with it: its parent, the Stack
+    assert {r["name"] for r in engine.resources("destroy", state)} == {"kept",
+                                                                       "djscale-destroy"}
+
+
+@pytest.mark.docker
+@pytest.mark.testbed
+def test_refresh_changes_nothing_the_providers_do_not_read(connect, target, tmp_path):
+    config, state = connect
+    program = write_program(tmp_path / "p", connected('''
+        remote.Command("mark", connection=conn,
+                       create="mkdir -p engine-test && touch engine-test/mark")
+        random.RandomPassword("pw", length=12)
+    '''))
+    engine.deploy(config, program, "refresh", state)
+    on_host(target, "rm", "/home/deploy/engine-test/mark")  # drift the provider cannot see
+    before = engine.state_file(state, "refresh").read_text()
+    actions = engine.refresh("refresh", state)
+    assert {a.name: a.kind for a in actions} == {"mark": "same", "pw": "same"}
+    assert engine.state_file(state, "refresh").read_text() == before
+    _, actions = engine.run(config, program, "refresh", state)
+    assert set(kinds(actions).values()) == {"same"}  # the command does not run again
+    assert on_host(target, "ls", "/home/deploy/engine-test") == ""
+
+
+# --- stack references ------------------------------------------------------------------
+
+EXPORTER = '''
+    import pulumi, pulumi_random as random
+    cfg = pulumi.Config()
+    pulumi.export("port", cfg.get_int("port") or 5432)
+    pulumi.export("password", pulumi.Output.secret("s3cret"))
+    if cfg.get_bool("broken"):  # fails the run; `late` depends on the failed resource
+        bad = random.RandomPassword("bad", length=1, min_upper=2)
+        pulumi.export("late", bad.result)
+'''
+
+READER = '''
+    import asyncio, pulumi
+    cfg = pulumi.Config()
+    ref = pulumi.StackReference("db", stack_name=cfg.require("ref"))
+    port, password = ref.require_output("port"), ref.get_output("password")
+    async def secretness():
+        return [await port.is_secret(), await password.is_secret()]
+    pulumi.export("port", port)
+    pulumi.export("password", password)
+    pulumi.export("secretness", pulumi.Output.from_input(asyncio.ensure_future(secretness())))
+    pulumi.export("secretNames", ref.secret_output_names)
+    pulumi.export("missing", ref.get_output("nothing"))
+    if cfg.get("require"):
+        pulumi.export("required", ref.require_output(cfg.get("require")))
+'''
+
+
+def test_a_stack_reference_reads_the_other_stacks_exports(tmp_path):
+    state = tmp_path / "state"
+    exporter = write_program(tmp_path / "db", EXPORTER)
+    reader = write_program(tmp_path / "app", READER)
+    engine.deploy({}, exporter, "db-prod", state)
+    ref = {"djscale:ref": "example-org/djscale/db-prod"}
+    exports = engine.deploy(ref, reader, "app", state)
+    # (an export that is None is not recorded: serialize_properties leaves it out)
+    assert exports == {"port": 5432, "password": "s3cret", "secretness": [False, True],
+                       "secretNames": ["password"]}
+    # recorded as a read, with the builtin provider's outputs (secrets still marked)
+    read = next(r for r in engine.resources("app", state)
+                if r["type"] == "pulumi:pulumi:StackReference")
+    assert read["external"] and read["inputs"] == {"name": "example-org/djscale/db-prod"}
+    assert read["outputs"]["secretOutputNames"] == ["password"]
+    assert read["outputs"]["outputs"]["password"]["value"] == "s3cret"
+
+    # refresh reads the other stack again
+    engine.deploy({"djscale:port": "6432"}, exporter, "db-prod", state)
+    assert {a.name: a.kind for a in engine.refresh("app", state)} == {"db": "update"}
+    read = next(r for r in engine.resources("app", state) if r["name"] == "db")
+    assert read["outputs"]["outputs"]["port"] == 6432
+
+    with pytest.raises(engine.DeployError, match=r'unknown stack "example-org/djscale/nope"'):
+        engine.deploy({"djscale:ref": "example-org/djscale/nope"}, reader, "app2", state)
+    with pytest.raises(KeyError, match="nothing"):  # the SDK's require_output
+        engine.deploy(dict(ref, **{"djscale:require": "nothing"}), reader, "app3", state)
+
+
+def test_exports_after_a_failed_update(tmp_path):
+    """Pulumi lays new exports over the old ones when the update fails, if the SDK could
+    still send them (all resolved); otherwise the old ones stay."""
+    state = tmp_path / "state"
+    exporter = write_program(tmp_path / "db", EXPORTER)
+    engine.deploy({"djscale:port": "1"}, exporter, "db-prod", state)
+
+    def recorded() -> dict:
+        stack = next(r for r in engine.resources("db-prod", state)
+                     if r["type"] == "pulumi:pulumi:Stack")
+        return {k: v for k, v in stack["outputs"].items() if k != "password"}
+
+    with pytest.raises(engine.DeployError, match="impossible character rules"):
+        engine.deploy({"djscale:port": "2", "djscale:broken": "true"}, exporter, "db-prod",
+                      state)
+    assert recorded() == {"port": 1}  # `late` never resolved: nothing was sent
+    broken = write_program(tmp_path / "db2", EXPORTER.replace(
+        'pulumi.export("late", bad.result)', 'pass'))
+    with pytest.raises(engine.DeployError, match="impossible character rules"):
+        engine.deploy({"djscale:port": "3", "djscale:broken": "true"}, broken, "db-prod", state)
+    assert recorded() == {"port": 3}
+
+
+# --- refusals ----------------------------------------------------------------------------
+
+@pytest.mark.docker
+@pytest.mark.testbed
+def test_wrong_host_key_is_refused(tmp_path, target):
+    other = tmp_path / "other"
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other))
+    program = write_program(tmp_path / "p", connected('''
+        remote.Command("probe", create="touch /tmp/should-not-exist", connection=conn)
+    '''))
+    config = {"djscale:host": target["ip"],
+              "djscale:sshPrivateKey": (target["keys"] / "id").read_text(),
+              "djscale:hostKey": " ".join(Path(f"{other}.pub").read_text().split()[:2])}
+    with pytest.raises(Exception, match="host key verification failed"):
+        engine.deploy(config, program, stack="hostkey", state=tmp_path / "state")
+    assert "should-not-exist" not in on_host(target, "ls", "/tmp")
 
 
 @pytest.mark.docker
@@ -502,3 +520,124 @@ def test_command_through_a_proxy(tmp_path, target):
               "djscale:sshPrivateKey": (target["keys"] / "id").read_text()}
     exports = engine.deploy(config, program, stack="proxy", state=tmp_path / "state")
     assert exports["connection"].split()[0] == "127.0.0.1"  # sshd saw a local client
+
+
+REFUSALS = {
+    "docker container": ('''
+        import pulumi_docker as docker
+        docker.Container("c", image="x")
+    ''', r"docker:index/container:Container \('c'\) is not implemented"),
+    "docker image": ('''
+        import pulumi_docker as docker
+        docker.Image("i", image_name="x:1", skip_push=True,
+                     build=docker.DockerBuildArgs(context="."))
+    ''', r"docker:index/image:Image \('i'\) is not implemented"),
+    "local command": ('''
+        from pulumi_command import local
+        local.Command("here", create="true")
+    ''', r"command:local:Command \('here'\) is not implemented"),
+    "unknown connection input": ('''
+        from pulumi_command import remote
+        remote.Command("pw", create="true", connection=remote.ConnectionArgs(
+            host="127.0.0.1", password="secret"))
+    ''', r"'pw'.*connection\.password"),
+    "environment": ('''
+        from pulumi_command import remote
+        remote.Command("env", create="true", environment={"A": "b"},
+                       connection=remote.ConnectionArgs(host="127.0.0.1"))
+    ''', r"'env'.*environment"),
+    "unimplemented resource option": ('''
+        import pulumi, pulumi_random as random
+        random.RandomPassword("slow", length=8, opts=pulumi.ResourceOptions(
+            custom_timeouts=pulumi.CustomTimeouts(create="1m")))
+    ''', r"'slow'.*option customTimeouts"),
+    "nested replaceOnChanges": ('''
+        import pulumi
+        from pulumi_command import remote
+        remote.Command("n", create="true", connection=remote.ConnectionArgs(host="h"),
+                       opts=pulumi.ResourceOptions(replace_on_changes=["connection.host"]))
+    ''', r"'n'.*option replaceOnChanges=connection.host"),
+    "dependent replacement": ('''
+        import pulumi, pulumi_random as random
+        from pulumi_command import remote
+        first = random.RandomPassword("first", length=8,
+                                      opts=pulumi.ResourceOptions(delete_before_replace=True))
+        remote.Command("then", create="true", connection=remote.ConnectionArgs(host="h"),
+                       triggers=[first.result])
+    ''', r"'then'.*input triggers depends on .*first, which is replaced delete-before-replace"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_unimplemented_is_refused(tmp_path, case):
+    """Refusals need no target: nothing runs before the check (inspect reports the same)."""
+    source, message = REFUSALS[case]
+    program = write_program(tmp_path / "p", source)
+    problems = [p for r in engine.inspect({}, program) for p in r.problems]
+    assert problems, case
+    with pytest.raises(engine.Refused, match=message):
+        engine.deploy({}, program, stack="refuse", state=tmp_path / "state")
+
+
+# --- the real program: only what the engine does faithfully ----------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = sorted([ROOT / "Pulumi.dev.yaml", ROOT / "Pulumi.prod.yaml",
+                    *(ROOT / "tests" / "fixtures").glob("stack_*.yaml")])
+SECRETS = {"sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nplaceholder\n"
+                            "-----END OPENSSH PRIVATE KEY-----\n",
+           "staticStorageSecretKey": "placeholder"}
+DB_STACK = '''
+    import pulumi  # what stack_db_shared.yaml exports, for stack_dbref.yaml to read
+    pulumi.export("dbClientAddresses", ["10.0.4.21", "10.0.4.22", "10.0.4.41", "10.0.4.42"])
+    pulumi.export("dbPrivateAddress", "10.0.4.10")
+    pulumi.export("dbPort", 5432)
+    pulumi.export("dbName", "shop")
+    pulumi.export("dbUser", "shop_app")
+    pulumi.export("dbPassword", pulumi.Output.secret("placeholder"))
+'''
+
+
+@pytest.fixture(scope="module")
+def referenced_stacks(tmp_path_factory):
+    """A state directory holding the stack that stack_dbref.yaml references."""
+    state = tmp_path_factory.mktemp("references")
+    program = write_program(tmp_path_factory.mktemp("db-prod"), DB_STACK)
+    engine.deploy({}, program, "db-prod", state)
+    return state
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
+def test_real_program_uses_only_what_the_engine_does_faithfully(
+        scenario, referenced_stacks, tmp_path, monkeypatch):
+    monkeypatch.setenv("DJSCALE_HOME", str(tmp_path))  # the program stages uploads there
+    config, secret_keys = cli_stack_config(scenario, SECRETS)
+    registered = engine.inspect(config, ROOT, secret_keys=secret_keys, state=referenced_stacks)
+    assert {r.type for r in registered} <= engine.IMPLEMENTED_TYPES
+    assert {o for r in registered for o in r.options} <= engine.IMPLEMENTED_OPTIONS
+    assert {f"{r.type} {r.name}": r.problems for r in registered if r.problems} == {}
+    if scenario.name == "stack_dbref.yaml":  # the database comes from the other stack
+        assert "pulumi:pulumi:StackReference" in {r.type for r in registered}
+
+
+def test_a_missing_referenced_stack_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("DJSCALE_HOME", str(tmp_path))
+    config, secret_keys = cli_stack_config(ROOT / "tests/fixtures/stack_dbref.yaml", SECRETS)
+    with pytest.raises(engine.DeployError, match='unknown stack "example-org/djscale/db-prod"'):
+        engine.inspect(config, ROOT, secret_keys=secret_keys, state=tmp_path / "empty")
+
+
+def test_inspect_lists_resources_options_and_refusals(tmp_path):
+    program = write_program(tmp_path / "p", '''
+        import pulumi, pulumi_docker as docker
+        from pulumi_command import remote
+        first = remote.Command("first", create="true", connection=remote.ConnectionArgs(host="h"),
+                               opts=pulumi.ResourceOptions(protect=True))
+        docker.Container("c", image="x", opts=pulumi.ResourceOptions(depends_on=[first]))
+    ''')
+    registered = {r.name: r for r in engine.inspect({}, program)}
+    assert registered["c"].problems == [
+        "resource type docker:index/container:Container ('c') is not implemented"]
+    assert registered["first"].problems == []
+    assert set(registered["first"].options) >= {"protect", "parent"}
+    assert "dependsOn" in registered["c"].options

@@ -1,12 +1,15 @@
-"""`command:remote:Command` and `command:remote:CopyToRemote`: the system ssh/sftp with
-each resource's own `connection` (pinned host key verified, proxy as a ProxyCommand)."""
+"""`command:remote:Command` and `command:remote:CopyToRemote` as pulumi-command v1.2.1 runs
+them (provider/pkg/provider/remote/), through the system ssh/sftp with each resource's own
+`connection`: the pinned host key verified (connection.go: ssh.FixedHostKey, any key when
+none is pinned), the proxy as a ProxyCommand, SSH_AUTH_SOCK dialled whenever it is set."""
 from __future__ import annotations
 
-import hashlib
 import logging
+import os
 import secrets
 import shlex
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .base import (Context, DeployError, Handler, Refused, Registration, file_tree_hash,
+from .base import (Context, DeployError, Handler, Refused, file_tree_hash,
                    key_paths, tail)
 
 log = logging.getLogger("djscale.testbed.engine")
@@ -45,7 +48,7 @@ class SshTarget:
     @staticmethod
     def from_input(conn: dict) -> "SshTarget":
         proxy = conn.get("proxy")
-        return SshTarget(
+        return SshTarget(  # defaults: connection.go Annotate (port 22, user root, 10, 15)
             host=conn["host"], port=int(conn.get("port", 22)), user=conn.get("user", "root"),
             private_key=conn.get("privateKey"), host_key=conn.get("hostKey"),
             proxy=SshTarget.from_input(proxy) if proxy else None,
@@ -53,8 +56,8 @@ class SshTarget:
             per_dial_timeout=int(conn.get("perDialTimeout", 15)))
 
     def options(self, workdir: Path, tag: str = "target") -> list[str]:
-        """ssh options (no destination): key, pinned host key or none, proxy."""
-        opts = ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentityAgent=none",
+        """ssh options (no destination): key, agent, pinned host key or none, proxy."""
+        opts = ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", f"IdentityAgent={_agent()}",
                 "-o", f"ConnectTimeout={self.per_dial_timeout}", "-o", "LogLevel=ERROR",
                 "-o", "ServerAliveInterval=30", "-l", self.user]
         if self.private_key:
@@ -62,7 +65,7 @@ class SshTarget:
             key.write_text(self.private_key if self.private_key.endswith("\n")
                            else self.private_key + "\n")
             key.chmod(0o600)
-            opts += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
+            opts += ["-i", str(key)]
         if self.host_key:  # the provider pins exactly this key; without one it accepts any
             known = workdir / f"{tag}.known_hosts"
             name = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
@@ -79,13 +82,15 @@ class SshTarget:
 
     def run(self, command: str, *, stdin: Optional[str] = None,
             env: Optional[dict[str, str]] = None, timeout: float = 3600) -> tuple[int, str, str]:
-        """Run `command` through an exec request (the login shell runs it); retry the dial
-        like the provider (dialErrorLimit), never a command that ran."""
+        """Run `command` through an exec request (the login shell runs it, as the provider's
+        session.Run); retry the dial like the provider (dialErrorLimit), never a command
+        that ran. `env` goes as SSH env requests, which sshd drops unless AcceptEnv admits
+        them (the provider only warns then, for the previous outputs it sends)."""
         env_opts = []
         for k, v in (env or {}).items():
-            if any(c in v for c in "\n\r\"'\\") or any(c.isspace() for c in k + v):
-                raise Refused(f"environment value for {k!r} cannot be passed as an SSH env "
-                              "request by this stand-in (whitespace/quotes/newlines)")
+            if any(c in v for c in "\"'\\") or any(c.isspace() for c in k + v):
+                log.debug("previous output %s not sent: OpenSSH's SetEnv cannot carry it", k)
+                continue
             env_opts += ["-o", f"SetEnv={k}={v}"]
         with tempfile.TemporaryDirectory(prefix="djscale-ssh-") as tmp:
             argv = [SSH, *self.options(Path(tmp)), *env_opts, "-T", "-p", str(self.port),
@@ -121,80 +126,94 @@ class SshTarget:
                                   f"({proc.returncode}):\n{tail(proc.stderr)}")
 
 
+def _agent() -> str:
+    """The agent the provider would use: SSH_AUTH_SOCK when set and not empty, dialled
+    before anything else (connection_unix.go tryGetDefaultAgentSocket, connection.go
+    SSHConfig: a dial error fails the operation)."""
+    path = os.environ.get("SSH_AUTH_SOCK", "")
+    if not path:
+        return "none"
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(path)
+    except OSError as exc:
+        raise DeployError(f"dial unix {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def _host_key_algorithms(host_key: str) -> str:
     """Only the pinned key's type: the server must prove exactly that key."""
     kind = host_key.split()[0]
     return "rsa-sha2-512,rsa-sha2-256,ssh-rsa" if kind == "ssh-rsa" else kind
 
 
-LOGGING_STREAMS = {"stdout": {"stdout"}, "stderr": {"stderr"}, "none": set(),
-                   "stdoutAndStderr": {"stdout", "stderr"}}
-
-
 class RemoteCommand(Handler):
+    """commandController.go: Create runs `create` (nothing without one), Update runs
+    `update` else `create` with the new inputs, Delete runs the recorded `delete` with the
+    recorded connection (`props := req.State`); no Read (infer's default returns the state)."""
+
     TYPE = "command:remote:Command"
+    # `environment` is refused: the provider fails the command when sshd refuses a variable
+    # (session.Setenv wants a reply), OpenSSH's SetEnv does not ask for one.
     KEYS = frozenset(
         {"connection", "create", "update", "delete", "stdin", "triggers", "triggers[*]",
-         "logging", "addPreviousOutputInEnv", "environment", "environment.*"}
+         "logging", "addPreviousOutputInEnv"}
         | {f"connection.{k}" for k in CONNECTION_KEYS}
         | {f"connection.proxy.{k}" for k in CONNECTION_KEYS - {"proxy"}})
 
     def check(self, inputs: dict) -> list[str]:
-        # triggers may hold anything (they are only compared); environment keys are names
-        paths = [p for p in key_paths(inputs) if not p.startswith("triggers[*]")
-                 and not p.startswith("environment.")]
-        return [p for p in paths if p not in self.KEYS]
+        # triggers may hold anything (they are only compared)
+        return [p for p in key_paths(inputs) if not p.startswith("triggers[*]")
+                and p not in self.KEYS]
 
-    def _run(self, reg: Registration, inputs: dict, command: str, what: str,
+    def _run(self, name: str, inputs: dict, command: str, what: str,
              previous: Optional[dict] = None) -> dict:
         target = SshTarget.from_input(inputs["connection"])
-        env = dict(inputs.get("environment") or {})
+        env = {}
         if previous and inputs.get("addPreviousOutputInEnv", True):
-            for key, name in (("stdout", "PULUMI_COMMAND_STDOUT"),
-                              ("stderr", "PULUMI_COMMAND_STDERR")):
+            for key, var in (("stdout", "PULUMI_COMMAND_STDOUT"),
+                             ("stderr", "PULUMI_COMMAND_STDERR")):
                 if previous.get(key):
-                    env[name] = previous[key]
-        shown = LOGGING_STREAMS[inputs.get("logging", "stdoutAndStderr")]
+                    env[var] = previous[key]
         started = time.monotonic()
         rc, out, err = target.run(command, stdin=inputs.get("stdin"), env=env)
-        log.info("%s %s on %s: exit %d in %.1fs", what, reg.name, target.host, rc,
+        log.info("%s %s on %s: exit %d in %.1fs", what, name, target.host, rc,
                  time.monotonic() - started)
-        for stream, text in (("stdout", out), ("stderr", err)):
-            if stream in shown and text.strip():
-                log.debug("[%s %s] %s", reg.name, stream, tail(text, 40))
-        if rc != 0:
-            parts = [f"remote.Command {reg.name!r} ({what}) on {target.user}@{target.host}:"
-                     f"{target.port} exited {rc}"]
-            for stream, text in (("stdout", out), ("stderr", err)):
-                parts.append(f"--- {stream} (tail) ---\n{tail(text)}" if stream in shown
-                             else f"--- {stream} hidden (logging={inputs.get('logging')}) ---")
-            raise DeployError("\n".join(parts))
+        if rc != 0:  # commandOutputs.go run: the output goes into the error whatever `logging`
+            raise DeployError(
+                f"remote.Command {name!r} ({what}) on {target.user}@{target.host}:"
+                f"{target.port}: Process exited with status {rc}: running {command!r}:\n"
+                f"{tail(out + err, 40)}")
         return {"stdout": out.removesuffix("\n"), "stderr": err.removesuffix("\n")}
 
     def create(self, reg, inputs, ctx):
-        outputs = {"stdout": "", "stderr": ""}
+        outputs = {"stdout": "", "stderr": ""}  # baseOutputs.go: always present
         if inputs.get("create") is not None:
-            outputs = self._run(reg, inputs, inputs["create"], "create")
-        return f"{reg.name}-{secrets.token_hex(4)}", outputs
+            outputs = self._run(reg.name, inputs, inputs["create"], "create")
+        return f"{reg.name}{secrets.token_hex(4)}", outputs
 
     def update(self, reg, old, inputs, ctx):
         command = inputs.get("update") or inputs.get("create")
-        outputs = dict(old["outputs"])
+        outputs = {"stdout": old["outputs"].get("stdout", ""),
+                   "stderr": old["outputs"].get("stderr", "")}
         if command is not None:
-            outputs = self._run(reg, inputs, command, "update", previous=old["outputs"])
+            outputs = self._run(reg.name, inputs, command, "update", previous=old["outputs"])
         return old["id"], outputs
 
-    def delete(self, record, ctx):
+    def delete(self, record):
         inputs = record["inputs"]
         if inputs.get("delete") is not None:
-            reg = Registration(record["urn"], self.TYPE, record["name"], True, {})
-            self._run(reg, inputs, inputs["delete"], "delete", previous=record["outputs"])
+            self._run(record["name"], inputs, inputs["delete"], "delete",
+                      previous=record["outputs"])
 
     def fake_outputs(self, inputs):
         return {"stdout": "", "stderr": ""}
 
 
 class CopyToRemote(Handler):
+    """copyController.go: Create copies; Update copies again only when the source's hash or
+    `remotePath` changed (`needCopy`); no Delete (the copy stays), no Read."""
+
     TYPE = "command:remote:CopyToRemote"
     KEYS = frozenset({"connection", "source", "remotePath", "triggers", "triggers[*]"}
                      | {f"connection.{k}" for k in CONNECTION_KEYS}
@@ -208,57 +227,94 @@ class CopyToRemote(Handler):
             problems.append(f"source ({source.get('unsupported') or source})")
         return problems
 
-    def _source_path(self, source: dict, ctx: Context) -> Path:
-        return (ctx.project_dir / source["path"]).resolve()
-
-    def diff_inputs(self, inputs, ctx):
+    def normalize(self, inputs, ctx):
         source = inputs["source"]
-        digest = (hashlib.sha256(source["text"].encode()).hexdigest() if "text" in source
-                  else file_tree_hash(self._source_path(source, ctx)))
-        return {**inputs, "source": {**source, "hash": digest}}
+        digest = (file_tree_hash(self._source_path(source, ctx)) if "path" in source
+                  else None)
+        return {**inputs, "source": {**source, "hash": digest}} if digest else inputs
+
+    @staticmethod
+    def _source_path(source: dict, ctx: Context) -> Path:
+        return (ctx.project_dir / source["path"]).resolve()
 
     def create(self, reg, inputs, ctx):
         target = SshTarget.from_input(inputs["connection"])
         source, dest = inputs["source"], inputs["remotePath"]
-        rc, kind, _ = target.run(f"if [ -d {shlex.quote(dest)} ]; then echo dir; "
-                                 f"elif [ -e {shlex.quote(dest)} ]; then echo file; "
-                                 "else echo none; fi")
+        rc, kind, err = target.run(f"if [ -d {shlex.quote(dest)} ]; then echo dir; "
+                                   f"elif [ -e {shlex.quote(dest)} ]; then echo file; "
+                                   "else echo none; fi")
+        if rc != 0:
+            raise DeployError(f"CopyToRemote {reg.name!r}: stat of {dest} on {target.host} "
+                              f"failed ({rc}):\n{tail(err, 5)}")
         kind = kind.strip()
         with tempfile.TemporaryDirectory(prefix="djscale-copy-") as tmp:
-            if "text" in source:
+            if "text" in source:  # copyTextContent
                 if kind == "dir":
                     raise DeployError(f"CopyToRemote {reg.name!r}: remote path {dest} is a "
-                                      "directory; a text asset needs a file path")
-                src = Path(tmp) / "content"
-                src.write_text(source["text"])
-                batch = [f"put {_q(src)} {_q(dest)}"]
+                                      "directory; when using a text asset, remotePath must "
+                                      "be a file path")
+                src = _created_as_by_the_provider(Path(tmp) / "content", text=source["text"])
+                batch = [*_mkdir_all(_parent(dest)), f"put {_q(src)} {_q(dest)}"]
             else:
                 src = self._source_path(source, ctx)
-                batch = self._batch(src, source["path"].endswith("/"), dest, kind)
+                copy = _created_as_by_the_provider(Path(tmp) / src.name, tree=src)
+                batch = self._batch(copy, source["path"].endswith("/"), dest, kind)
             target.sftp("\n".join(batch) + "\n")
         log.info("copy %s to %s:%s", reg.name, target.host, dest)
         return secrets.token_hex(8), {}
 
     @staticmethod
     def _batch(src: Path, trailing_slash: bool, dest: str, kind: str) -> list[str]:
-        """The provider's table: a dir goes to dest/<name> unless its path ends with '/'."""
+        """sftpCopy's table: a dir goes to dest/<name> unless its path ends with '/'; a
+        file into an existing dir, else onto dest (parents made)."""
         if src.is_file():
-            final = f"{dest.rstrip('/')}/{src.name}" if kind == "dir" else dest
-            return [f"put {_q(src)} {_q(final)}"]
+            if kind == "dir":
+                return [f"put {_q(src)} {_q(dest.rstrip('/') + '/' + src.name)}"]
+            parents = _mkdir_all(_parent(dest)) if kind == "none" else []
+            return [*parents, f"put {_q(src)} {_q(dest)}"]
         if kind == "file":
             raise DeployError(f"remote path {dest} exists but is not a directory")
         root = dest if trailing_slash else f"{dest.rstrip('/')}/{src.name}"
-        batch = [f"-mkdir {_q(dest)}", f"-mkdir {_q(root)}"]
+        batch = [*(_mkdir_all(dest) if kind == "none" else []), f"-mkdir {_q(root)}"]
         for p in sorted(src.rglob("*")):
             remote = f"{root}/{p.relative_to(src).as_posix()}"
             batch.append(f"-mkdir {_q(remote)}" if p.is_dir() else f"put {_q(p)} {_q(remote)}")
         return batch
 
     def update(self, reg, old, inputs, ctx):
-        if (self.diff_inputs(inputs, ctx)["source"] != old["diff_inputs"]["source"]
+        if (inputs["source"].get("hash") != old["inputs"]["source"].get("hash")
+                or inputs["source"].get("text") != old["inputs"]["source"].get("text")
                 or inputs["remotePath"] != old["inputs"]["remotePath"]):
-            return self.create(reg, inputs, ctx)[0], {}
+            self.create(reg, inputs, ctx)
         return old["id"], {}
+
+
+def _created_as_by_the_provider(path: Path, *, text: Optional[str] = None,
+                                tree: Optional[Path] = None) -> Path:
+    """A local copy whose files have mode 0666: OpenSSH's `put` sends the local mode with
+    the open request, pkg/sftp's Create (the provider's client) sends none, so sftp-server
+    creates 0666 & ~umask. With 0666 here both arrive the same."""
+    if text is not None:
+        path.write_text(text)
+    elif tree is not None and tree.is_file():
+        shutil.copyfile(tree, path)
+    elif tree is not None:
+        shutil.copytree(tree, path, copy_function=shutil.copyfile)
+    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if p.is_file():
+            p.chmod(0o666)
+    return path
+
+
+def _parent(path: str) -> str:
+    return os.path.dirname(path.rstrip("/")) or "/"
+
+
+def _mkdir_all(path: str) -> list[str]:
+    """sftp's MkdirAll as batch lines: every ancestor, failures (exists) ignored."""
+    parts = [p for p in path.split("/") if p]
+    prefix = "/" if path.startswith("/") else ""
+    return [f"-mkdir {_q(prefix + '/'.join(parts[:i]))}" for i in range(1, len(parts) + 1)]
 
 
 def _q(path: Any) -> str:

@@ -1,4 +1,5 @@
-"""`random:index/randomPassword:RandomPassword` and `RandomString`."""
+"""`random:index/randomPassword:RandomPassword` (pulumi-random 4.21, bridging
+hashicorp/terraform-provider-random: internal/provider/resource_password.go)."""
 from __future__ import annotations
 
 import secrets
@@ -7,27 +8,29 @@ import string
 from .base import DeployError, Handler, key_paths
 
 
-class RandomText(Handler):
-    """RandomPassword / RandomString, as terraform-provider-random generates them."""
+class RandomPassword(Handler):
+    """Create generates (random.CreateString's rules: the minimums first, then any enabled
+    class, shuffled); every input is RequiresReplace, so any change replaces; Read and
+    Delete do nothing (passwordResource.Read: "Read does not need to perform any
+    operations"; Delete: the state is simply dropped)."""
 
+    TYPE = "random:index/randomPassword:RandomPassword"
     KEYS = frozenset({"length", "special", "upper", "lower", "numeric", "number", "minUpper",
                       "minLower", "minNumeric", "minSpecial", "overrideSpecial", "keepers",
                       "keepers.*"})
-
-    def __init__(self, type_: str):
-        self.TYPE = type_
+    SPECIAL = "!@#$%&*()-_=+[]{}<>:?"  # the provider's default special characters
 
     def check(self, inputs):
         return [p for p in key_paths(inputs) if p not in self.KEYS
                 and not p.startswith("keepers.")]
 
-    def replaces(self, old, new, reg):
-        return True
+    def replace_keys(self, replace_on_changes):
+        return {*self.KEYS, *super().replace_keys(replace_on_changes)}
 
-    @staticmethod
-    def generate(inputs: dict) -> str:
+    @classmethod
+    def generate(cls, inputs: dict) -> str:
         rng = secrets.SystemRandom()
-        special = inputs.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?"
+        special = inputs.get("overrideSpecial") or cls.SPECIAL
         sets = [("upper", "minUpper", string.ascii_uppercase),
                 ("lower", "minLower", string.ascii_lowercase),
                 ("numeric", "minNumeric", string.digits),
@@ -47,8 +50,7 @@ class RandomText(Handler):
         return "".join(chars)
 
     def create(self, reg, inputs, ctx):
-        result = self.generate(inputs)
-        return "none", {"result": result}
+        return "none", {"result": self.generate(inputs)}
 
     def fake_outputs(self, inputs):
         return {"result": "x" * int(inputs.get("length", 16))}
