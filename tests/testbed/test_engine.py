@@ -640,4 +640,19 @@ def test_inspect_lists_resources_options_and_refusals(tmp_path):
         "resource type docker:index/container:Container ('c') is not implemented"]
     assert registered["first"].problems == []
     assert set(registered["first"].options) >= {"protect", "parent"}
-    assert "dependsOn" in registered["c"].options
+    assert "dependencies" in registered["c"].options
+
+
+def test_deletes_are_scheduled_as_pulumi_schedules_them():
+    """graph.py against ScheduleDeletes/DependenciesOf: a dependency on a component covers
+    its children before the dependent; parents outlive children; the rest in parallel."""
+    from tests.testbed.engine.graph import DependencyGraph, schedule_deletes
+
+    def res(name, parent="stack", deps=(), custom=True):
+        return {"urn": name, "name": name, "parent": parent if name != "stack" else "",
+                "dependencies": list(deps), "custom": custom}
+    resources = [res("stack", custom=False), res("comp", custom=False),
+                 res("x", parent="comp"), res("y", deps=["comp"]), res("z")]
+    chains = schedule_deletes(resources, DependencyGraph(resources))
+    assert [sorted(r["name"] for r in chain) for chain in chains] == [
+        ["y"], ["x"], ["comp", "z"], ["stack"]]

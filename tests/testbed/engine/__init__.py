@@ -13,8 +13,9 @@ What it is
     * `random:index/randomPassword:RandomPassword` (random_text.py).
     * `pulumi:pulumi:StackReference` (stack_reference.py): another stack's recorded exports.
     * The Stack and component resources: recorded (they order deletes), nothing performed.
-    * Options: parent, dependsOn, protect, deleteBeforeReplace, replaceOnChanges and
-      ignoreChanges (whole top-level inputs), retainOnDelete, additionalSecretOutputs.
+    * Options: parent, dependsOn (with the property dependencies), protect,
+      deleteBeforeReplace, replaceOnChanges and ignoreChanges (whole top-level inputs),
+      retainOnDelete, additionalSecretOutputs.
 
     A JSON state file per stack (state.py; mode 600: it holds secrets in clear) makes a
     second `deploy` a second `pulumi up`. What Pulumi does and the stand-in copies, each with
@@ -98,7 +99,7 @@ log = logging.getLogger("djscale.testbed.engine")
 DEFAULT_STATE_DIR = Path(os.environ.get("DJSCALE_TEST_STATE",
                                        "/var/lib/djscale-test")) / "engine-state"
 IMPLEMENTED_TYPES = frozenset(HANDLERS)
-IMPLEMENTED_OPTIONS = OPTIONS | {"parent", "dependsOn"}
+IMPLEMENTED_OPTIONS = OPTIONS | {"parent", "dependencies"}
 __all__ = ["deploy", "run", "inspect", "destroy", "refresh", "resources", "state_file",
            "Action", "Registered", "Refused", "DeployError", "ProtectedDelete",
            "IMPLEMENTED_TYPES", "IMPLEMENTED_OPTIONS"]

@@ -44,7 +44,7 @@ OPTIONS = frozenset({"protect", "deleteBeforeReplace", "ignoreChanges", "replace
 def _options(request, read: bool = False) -> tuple[list[str], list[str]]:
     """(the resource options it sets, those refused)."""
     fields = {f.name for f, _ in request.ListFields()}
-    used = sorted(fields & OPTIONS | ({"dependsOn"} if request.dependencies else set())
+    used = sorted(fields & OPTIONS | ({"dependencies"} if request.dependencies else set())
                   | ({"parent"} if request.parent else set()))
     refused = sorted(fields - PROTOCOL - (set() if read else OPTIONS))
     for alias in getattr(request, "aliases", ()):  # the SDKs add type-only aliases (old

@@ -169,7 +169,7 @@ class Engine:
         old = self.snapshot.old(reg.urn)
         inputs = reg.inputs
         if old is not None:  # ignoreChanges: the old value stands in for the new one
-            for key in reg.ignore_changes:
+            for key in filter(None, map(top_level, reg.ignore_changes)):
                 inputs.pop(key, None)
                 if key in old["inputs"]:
                     inputs[key] = old["inputs"][key]
