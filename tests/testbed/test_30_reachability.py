@@ -62,9 +62,9 @@ def test_the_app_container_is_not_reachable_by_routing_to_its_bridge_address(bed
     the app host (Docker enables forwarding): the DOCKER-USER block drops it too; the
     proxy, through the published port, still gets through."""
     for app in bed.apps:
-        inner = bed.ssh(app, "docker inspect -f "
+        inner = bed.ssh(app, "sudo docker inspect -f "
                         "'{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "
-                        "$(docker ps -q --filter name=djscale-app | head -1)").stdout.strip()
+                        "djscale-app").stdout.strip()
         assert inner, f"{app}: no app container address"
         bed.run_in("client", f"ip route replace {inner}/32 via {bed.address(app)}")
         try:

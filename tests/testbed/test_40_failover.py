@@ -29,7 +29,7 @@ def _gets(bed, count: int, marker: str) -> str:
 
 def test_stopping_one_app_container_fails_no_request_and_it_rejoins(bed, deployed):
     victim, survivor = bed.apps[0], bed.apps[1]
-    bed.ssh(victim, "docker stop -t 30 $(docker ps -q --filter name=djscale-app)")
+    bed.ssh(victim, "sudo docker stop -t 30 djscale-app")
     try:
         marker = f"down-{uuid.uuid4().hex[:8]}"
         started = time.monotonic()
@@ -41,12 +41,12 @@ def test_stopping_one_app_container_fails_no_request_and_it_rejoins(bed, deploye
             bed.app_log_count(a, marker) for a in bed.apps[2:]) == 500
         assert seconds < 300, f"500 GETs took {seconds:.0f}s"
     finally:
-        bed.ssh(victim, "docker start $(docker ps -aq --filter name=djscale-app)")
+        bed.ssh(victim, "sudo docker start djscale-app")
     # back: healthy, then it gets traffic again (nginx retries it after fail_timeout)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        health = bed.ssh(victim, "docker inspect -f '{{.State.Health.Status}}' "
-                         "$(docker ps -q --filter name=djscale-app)", check=False).stdout
+        health = bed.ssh(victim, "sudo docker inspect -f '{{.State.Health.Status}}' "
+                         "djscale-app", check=False).stdout
         if health.strip() == "healthy":
             break
         time.sleep(2)
