@@ -83,12 +83,12 @@ class Bed:
     def app_log_count(self, role: str, marker: str) -> int:
         """How many of the app containers' gunicorn access-log lines on `role` contain
         `marker` (docker logs over SSH: what an operator would read)."""
-        out = self.ssh(role, "for c in $(docker ps -aq --filter name=djscale-app); do "
-                       "docker logs $c 2>&1; done").stdout
+        out = self.ssh(role, "for c in $(sudo docker ps -aq --filter name=djscale-app); do "
+                       "sudo docker logs $c 2>&1; done").stdout
         return sum(1 for line in out.splitlines() if marker in line)
 
     def app_container_ids(self, role: str) -> list[str]:
-        return sorted(self.ssh(role, "docker ps -q --no-trunc").stdout.split())
+        return sorted(self.ssh(role, "sudo docker ps -q --no-trunc").stdout.split())
 
     def curl(self, url: str, *args: str, host: str = layout.DOMAIN, check: bool = False,
              timeout: float = 30) -> subprocess.CompletedProcess:
