@@ -11,20 +11,22 @@ without deploying again.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
 
 from .probes import Bed
 
-_ORDER = ("test_10_", "test_20_", "test_30_", "test_40_", "test_50_", "test_60_")
+_PROOF_FILE = re.compile(r"^test_\d\d_")  # test_10_bed.py, test_95_firewall_lockout.py, ...
 
 
 def pytest_collection_modifyitems(items):
-    """Mark every proof in this directory `testbed`; keep the numbered files in order."""
+    """Mark every numbered proof in this directory `testbed` (a proof left unmarked would
+    bring the bed up, or tear down one that is up, in a `-m "not testbed"` run)."""
     for item in items:
         if "tests/testbed/test_" in str(item.fspath).replace(os.sep, "/") and \
-                os.path.basename(str(item.fspath)).startswith(_ORDER):
+                _PROOF_FILE.match(os.path.basename(str(item.fspath))):
             item.add_marker(pytest.mark.testbed)
 
 
