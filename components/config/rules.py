@@ -215,14 +215,18 @@ def ssh_address_problem(value: str) -> Optional[str]:
 
 
 def cidr_problem(value: str) -> tuple[Optional[str], Optional[str]]:
-    """(normalized CIDR, problem). A bare address means that one host (/32)."""
+    """(normalized CIDR, problem): IPv4 or IPv6. A bare address means that one host (/32,
+    /128). IPv6 is spelled as Python and ufw print it (compressed, lower case)."""
     try:
-        network = ipaddress.IPv4Network(value, strict=False)
+        if "%" in value:  # a zone (fe80::1%eth0) names an interface, not a network
+            raise ValueError(value)
+        network = ipaddress.ip_network(value, strict=False)
     except ValueError:
-        return None, f"{show(value)} is not an IPv4 CIDR (e.g. 198.51.100.0/24)"
+        return None, (f"{show(value)} is not an IPv4 or IPv6 CIDR "
+                      "(e.g. 198.51.100.0/24, 2001:db8:1::/48)")
     if "/" in value:
         try:
-            ipaddress.IPv4Network(value)
+            ipaddress.ip_network(value)
         except ValueError:
             return None, f"{show(value)} has host bits set (did you mean {network}?)"
     return str(network), None

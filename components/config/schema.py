@@ -239,12 +239,14 @@ def _cidr(value: str) -> str:
 class FirewallConfig:
     admin_cidrs: tuple[str, ...] = setting(
         "adminCidrs", ListOf(Text(lambda v: rules.cidr_problem(v)[1], normalize=_cidr),
-                             doc="list of strings (IPv4 CIDR)",
+                             doc="list of strings (IPv4 or IPv6 CIDR)",
                              empty="at least one CIDR is required "
                                    "(the networks allowed to connect over SSH)"),
         REQUIRED,
-        "IPv4 networks allowed to SSH to every host (`198.51.100.0/24`; a bare address = "
-        "`/32`). `0.0.0.0/0` is accepted if you write it (key-only SSH open to all).",
+        "Networks allowed to SSH to every host, IPv4 or IPv6 (`198.51.100.0/24`, "
+        "`2001:db8:1::/48`; a bare address = one host). SSH over IPv6 is closed unless an "
+        "IPv6 network is listed. `0.0.0.0/0` or `::/0` is accepted if you write it: key-only "
+        "SSH open to all, IPv4 and IPv6.",
         missing="is required (the networks allowed to connect over SSH)")
 
 

@@ -74,9 +74,16 @@ def _ssh_port(cfg: StackConfig, host: Optional[HostConfig]) -> int:
 
 
 def _ssh(cfg: StackConfig, host: Optional[HostConfig]) -> list[Allow]:
+    """One rule per admin network. `0.0.0.0/0` or `::/0` is one rule from anywhere (IPv4
+    and IPv6): ufw shows a source of 0.0.0.0/0 as `allow 22/tcp`, the same text as the rule
+    for both families, so listing it as a source would make the script delete its own
+    rule as a stranger on the next comparison."""
     if not cfg.firewall.admin_cidrs:
         raise ValueError("firewall.adminCidrs is empty: the firewall would shut SSH out")
-    return [Allow(_ssh_port(cfg, host), cidr) for cidr in cfg.firewall.admin_cidrs]
+    port = _ssh_port(cfg, host)
+    if any(ipaddress.ip_network(c).prefixlen == 0 for c in cfg.firewall.admin_cidrs):
+        return [Allow(port)]
+    return [Allow(port, cidr) for cidr in cfg.firewall.admin_cidrs]
 
 
 def database_rules(cfg: StackConfig, app_private_addresses: Sequence[str]) -> FirewallRules:

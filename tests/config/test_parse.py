@@ -443,12 +443,22 @@ def test_admin_cidrs():
     assert stack.firewall.admin_cidrs == ("198.51.100.7/32", "0.0.0.0/0")
 
 
+def test_admin_cidrs_may_be_ipv6_in_ufws_spelling():
+    stack = parse(with_value("firewall.adminCidrs",
+                             ["2001:DB8:1:0::/48", "2001:db8::7", "198.51.100.0/24"]))
+    assert stack.firewall.admin_cidrs == ("2001:db8:1::/48", "2001:db8::7/128",
+                                          "198.51.100.0/24")
+
+
 @pytest.mark.parametrize("value, message", [
     ("10.0.0.5/24", "firewall.adminCidrs[0]: '10.0.0.5/24' has host bits set "
                     "(did you mean 10.0.0.0/24?)"),
-    ("office", "firewall.adminCidrs[0]: 'office' is not an IPv4 CIDR (e.g. 198.51.100.0/24)"),
-    ("2001:db8::/32", "firewall.adminCidrs[0]: '2001:db8::/32' is not an IPv4 CIDR "
-                      "(e.g. 198.51.100.0/24)"),
+    ("office", "firewall.adminCidrs[0]: 'office' is not an IPv4 or IPv6 CIDR "
+               "(e.g. 198.51.100.0/24, 2001:db8:1::/48)"),
+    ("2001:db8::1/32", "firewall.adminCidrs[0]: '2001:db8::1/32' has host bits set "
+                       "(did you mean 2001:db8::/32?)"),
+    ("fe80::1%eth0", "firewall.adminCidrs[0]: 'fe80::1%eth0' is not an IPv4 or IPv6 CIDR "
+                     "(e.g. 198.51.100.0/24, 2001:db8:1::/48)"),
 ])
 def test_admin_cidr_invalid(value, message):
     assert problems(with_value("firewall.adminCidrs", [value])) == [message]

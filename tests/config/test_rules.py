@@ -52,6 +52,8 @@ def test_bucket_length_limits():
 def test_cidr_normalized():
     assert cidr_problem("192.0.2.1") == ("192.0.2.1/32", None)
     assert cidr_problem("192.0.2.0/24") == ("192.0.2.0/24", None)
+    assert cidr_problem("2001:0DB8::1") == ("2001:db8::1/128", None)
+    assert cidr_problem("::/0") == ("::/0", None)
 
 
 def test_show_quotes_strings_and_writes_json_for_the_rest():

@@ -60,6 +60,28 @@ def test_proxy_rules(cfg):
     assert rules.docker_published == ()
 
 
+def test_ipv6_admin_networks_are_ssh_rules_like_the_others(cfg):
+    cfg = replace(cfg, firewall=replace(cfg.firewall,
+                                        admin_cidrs=("198.51.100.0/24", "2001:db8:1::/48")))
+    assert proxy_rules(cfg).ufw_rules()[:2] == [
+        "allow from 198.51.100.0/24 to any port 2222 proto tcp",
+        "allow from 2001:db8:1::/48 to any port 2222 proto tcp",
+    ]
+
+
+@pytest.mark.parametrize("anywhere", ["0.0.0.0/0", "::/0"])
+def test_an_admin_network_of_everything_is_one_rule_from_anywhere(cfg, anywhere):
+    """ufw shows a 0.0.0.0/0 source as `allow 22/tcp`: as a source, the script would take its
+    own rule for a stranger on the next run and delete it (see the real run below)."""
+    cfg = replace(cfg, firewall=replace(cfg.firewall,
+                                        admin_cidrs=("198.51.100.0/24", anywhere)))
+    assert database_rules(cfg, APPS).ufw_rules() == [
+        "allow 22/tcp",
+        "allow from 10.0.0.21 to any port 5432 proto tcp",
+        "allow from 10.0.0.22 to any port 5432 proto tcp",
+    ]
+
+
 def test_sources_with_host_bits_are_refused():
     with pytest.raises(ValueError):
         Allow(22, "198.51.100.7/24")
@@ -272,6 +294,32 @@ def test_ufw_script_on_a_proxy_host_for_real(tmp_path, netns, sshd_stand_in):
     docker_user = _in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout
     assert "-A DOCKER-USER -m conntrack --ctstate NEW -j DROP" in docker_user
     assert "--ctorigdstport" not in docker_user
+
+
+@pytest.mark.parametrize("admin_cidrs, v4_ssh, v6_ssh", [
+    (("0.0.0.0/0",), ["-A ufw-user-input -p tcp -m tcp --dport 22 -j ACCEPT"],
+     ["-A ufw6-user-input -p tcp -m tcp --dport 22 -j ACCEPT"]),
+    (("198.51.100.0/24", "2001:db8:1::/48"),
+     ["-A ufw-user-input -s 198.51.100.0/24 -p tcp -m tcp --dport 22 -j ACCEPT"],
+     ["-A ufw6-user-input -s 2001:db8:1::/48 -p tcp -m tcp --dport 22 -j ACCEPT"]),
+])
+def test_ssh_rules_survive_a_second_run_for_real(tmp_path, netns, sshd_stand_in, admin_cidrs,
+                                                  v4_ssh, v6_ssh):
+    """Open to all, and IPv6 admin networks: the second run finds exactly its own rules
+    (before, a 0.0.0.0/0 source was added, shown as `allow 22/tcp`, and deleted as a
+    stranger by the next run: SSH closed)."""
+    cfg = make_config()
+    cfg = replace(cfg, firewall=replace(cfg.firewall, admin_cidrs=admin_cidrs))
+    sshd_stand_in(22)
+    db = UfwSandbox(tmp_path, netns)
+    script = render_ufw_script(database_rules(cfg, APPS))
+    for run in ("first", "second"):
+        result = db.run(script)
+        assert result.returncode == 0, (run, result.stderr)
+        accepts = _user_input_accepts(netns)
+        assert [r for r in accepts if "--dport 22 " in r] == v4_ssh, run
+        assert _user_input_accepts(netns, "ip6tables") == v6_ssh, run
+    assert "djscale: ufw" not in result.stdout  # the second run changed nothing
 
 
 def test_ufw_script_on_a_database_host_for_real(tmp_path, netns, sshd_stand_in):
