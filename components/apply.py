@@ -4,7 +4,8 @@ Each item becomes one resource named `<host>-<item name>`, a child of the host's
 
     File      remote.Command: an atomic install of its content, sent on stdin
     Step      remote.Command: `sudo -n bash -c <script>`, stdin free for data; with
-              `provides`, its stdout becomes a deploy value (e.g. the image id it built)
+              `provides`, its stdout becomes a deploy value (e.g. the image id it built);
+              with `ssh_client`, the login shell's "$SSH_CLIENT" as its argument
     Upload    remote.CopyToRemote of a local staging directory (only the listed files)
     Teardown  remote.Command with only a `delete`: runs when the host leaves the stack
 
@@ -80,7 +81,7 @@ class PlanResources:
             name, connection=self.connection, script=script,
             stdin=self.values[item.stdin] if item.stdin else None,
             triggers=[self._trigger(t) for t in item.triggers], delete=item.undo,
-            secret=item.secret, opts=self._opts(item))
+            secret=item.secret, ssh_client=item.ssh_client, opts=self._opts(item))
         if item.provides:
             self.values[item.provides] = command.stdout
         return command

@@ -99,12 +99,13 @@ def _step_opts(opts: Optional[pulumi.ResourceOptions], secret: bool) -> pulumi.R
 def remote_step(name: str, *, connection: remote.ConnectionArgs, script: pulumi.Input[str],
                 stdin: Optional[pulumi.Input[str]] = None,
                 triggers: Sequence[pulumi.Input] = (),
-                delete: Optional[str] = None, secret: bool = False,
+                delete: Optional[str] = None, secret: bool = False, ssh_client: bool = False,
                 opts: Optional[pulumi.ResourceOptions] = None) -> remote.Command:
     """Run `script` as root on the host; re-run when the script or a trigger changes.
 
     `secret=True` when stdin carries a secret or the output may show one. With a `delete`,
     a replacement deletes first: create-before-delete would undo the new step's work.
+    `ssh_client=True`: the script's `$1` is the session's `$SSH_CLIENT`.
     """
     if delete:
         opts = pulumi.ResourceOptions.merge(opts or pulumi.ResourceOptions(),
@@ -112,7 +113,8 @@ def remote_step(name: str, *, connection: remote.ConnectionArgs, script: pulumi.
     return remote.Command(
         name,
         connection=connection,
-        create=pulumi.Output.from_input(script).apply(render_run_script_command),
+        create=pulumi.Output.from_input(script).apply(
+            lambda text: render_run_script_command(text, ssh_client=ssh_client)),
         delete=render_run_script_command(delete) if delete else None,
         stdin=stdin,
         triggers=[content_hash(script), *triggers],

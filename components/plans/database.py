@@ -39,6 +39,7 @@ def database_plan(cfg: StackConfig) -> HostPlan:
              what="role and database if missing, password set every run"),
         Step("firewall", after=("configure",),
              script=firewall.render_ufw_script(firewall.database_rules(cfg, clients)),
+             ssh_client=True,
              source="firewall.render_ufw_script(database_rules)",
              what="ufw: SSH from admin CIDRs, the database port from each client"),
     ))

@@ -92,6 +92,8 @@ def _detail(item: Item) -> str:
     if isinstance(item, File):
         return f"{item.mode} {item.owner}" + (" (staged, checked)" if item.activate else "")
     if isinstance(item, Step):
+        if item.ssh_client:
+            return "root, $1: $SSH_CLIENT"
         return f"root, stdin: {item.stdin_doc}" if item.stdin else "run as root"
     if isinstance(item, Teardown):
         return "root, when the host goes"

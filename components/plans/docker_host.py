@@ -16,6 +16,7 @@ def docker_host_items(cfg: StackConfig, rules: FirewallRules, role: str) -> list
              source="docker_install.render_install_docker_script",
              what="distro `docker.io`, running; an upload directory owned by the SSH user"),
         Step("firewall", after=("install-docker",), script=firewall.render_ufw_script(rules),
+             ssh_client=True,
              writes=((AFTER_RULES_PATH, block, "0640"),) if block is not None else (),
              source=f"firewall.render_ufw_script({role}_rules), "
                     "firewall.docker_user_block",

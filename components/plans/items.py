@@ -89,7 +89,9 @@ class Step(Item):
     `stdin`: data the script reads (a deploy value's name, e.g. "db_password").
     `undo`: script run when the step leaves the plan. `writes`: (path, content, mode) of
     files the script itself writes, for the inspect command. `provides`: the name of a
-    deploy value that is the script's stdout (e.g. the id of the image it built)."""
+    deploy value that is the script's stdout (e.g. the id of the image it built).
+    `ssh_client`: the script gets the SSH session's `$SSH_CLIENT` as `$1` (where the deploy
+    connects from, as the host sees it; components/render/files.py, SSH_CLIENT_WORD)."""
 
     script: Text = ""
     stdin: Optional[str] = None
@@ -99,6 +101,7 @@ class Step(Item):
     secret: bool = False
     writes: tuple[tuple[str, str, str], ...] = ()
     provides: str = ""
+    ssh_client: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,16 +28,31 @@ def _absolute(path: str) -> str:
     return posixpath.normpath(path)
 
 
-def render_run_script_command(script: str, args: Sequence[str] = (), *, sudo: bool = True) -> str:
+# The one word of a command line that is not quoted by us: the SSH session's client address
+# ("address port port"), for a script that must know where the deploy connects from (the
+# firewall's lockout check). sshd sets SSH_CLIENT in the session's environment and runs the
+# command line with the user's login shell (`$SHELL -c <line>`); sudo then resets the
+# environment, so the root script can only get it as an argument that the login shell
+# expands. In double quotes, bash and sh (dash) alike expand it to exactly one word and do
+# nothing more with its value (no splitting, no globbing, no second expansion), and the
+# value comes from sshd, not from the network peer's choosing. An unset variable is an
+# empty word: the script refuses to go on without it.
+SSH_CLIENT_WORD = '"$SSH_CLIENT"'
+
+
+def render_run_script_command(script: str, args: Sequence[str] = (), *, sudo: bool = True,
+                              ssh_client: bool = False) -> str:
     """The command line that runs `script` with bash (as root via `sudo -n`), stdin untouched.
 
     The script travels as one quoted argument, so the command's stdin stays free for data
-    (a password, a file's content).
+    (a password, a file's content). With `ssh_client`, the login shell's `$SSH_CLIENT` is
+    the script's last argument (after `args`; see SSH_CLIENT_WORD).
     """
     words = ["bash", "-c", script, "djscale", *args]
     if sudo:
         words = ["sudo", "-n", *words]
-    return " ".join(shlex.quote(w) for w in words)
+    line = " ".join(shlex.quote(w) for w in words)
+    return f"{line} {SSH_CLIENT_WORD}" if ssh_client else line
 
 
 def render_install_file_command(path: str, mode: Union[str, int] = "0644", owner: str = "root",

@@ -10,6 +10,9 @@ Docker-published ports bypass ufw (DNAT, then FORWARD), so app and proxy hosts a
 DOCKER-USER block. It names no interface of the host (eth0, ens3...): traffic from Docker's
 own bridges (docker0, br-+) passes, NEW traffic from anywhere else must match an allowed
 (source, published port) pair or is dropped.
+
+The SSH rules are also what the ufw script checks the deployer's address against before it
+changes anything (`FirewallRules.ssh_sources`).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from components.render.templating import render_script, render_template
 BLOCK_BEGIN = "# BEGIN djscale"
 BLOCK_END = "# END djscale"
 AFTER_RULES_PATH = "/etc/ufw/after.rules"
+ANYWHERE = ("0.0.0.0/0", "::/0")
 
 
 def _source(value: str) -> str:
@@ -67,6 +71,19 @@ class FirewallRules:
 
     def ufw_rules(self) -> list[str]:
         return list(dict.fromkeys(a.ufw_rule() for a in self.allows))
+
+    def ssh_sources(self) -> list[str]:
+        """The networks these rules let reach the SSH port (CIDR spelling, /32 included):
+        the deployer must be inside one of them, or the script changes nothing."""
+        sources: list[str] = []
+        for allow in self.allows:
+            if allow.port != self.ssh_port:
+                continue
+            for source in ANYWHERE if allow.source is None else (allow.source,):
+                network = str(ipaddress.ip_network(source))
+                if network not in sources:
+                    sources.append(network)
+        return sources
 
 
 def _ssh_port(cfg: StackConfig, host: Optional[HostConfig]) -> int:
@@ -154,5 +171,8 @@ def render_after_rules(existing: str, block: str) -> str:
 
 
 def render_ufw_script(rules: FirewallRules) -> str:
+    """The firewall step's script. Its `$1` is the SSH session's `$SSH_CLIENT` (the step is
+    run with `ssh_client`): it changes nothing unless that address may use SSH afterwards."""
     return render_script("ufw.sh.j2", rules=rules.ufw_rules(),
-                         docker_user_block=docker_user_block(rules), ssh_port=rules.ssh_port)
+                         docker_user_block=docker_user_block(rules), ssh_port=rules.ssh_port,
+                         ssh_sources=rules.ssh_sources())

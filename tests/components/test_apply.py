@@ -69,7 +69,7 @@ def test_every_plan_item_is_deployed_as_planned(scenario):
                     assert f"{plan.host}-{name}" in deps, (resource.name, name)
             if isinstance(item, Step):
                 assert plain(resource.input("create")) == render_run_script_command(
-                    render_text(item.script, values)), resource.name
+                    render_text(item.script, values), ssh_client=item.ssh_client), resource.name
                 if item.stdin:
                     assert plain(resource.input("stdin")) == values[item.stdin]
                 if item.undo:

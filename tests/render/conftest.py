@@ -9,6 +9,8 @@ import dataclasses
 import re
 import shutil
 import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ import pytest
 from components.config import (AcmeConfig, AppConfig, AppServerConfig, DatabaseConfig, FirewallConfig,
                                HostConfig, ImagesConfig, NginxConfig, SshConfig, StackConfig,
                                StaticStorageConfig, SuperuserConfig)
+
+from tests.render.netns import Namespaces, listener_code, wait_listening
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -80,3 +84,41 @@ def check_shell(script: str, tmp_path: Path) -> None:
     assert shellcheck, "shellcheck is required (apt-get install shellcheck)"
     result = subprocess.run([shellcheck, "-s", "bash", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+# --- hosts as network namespaces (tests/render/netns.py) ---------------------------------
+
+@pytest.fixture
+def netns():
+    name = f"djscale-fw-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=True)
+
+
+@pytest.fixture
+def sshd_stand_in(netns):
+    """Listeners on the SSH ports inside the namespace: the ufw script checks that sshd
+    listens where it is about to allow SSH."""
+    started = []
+
+    def listen(port: int) -> None:
+        started.append(subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-c",
+                                         listener_code(port)]))
+        wait_listening(netns, port)
+
+    yield listen
+    for proc in started:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def namespaces():
+    spaces = Namespaces()
+    try:
+        yield spaces
+    finally:
+        spaces.close()

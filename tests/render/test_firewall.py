@@ -3,12 +3,7 @@ a fresh network namespace; the whole ufw script run for real in a network + moun
 with a private /etc/ufw, twice (the second run must change nothing)."""
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 
@@ -16,6 +11,7 @@ from components.render.firewall import (Allow, app_rules, database_rules,
                                         proxy_rules, render_after_rules,
                                         render_docker_user_block, render_ufw_script)
 from tests.render.conftest import assert_golden, check_shell, make_config, replace
+from tests.render.netns import UfwSandbox, connects, in_netns, user_input_accepts
 
 APPS = ["10.0.0.21", "10.0.0.22"]
 PROXY = "10.0.0.30"
@@ -131,27 +127,14 @@ def test_ufw_scripts(cfg, role, tmp_path):
 
 # --- real iptables / ufw ----------------------------------------------------------------
 
-@pytest.fixture
-def netns():
-    name = f"djscale-fw-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=True)
-
-
-def _in_netns(netns, *cmd, **kw):
-    return subprocess.run(["ip", "netns", "exec", netns, *cmd], capture_output=True,
-                          text=True, **kw)
 
 
 def test_docker_user_block_loads_in_iptables(netns):
     block = render_docker_user_block({8000: ["10.0.0.30"]})
-    assert _in_netns(netns, "iptables-restore", "--test", input=block).returncode == 0
-    applied = _in_netns(netns, "iptables-restore", "--noflush", input=block)
+    assert in_netns(netns, "iptables-restore", "--test", input=block).returncode == 0
+    applied = in_netns(netns, "iptables-restore", "--noflush", input=block)
     assert applied.returncode == 0, applied.stderr
-    chain = _in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout
+    chain = in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout
     assert chain == """\
 -N DOCKER-USER
 -A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
@@ -162,59 +145,8 @@ def test_docker_user_block_loads_in_iptables(netns):
 -A DOCKER-USER -j RETURN
 """
     # Loading it again replaces the chain's rules instead of adding a second copy.
-    assert _in_netns(netns, "iptables-restore", "--noflush", input=block).returncode == 0
-    assert _in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout == chain
-
-
-class UfwSandbox:
-    """A host's ufw in a private network namespace with private /etc/ufw, /etc/default/ufw
-    and /run (a mount namespace per command): the machine's own firewall is never touched."""
-
-    def __init__(self, root: Path, netns: str):
-        self.root, self.netns = root, netns
-        self.etc = root / "etc-ufw"
-        shutil.copytree("/etc/ufw", self.etc)
-        for rules in Path("/usr/share/ufw/iptables").glob("*.rules"):  # pristine copies
-            shutil.copy(rules, self.etc / rules.name)
-        shutil.copy("/usr/share/ufw/ufw.conf", self.etc / "ufw.conf")
-        shutil.copy("/etc/default/ufw", root / "default-ufw")
-
-    def run(self, command: str, stdin: str = "") -> subprocess.CompletedProcess:
-        mounts = (f"mount --make-rprivate / && mount --bind {self.etc} /etc/ufw && "
-                  f"mount --bind {self.root}/default-ufw /etc/default/ufw && "
-                  f"mount -t tmpfs djscale-run /run && ")
-        return _in_netns(self.netns, "unshare", "-m", "bash", "-c", mounts + command,
-                         input=stdin)
-
-
-@pytest.fixture
-def sshd_stand_in(netns):
-    """Listeners on the SSH ports inside the namespace: the ufw script checks that sshd
-    listens where it is about to allow SSH."""
-    started = []
-
-    def listen(port: int) -> None:
-        code = ("import socket, time; s = socket.socket(); "
-                "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-                f"s.bind(('0.0.0.0', {port})); s.listen(); time.sleep(600)")
-        started.append(subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-c",
-                                         code]))
-        for _ in range(50):
-            if _in_netns(netns, "ss", "-Htln", f"sport = :{port}").stdout:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"no listener on {port}")
-
-    yield listen
-    for proc in started:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _user_input_accepts(netns: str, tool: str = "iptables") -> list[str]:
-    rules = _in_netns(netns, tool, "-S", "ufw-user-input" if tool == "iptables"
-                      else "ufw6-user-input").stdout.splitlines()
-    return [r for r in rules if r.startswith("-A")]
+    assert in_netns(netns, "iptables-restore", "--noflush", input=block).returncode == 0
+    assert in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout == chain
 
 
 def test_ufw_script_on_an_app_host_for_real(tmp_path, netns, sshd_stand_in):
@@ -230,7 +162,7 @@ def test_ufw_script_on_an_app_host_for_real(tmp_path, netns, sshd_stand_in):
     assert seeded.returncode == 0, seeded.stderr
 
     script = render_ufw_script(app_rules(cfg, PROXY, host=cfg.app_servers[0]))
-    first = sandbox.run(script)
+    first = sandbox.step(script)
     assert first.returncode == 0, first.stderr
     assert "djscale: ufw delete: allow 22/tcp" in first.stdout
     assert "djscale: ufw delete: allow from 10.0.0.99 to any port 8000 proto tcp" in first.stdout
@@ -239,24 +171,24 @@ def test_ufw_script_on_an_app_host_for_real(tmp_path, netns, sshd_stand_in):
     assert shown == ["ufw allow from 198.51.100.0/24 to any port 22 proto tcp",
                      "ufw allow from 192.0.2.7 to any port 22 proto tcp",
                      "ufw allow from 10.0.0.30 to any port 8000 proto tcp"]
-    assert _user_input_accepts(netns) == [
+    assert user_input_accepts(netns) == [
         "-A ufw-user-input -s 198.51.100.0/24 -p tcp -m tcp --dport 22 -j ACCEPT",
         "-A ufw-user-input -s 192.0.2.7/32 -p tcp -m tcp --dport 22 -j ACCEPT",
         "-A ufw-user-input -s 10.0.0.30/32 -p tcp -m tcp --dport 8000 -j ACCEPT",
     ]
-    assert _user_input_accepts(netns, "ip6tables") == []
-    policies = _in_netns(netns, "iptables", "-S").stdout.splitlines()
+    assert user_input_accepts(netns, "ip6tables") == []
+    policies = in_netns(netns, "iptables", "-S").stdout.splitlines()
     assert "-P INPUT DROP" in policies and "-P OUTPUT ACCEPT" in policies
 
     block = render_docker_user_block({8000: [PROXY]})
     assert (sandbox.etc / "after.rules").read_text() == render_after_rules(after_rules, block)
-    docker_user = _in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout.splitlines()
+    docker_user = in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout.splitlines()
     assert docker_user[4] == ("-A DOCKER-USER -s 10.0.0.30/32 -p tcp -m conntrack --ctstate NEW "
                               "--ctorigdstport 8000 --ctdir ORIGINAL -j RETURN")
     assert not any("10.0.0.99" in rule for rule in docker_user)
 
     before = (sandbox.etc / "user.rules").read_text(), (sandbox.etc / "after.rules").read_text()
-    second = sandbox.run(script)
+    second = sandbox.step(script)
     assert second.returncode == 0, second.stderr
     assert "djscale: ufw" not in second.stdout and "updated" not in second.stdout
     assert ((sandbox.etc / "user.rules").read_text(),
@@ -268,7 +200,7 @@ def test_ufw_script_refuses_when_sshd_does_not_listen_on_the_ssh_port(tmp_path, 
                                                                       sshd_stand_in):
     sshd_stand_in(22)  # the proxy's SSH port in the stack is 2222
     proxy = UfwSandbox(tmp_path, netns)
-    result = proxy.run(render_ufw_script(proxy_rules(make_config())))
+    result = proxy.step(render_ufw_script(proxy_rules(make_config())))
     assert result.returncode == 1
     assert "nothing listens on SSH port 2222" in result.stderr
     assert proxy.run("ufw status").stdout.strip() == "Status: inactive"
@@ -279,19 +211,19 @@ def test_ufw_script_on_a_proxy_host_for_real(tmp_path, netns, sshd_stand_in):
     cfg = make_config()
     sshd_stand_in(2222)
     proxy = UfwSandbox(tmp_path, netns)
-    result = proxy.run(render_ufw_script(proxy_rules(cfg)))
+    result = proxy.step(render_ufw_script(proxy_rules(cfg)))
     assert result.returncode == 0, result.stderr
-    assert _user_input_accepts(netns) == [
+    assert user_input_accepts(netns) == [
         "-A ufw-user-input -s 198.51.100.0/24 -p tcp -m tcp --dport 2222 -j ACCEPT",
         "-A ufw-user-input -s 192.0.2.7/32 -p tcp -m tcp --dport 2222 -j ACCEPT",
         "-A ufw-user-input -p tcp -m tcp --dport 80 -j ACCEPT",
         "-A ufw-user-input -p tcp -m tcp --dport 443 -j ACCEPT",
     ]
-    assert _user_input_accepts(netns, "ip6tables") == [
+    assert user_input_accepts(netns, "ip6tables") == [
         "-A ufw6-user-input -p tcp -m tcp --dport 80 -j ACCEPT",
         "-A ufw6-user-input -p tcp -m tcp --dport 443 -j ACCEPT",
     ]
-    docker_user = _in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout
+    docker_user = in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout
     assert "-A DOCKER-USER -m conntrack --ctstate NEW -j DROP" in docker_user
     assert "--ctorigdstport" not in docker_user
 
@@ -314,11 +246,11 @@ def test_ssh_rules_survive_a_second_run_for_real(tmp_path, netns, sshd_stand_in,
     db = UfwSandbox(tmp_path, netns)
     script = render_ufw_script(database_rules(cfg, APPS))
     for run in ("first", "second"):
-        result = db.run(script)
+        result = db.step(script, ssh_client="198.51.100.5 40000 22")
         assert result.returncode == 0, (run, result.stderr)
-        accepts = _user_input_accepts(netns)
+        accepts = user_input_accepts(netns)
         assert [r for r in accepts if "--dport 22 " in r] == v4_ssh, run
-        assert _user_input_accepts(netns, "ip6tables") == v6_ssh, run
+        assert user_input_accepts(netns, "ip6tables") == v6_ssh, run
     assert "djscale: ufw" not in result.stdout  # the second run changed nothing
 
 
@@ -326,65 +258,18 @@ def test_ufw_script_on_a_database_host_for_real(tmp_path, netns, sshd_stand_in):
     cfg = make_config()
     sshd_stand_in(22)
     db = UfwSandbox(tmp_path, netns)
-    result = db.run(render_ufw_script(database_rules(cfg, APPS)))
+    result = db.step(render_ufw_script(database_rules(cfg, APPS)))
     assert result.returncode == 0, result.stderr
-    assert _user_input_accepts(netns) == [
+    assert user_input_accepts(netns) == [
         "-A ufw-user-input -s 198.51.100.0/24 -p tcp -m tcp --dport 22 -j ACCEPT",
         "-A ufw-user-input -s 192.0.2.7/32 -p tcp -m tcp --dport 22 -j ACCEPT",
         "-A ufw-user-input -s 10.0.0.21/32 -p tcp -m tcp --dport 5432 -j ACCEPT",
         "-A ufw-user-input -s 10.0.0.22/32 -p tcp -m tcp --dport 5432 -j ACCEPT",
     ]
-    assert _in_netns(netns, "iptables", "-S", "DOCKER-USER").returncode != 0  # no block
+    assert in_netns(netns, "iptables", "-S", "DOCKER-USER").returncode != 0  # no block
 
 
 # --- the DOCKER-USER block against real forwarded traffic ---------------------------------
-
-class Namespaces:
-    def __init__(self):
-        self.prefix = f"djs{uuid.uuid4().hex[:6]}"
-        self.names: list[str] = []
-        self.processes: list[subprocess.Popen] = []
-
-    def add(self, role: str) -> str:
-        name = f"{self.prefix}-{role}"
-        subprocess.run(["ip", "netns", "add", name], check=True)
-        self.names.append(name)
-        _in_netns(name, "ip", "link", "set", "lo", "up", check=True)
-        return name
-
-    def sh(self, ns: str, command: str) -> subprocess.CompletedProcess:
-        return _in_netns(ns, "sh", "-c", command)
-
-    def start(self, ns: str, *cmd: str) -> None:
-        self.processes.append(subprocess.Popen(["ip", "netns", "exec", ns, *cmd],
-                                               stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL))
-
-    def close(self) -> None:
-        for proc in self.processes:
-            proc.terminate()
-            proc.wait(timeout=10)
-        for name in self.names:
-            subprocess.run(["ip", "netns", "del", name], check=False)
-
-
-def _connects(namespaces: Namespaces, ns: str, source: str, target: str,
-              timeout: int = 5) -> bool:
-    """An HTTP exchange works; a dropped SYN fails after `timeout` seconds."""
-    result = namespaces.sh(ns, f"curl -s -o /dev/null --interface {source} "
-                               f"--connect-timeout {timeout} --max-time {timeout + 5} "
-                               f"http://{target}/")
-    return result.returncode == 0
-
-
-@pytest.fixture
-def namespaces():
-    spaces = Namespaces()
-    try:
-        yield spaces
-    finally:
-        spaces.close()
-
 
 def test_docker_user_block_lets_only_the_proxy_reach_the_published_port(namespaces):
     """An app host as Docker sets it up (docker0 bridge, DNAT of published ports, FORWARD
@@ -407,7 +292,7 @@ def test_docker_user_block_lets_only_the_proxy_reach_the_published_port(namespac
         result = namespaces.sh(ns, command)
         assert result.returncode == 0, (command, result.stderr)
     block = render_docker_user_block({8000: [PROXY]})
-    assert _in_netns(app, "iptables-restore", "--noflush", input=block).returncode == 0
+    assert in_netns(app, "iptables-restore", "--noflush", input=block).returncode == 0
     # What dockerd adds for `-p 10.0.0.21:8000:8000` (and, here, `-p 10.0.0.21:8001:8000`).
     docker_rules = """
 iptables -t nat -A PREROUTING -d 10.0.0.21 -p tcp --dport 8000 -j DNAT --to-destination 172.17.0.2:8000
@@ -424,17 +309,17 @@ iptables -A FORWARD -i docker0 ! -o docker0 -j ACCEPT
     namespaces.start(ctr, "python3", "-m", "http.server", "8000", "--bind", "172.17.0.2")
     namespaces.start(lan, "python3", "-m", "http.server", "5432", "--bind", "10.0.0.10")
     for _ in range(100):
-        if _connects(namespaces, app, "172.17.0.1", "172.17.0.2:8000", 1) and \
-                _connects(namespaces, lan, "10.0.0.10", "10.0.0.10:5432", 1):
+        if connects(namespaces, app, "172.17.0.1", "172.17.0.2:8000", 1) and \
+                connects(namespaces, lan, "10.0.0.10", "10.0.0.10:5432", 1):
             break
         time.sleep(0.1)
     else:
         raise AssertionError("the stand-in container and database did not start")
 
-    assert _connects(namespaces, lan, PROXY, "10.0.0.21:8000")
-    assert not _connects(namespaces, lan, "10.0.0.40", "10.0.0.21:8000", 2)
+    assert connects(namespaces, lan, PROXY, "10.0.0.21:8000")
+    assert not connects(namespaces, lan, "10.0.0.40", "10.0.0.21:8000", 2)
     # The match is on the published port before DNAT: another published port is closed even
     # for the proxy, though it leads to the same container port.
-    assert not _connects(namespaces, lan, PROXY, "10.0.0.21:8001", 2)
+    assert not connects(namespaces, lan, PROXY, "10.0.0.21:8001", 2)
     # The container still opens connections out (to the database).
-    assert _connects(namespaces, ctr, "172.17.0.2", "10.0.0.10:5432")
+    assert connects(namespaces, ctr, "172.17.0.2", "10.0.0.10:5432")

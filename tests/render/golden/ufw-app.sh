@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # managed by djscale, do not edit
-# The host firewall: ufw with default deny incoming, allow outgoing, and exactly the rules
-# below; any other ufw rule is deleted. ufw's own commands keep its rule files and the
-# running tables in step, and `ufw show added` prints rules in the same canonical form as
-# the list below, so the script compares and changes only the difference (a re-run changes
-# nothing). Missing rules are added before anything is deleted and before ufw is enabled, so
-# SSH from the admin networks stays allowed at every moment.
+# The host firewall: ufw with default deny incoming (IPv4 and IPv6), allow outgoing, and
+# exactly the rules below; any other ufw rule is deleted. ufw's own commands keep its rule
+# files and the running tables in step, and `ufw show added` prints rules in the same
+# canonical form as the list below, so the script compares and changes only the difference
+# (a re-run changes nothing). Missing rules are added before anything is deleted and before
+# ufw is enabled, so SSH from the admin networks stays allowed at every moment.
+#
+# Nothing is changed unless the checks pass first: sshd listens on the SSH port, and the
+# address this deploy connects from is inside the SSH rules below (or the next SSH session,
+# the next step, would be shut out).
+# $1: the SSH session's $SSH_CLIENT ("address port port"), handed over by the command line
+# (sudo resets the environment). By hand, from an SSH session: sudo bash THIS "$SSH_CLIENT"
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 # apt waits for other package managers (unattended-upgrades, cloud-init) instead of failing:
@@ -65,6 +71,63 @@ if ! command -v ufw >/dev/null; then
     apt_get install -y --no-install-recommends ufw
 fi
 
+# The networks the rules above let reach SSH (firewall.adminCidrs), and the address this
+# deploy connects from as this host sees it: the machine running it, or the bastion, or
+# the NAT in between. python3 is there wherever ufw is (ufw is a python3 program).
+ssh_sources=(
+    198.51.100.0/24
+    192.0.2.7/32
+)
+deployer=${1:-}
+deployer=${deployer%% *}
+if [ -z "$deployer" ]; then
+    echo "djscale: refusing to change the firewall: it cannot tell where this deploy connects from (\$SSH_CLIENT was not passed as the first argument)" >&2
+    exit 1
+fi
+inside=0
+python3 - "$deployer" "${ssh_sources[@]}" <<'PY' || inside=$?
+import ipaddress
+import sys
+
+try:
+    address = ipaddress.ip_address(sys.argv[1].split("%")[0])
+except ValueError:
+    sys.exit(2)
+if address.version == 6 and address.ipv4_mapped:
+    address = address.ipv4_mapped
+sys.exit(0 if any(address in ipaddress.ip_network(n) for n in sys.argv[2:]) else 1)
+PY
+admin_cidrs=$(printf '%s, ' "${ssh_sources[@]}")
+case "$inside" in
+    0) ;;
+    1) echo "djscale: refusing to change the firewall: this deploy connects from $deployer, which firewall.adminCidrs (${admin_cidrs%, }) does not include, so SSH from it would be closed. Add $deployer (or its network; with ssh.bastion, the bastion's address as this host sees it) to firewall.adminCidrs. Nothing was changed." >&2
+       exit 1 ;;
+    2) echo "djscale: refusing to change the firewall: '$deployer' (from \$SSH_CLIENT) is not an IP address" >&2
+       exit 1 ;;
+    *) echo "djscale: refusing to change the firewall: could not check $deployer against firewall.adminCidrs (python3 exited $inside)" >&2
+       exit 1 ;;
+esac
+
+# IPv6 on, so the default deny and the rules apply to it too. (With IPV6=no, ufw drops all
+# IPv6 but loopback: the proxy's IPv6 clients, outgoing IPv6 and any IPv6 admin network.)
+ufw_defaults=/etc/default/ufw
+if [ "$(sed -n 's/^IPV6=//p' "$ufw_defaults" | tail -n 1)" != yes ]; then
+    if grep -q '^IPV6=' "$ufw_defaults"; then
+        sed -i 's/^IPV6=.*/IPV6=yes/' "$ufw_defaults"
+    else
+        echo 'IPV6=yes' >> "$ufw_defaults"
+    fi
+    echo "djscale: IPV6=yes in $ufw_defaults"
+    # A running ufw has no IPv6 chains yet: reload before a rule is added (each is then
+    # added again: ufw adds the IPv6 half of a rule it had for IPv4 only).
+    if [[ $(ufw status) == "Status: active"* ]]; then
+        ufw reload
+    fi
+    ipv6_turned_on=yes
+else
+    ipv6_turned_on=no
+fi
+
 ufw_add() {  # the rule's words are addresses, ports and keywords: plain word splitting
     local words
     read -r -a words <<< "$1"
@@ -98,7 +161,7 @@ contains() {  # contains WORD LIST...
 }
 
 for rule in "${desired[@]}"; do
-    if ! contains "$rule" "${current[@]}"; then
+    if [ "$ipv6_turned_on" = yes ] || ! contains "$rule" "${current[@]}"; then
         echo "djscale: ufw add: $rule"
         ufw_add "$rule"
     fi
