@@ -3,6 +3,7 @@ a fresh network namespace; the whole ufw script run for real in a network + moun
 with a private /etc/ufw, twice (the second run must change nothing)."""
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -194,6 +195,33 @@ def test_ufw_script_on_an_app_host_for_real(tmp_path, netns, sshd_stand_in):
     assert ((sandbox.etc / "user.rules").read_text(),
             (sandbox.etc / "after.rules").read_text()) == before
     assert "Status: active" in sandbox.run("ufw status").stdout
+
+
+def test_ufw_script_refuses_an_after_rules_block_that_does_not_load(tmp_path, netns,
+                                                                   sshd_stand_in):
+    """A jump to a chain that does not exist passes `iptables-restore --test` (nf_tables)
+    but fails `ufw reload` and the next boot: the script loads the new after.rules with
+    ufw's own init in a scratch network namespace first, and changes nothing."""
+    cfg = make_config()
+    sshd_stand_in(22)
+    sandbox = UfwSandbox(tmp_path, netns)
+    assert sandbox.step(render_ufw_script(app_rules(cfg, PROXY))).returncode == 0
+    files, tables = sandbox.files(), sandbox.tables()
+
+    script = render_ufw_script(app_rules(cfg, "10.0.0.31"))  # a changed block...
+    broken = script.replace("-A DOCKER-USER -j RETURN", "-A DOCKER-USER -j NO-SUCH-CHAIN")
+    assert broken != script  # ...that jumps nowhere
+    if "nf_tables" in subprocess.run(["iptables", "-V"], capture_output=True,
+                                     text=True).stdout:
+        block = render_docker_user_block({8000: ["10.0.0.31"]}).replace(
+            "-j RETURN\nCOMMIT", "-j NO-SUCH-CHAIN\nCOMMIT")
+        assert in_netns(netns, "iptables-restore", "--test", input=block).returncode == 0
+    result = sandbox.step(broken)
+    assert result.returncode == 1
+    assert "djscale: refusing to change the firewall: the new /etc/ufw/after.rules does not " \
+           "load" in result.stderr
+    assert "djscale: ufw" not in result.stdout  # no rule was touched either
+    assert (sandbox.files(), sandbox.tables()) == (files, tables)
 
 
 def test_ufw_script_refuses_when_sshd_does_not_listen_on_the_ssh_port(tmp_path, netns,

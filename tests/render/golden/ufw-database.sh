@@ -7,9 +7,9 @@
 # (a re-run changes nothing). Missing rules are added before anything is deleted and before
 # ufw is enabled, so SSH from the admin networks stays allowed at every moment.
 #
-# Nothing is changed unless the checks pass first: sshd listens on the SSH port, and the
-# address this deploy connects from is inside the SSH rules below (or the next SSH session,
-# the next step, would be shut out).
+# Nothing is changed unless the checks pass first: sshd listens on the SSH port, the address
+# this deploy connects from is inside the SSH rules below (or the next SSH session, the next
+# step, would be shut out), and a changed after.rules loads.
 # $1: the SSH session's $SSH_CLIENT ("address port port"), handed over by the command line
 # (sudo resets the environment). By hand, from an SSH session: sudo bash THIS "$SSH_CLIENT"
 set -euo pipefail
@@ -95,6 +95,7 @@ esac
 # IPv6 but loopback: the proxy's IPv6 clients, outgoing IPv6 and any IPv6 admin network.)
 ufw_defaults=/etc/default/ufw
 if [ "$(sed -n 's/^IPV6=//p' "$ufw_defaults" | tail -n 1)" != yes ]; then
+    status=$(ufw status)  # before the change: until the reload, `ufw status` fails
     if grep -q '^IPV6=' "$ufw_defaults"; then
         sed -i 's/^IPV6=.*/IPV6=yes/' "$ufw_defaults"
     else
@@ -103,7 +104,7 @@ if [ "$(sed -n 's/^IPV6=//p' "$ufw_defaults" | tail -n 1)" != yes ]; then
     echo "djscale: IPV6=yes in $ufw_defaults"
     # A running ufw has no IPv6 chains yet: reload before a rule is added (each is then
     # added again: ufw adds the IPv6 half of a rule it had for IPv4 only).
-    if [[ $(ufw status) == "Status: active"* ]]; then
+    if [[ $status == "Status: active"* ]]; then
         ufw reload
     fi
     ipv6_turned_on=yes

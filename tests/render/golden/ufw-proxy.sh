@@ -7,9 +7,9 @@
 # (a re-run changes nothing). Missing rules are added before anything is deleted and before
 # ufw is enabled, so SSH from the admin networks stays allowed at every moment.
 #
-# Nothing is changed unless the checks pass first: sshd listens on the SSH port, and the
-# address this deploy connects from is inside the SSH rules below (or the next SSH session,
-# the next step, would be shut out).
+# Nothing is changed unless the checks pass first: sshd listens on the SSH port, the address
+# this deploy connects from is inside the SSH rules below (or the next SSH session, the next
+# step, would be shut out), and a changed after.rules loads.
 # $1: the SSH session's $SSH_CLIENT ("address port port"), handed over by the command line
 # (sudo resets the environment). By hand, from an SSH session: sudo bash THIS "$SSH_CLIENT"
 set -euo pipefail
@@ -108,10 +108,39 @@ case "$inside" in
        exit 1 ;;
 esac
 
+# The DOCKER-USER block lives in after.rules between its markers: replace it in place (or
+# append it) and keep the rest of the file. A changed file is checked as ufw will load it at
+# the next reload and at every boot: ufw's own init loads this host's rule files, the new
+# after.rules among them, in a throwaway network namespace (`iptables-restore --test` misses
+# jumps to chains that do not exist). One that does not load changes nothing.
+new_after_rules=$(mktemp)
+scratch=$(mktemp -d)
+trap 'rm -rf "$new_after_rules" "$scratch"' EXIT
+awk '$0 == "# BEGIN djscale" { skip = 1; next } $0 == "# END djscale" { skip = 0; next } !skip' \
+    "$after_rules" > "$new_after_rules"
+printf '%s' "$docker_user_block" >> "$new_after_rules"
+after_rules_changed=no
+if ! cmp -s "$new_after_rules" "$after_rules"; then
+    after_rules_changed=yes
+    mkdir -p "$scratch/etc/default"
+    cp -a /etc/ufw "$scratch/etc/ufw"
+    rm -f "$scratch/etc/ufw/before.init" "$scratch/etc/ufw/after.init"  # hooks: not ours to run
+    cp "$new_after_rules" "$scratch/etc/ufw/after.rules"
+    # later assignments win: IPv6 as set below; no sysctls or modules (they are not per-namespace)
+    { cat /etc/default/ufw; printf 'IPV6=yes\nIPT_SYSCTL=\nIPT_MODULES=\n'; } \
+        > "$scratch/etc/default/ufw"
+    { cat /etc/ufw/ufw.conf; printf 'ENABLED=yes\n'; } > "$scratch/etc/ufw/ufw.conf"
+    if ! loaded=$(unshare --net /lib/ufw/ufw-init --datadir "$scratch" start 2>&1); then
+        echo "djscale: refusing to change the firewall: the new $after_rules does not load (ufw-init in a scratch network namespace): $loaded" >&2
+        exit 1
+    fi
+fi
+
 # IPv6 on, so the default deny and the rules apply to it too. (With IPV6=no, ufw drops all
 # IPv6 but loopback: the proxy's IPv6 clients, outgoing IPv6 and any IPv6 admin network.)
 ufw_defaults=/etc/default/ufw
 if [ "$(sed -n 's/^IPV6=//p' "$ufw_defaults" | tail -n 1)" != yes ]; then
+    status=$(ufw status)  # before the change: until the reload, `ufw status` fails
     if grep -q '^IPV6=' "$ufw_defaults"; then
         sed -i 's/^IPV6=.*/IPV6=yes/' "$ufw_defaults"
     else
@@ -120,7 +149,7 @@ if [ "$(sed -n 's/^IPV6=//p' "$ufw_defaults" | tail -n 1)" != yes ]; then
     echo "djscale: IPV6=yes in $ufw_defaults"
     # A running ufw has no IPv6 chains yet: reload before a rule is added (each is then
     # added again: ufw adds the IPv6 half of a rule it had for IPv4 only).
-    if [[ $(ufw status) == "Status: active"* ]]; then
+    if [[ $status == "Status: active"* ]]; then
         ufw reload
     fi
     ipv6_turned_on=yes
@@ -176,15 +205,7 @@ for rule in "${current[@]}"; do
 done
 
 reload=no
-# The DOCKER-USER block lives in after.rules between its markers: replace it in place (or
-# append it), keep the rest of the file, and check the block with iptables before using it.
-new_after_rules=$(mktemp)
-trap 'rm -f "$new_after_rules"' EXIT
-awk '$0 == "# BEGIN djscale" { skip = 1; next } $0 == "# END djscale" { skip = 0; next } !skip' \
-    "$after_rules" > "$new_after_rules"
-printf '%s' "$docker_user_block" >> "$new_after_rules"
-if ! cmp -s "$new_after_rules" "$after_rules"; then
-    printf '%s' "$docker_user_block" | iptables-restore --test
+if [ "$after_rules_changed" = yes ]; then
     install -m 0640 "$new_after_rules" "$after_rules"
     echo "djscale: updated the DOCKER-USER block in $after_rules"
     reload=yes
