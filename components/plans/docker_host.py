@@ -26,5 +26,6 @@ def docker_host_items(cfg: StackConfig, rules: FirewallRules, role: str) -> list
 
 def _firewall_summary(rules: FirewallRules) -> str:
     allowed = ", ".join(rules.ufw_rules())
-    block = " + DOCKER-USER block in after.rules" if rules.docker_published is not None else ""
+    block = (" + DOCKER-USER block in after.rules (containers kept from link-local "
+             "addresses)" if rules.docker_published is not None else "")
     return f"ufw: {allowed}{block}"

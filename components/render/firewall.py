@@ -11,6 +11,13 @@ DOCKER-USER block. It names no interface of the host (eth0, ens3...): traffic fr
 own bridges (docker0, br-+) passes, NEW traffic from anywhere else must match an allowed
 (source, published port) pair or is dropped.
 
+The same block keeps containers away from link-local addresses (169.254.0.0/16: the cloud
+metadata service, which hands out the machine's credentials), DNS and NTP excepted (some
+clouds serve those there). Bridged containers are matched in DOCKER-USER by their bridge;
+a container with the host's network (nginx on the proxy) sends from the host itself, so on
+that host sockets not owned by root are matched in ufw's output chain (see
+`render_docker_user_block`).
+
 The SSH rules are also what the ufw script checks the deployer's address against before it
 changes anything (`FirewallRules.ssh_sources`).
 """
@@ -27,6 +34,12 @@ BLOCK_BEGIN = "# BEGIN djscale"
 BLOCK_END = "# END djscale"
 AFTER_RULES_PATH = "/etc/ufw/after.rules"
 ANYWHERE = ("0.0.0.0/0", "::/0")
+LINK_LOCAL = "169.254.0.0/16"
+# What containers may still reach at link-local addresses: DNS (udp and tcp) and NTP. GCP
+# serves both on 169.254.169.254 (its VPC resolver, which Docker copies into containers'
+# resolv.conf), AWS on 169.254.169.253 and .123. The metadata API itself is HTTP.
+LINK_LOCAL_UDP_PORTS = (53, 123)
+LINK_LOCAL_TCP_PORTS = (53,)
 
 
 def _source(value: str) -> str:
@@ -68,6 +81,7 @@ class FirewallRules:
     allows: tuple[Allow, ...]
     docker_published: Optional[tuple[Allow, ...]] = None
     ssh_port: Optional[int] = None  # the script refuses to run unless sshd listens there
+    host_network_containers: bool = False  # a container uses the host's network (nginx)
 
     def ufw_rules(self) -> list[str]:
         return list(dict.fromkeys(a.ufw_rule() for a in self.allows))
@@ -123,13 +137,29 @@ def app_rules(cfg: StackConfig, proxy_private_address: str,
 
 def proxy_rules(cfg: StackConfig) -> FirewallRules:
     """SSH from the admin networks; HTTP and HTTPS from anywhere. nginx uses the host's
-    network, so no container port is published: DOCKER-USER lets nothing in."""
+    network, so no container port is published: DOCKER-USER lets nothing in, and nginx's
+    own traffic to link-local addresses is matched on the host's output."""
     allows = _ssh(cfg, cfg.proxy) + [Allow(80), Allow(443)]
-    return FirewallRules(tuple(allows), docker_published=(), ssh_port=_ssh_port(cfg, cfg.proxy))
+    return FirewallRules(tuple(allows), docker_published=(), ssh_port=_ssh_port(cfg, cfg.proxy),
+                         host_network_containers=True)
 
 
-def render_docker_user_block(allowed_sources_by_port: Mapping[int, Sequence[str]]) -> str:
-    """The after.rules block (markers included) for the DOCKER-USER chain."""
+def render_docker_user_block(allowed_sources_by_port: Mapping[int, Sequence[str]],
+                             host_network_containers: bool = False) -> str:
+    """The after.rules block (markers included): the DOCKER-USER chain, and the chain that
+    keeps containers from link-local addresses.
+
+    `host_network_containers`: a container on this host uses the host's network (nginx on
+    the proxy). Its packets leave through OUTPUT like the host's own, with no interface to
+    tell them apart, so the block matches them by the socket's owner: anything not root.
+    nginx's workers, which open every upstream and outside connection, never run as root
+    (`nginx` = uid 101 in the official image, `nobody` or `www-data` in distribution
+    builds: djscale's nginx.conf names no user), so any of them matches, where a uid named
+    here would tie the rule to one image. The host's root services (cloud-init, the cloud's
+    agents) keep the metadata service; its non-root services keep link-local DNS and NTP
+    (systemd-resolved, chrony, systemd-timesyncd); any other non-root access from the proxy
+    host to a link-local address is dropped. The rule sits in ufw's `ufw-after-output`,
+    which ufw empties and fills again on every reload, so it is never there twice."""
     allowed = []
     for port in sorted(allowed_sources_by_port):
         for source in sorted({_source(s) for s in allowed_sources_by_port[port]},
@@ -138,7 +168,11 @@ def render_docker_user_block(allowed_sources_by_port: Mapping[int, Sequence[str]
             if network.version != 4:
                 raise ValueError(f"{source}: the DOCKER-USER block is IPv4 (iptables) only")
             allowed.append((int(Allow(port).port), str(network)))
-    return render_template("docker-user.rules.j2", allowed=allowed)
+    return render_template(
+        "docker-user.rules.j2", allowed=allowed, link_local=LINK_LOCAL,
+        link_local_udp_ports=",".join(str(int(p)) for p in LINK_LOCAL_UDP_PORTS),
+        link_local_tcp_ports=",".join(str(int(p)) for p in LINK_LOCAL_TCP_PORTS),
+        host_network_containers=bool(host_network_containers))
 
 
 def docker_user_block(rules: FirewallRules) -> Optional[str]:
@@ -150,7 +184,7 @@ def docker_user_block(rules: FirewallRules) -> Optional[str]:
         if allow.source is None:
             raise ValueError("a published container port must name its allowed sources")
         by_port.setdefault(allow.port, []).append(allow.source)
-    return render_docker_user_block(by_port)
+    return render_docker_user_block(by_port, rules.host_network_containers)
 
 
 def render_after_rules(existing: str, block: str) -> str:

@@ -159,6 +159,8 @@ def tcp_open(ns: str, source: Optional[str], address: str, port: int, timeout: f
     completes within `timeout` seconds; `uid`: from a process of that user."""
     bind = f", source_address=({source!r}, 0)" if source else ""
     code = f"import socket; socket.create_connection(({address!r}, {port}), {timeout}{bind})"
-    runner = (["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-              if uid is not None else [])
-    return in_netns(ns, *runner, sys.executable, "-c", code).returncode == 0
+    if uid is None:
+        return in_netns(ns, sys.executable, "-c", code).returncode == 0
+    # the system python: this interpreter may live where another user cannot read (/root)
+    return in_netns(ns, "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                    "/usr/bin/python3", "-c", code).returncode == 0

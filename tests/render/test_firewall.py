@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from components.render import firewall
 from components.render.firewall import (Allow, app_rules, database_rules,
                                         proxy_rules, render_after_rules,
                                         render_docker_user_block, render_ufw_script)
@@ -92,8 +93,18 @@ def test_docker_user_block_text():
 # ufw's own rules do not see them. Docker jumps from FORWARD to DOCKER-USER first: here NEW
 # connections from anywhere but a Docker bridge are dropped, except the allowed sources to
 # the allowed published ports (matched on the port before DNAT, --ctorigdstport).
+# Containers do not reach link-local addresses (169.254.0.0/16: the cloud metadata service,
+# which hands out credentials), DNS and NTP excepted. That jump comes first: it matches only
+# what containers send to those addresses (replies to a container are addressed to the
+# container), and it also cuts a connection opened before this block was loaded.
 *filter
 :DOCKER-USER - [0:0]
+:DJSCALE-LINK-LOCAL - [0:0]
+-A DJSCALE-LINK-LOCAL -p udp -m multiport --dports 53,123 -j RETURN
+-A DJSCALE-LINK-LOCAL -p tcp -m multiport --dports 53 -j RETURN
+-A DJSCALE-LINK-LOCAL -j DROP
+-A DOCKER-USER -d 169.254.0.0/16 -i docker0 -j DJSCALE-LINK-LOCAL
+-A DOCKER-USER -d 169.254.0.0/16 -i br-+ -j DJSCALE-LINK-LOCAL
 -A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
 -A DOCKER-USER -i docker0 -j RETURN
 -A DOCKER-USER -i br-+ -j RETURN
@@ -104,6 +115,21 @@ def test_docker_user_block_text():
 COMMIT
 # END djscale
 """
+
+
+def test_a_host_with_host_network_containers_matches_their_sockets_on_output():
+    """nginx on the proxy uses the host's network: its traffic is the host's OUTPUT."""
+    plain = render_docker_user_block({})
+    block = render_docker_user_block({}, host_network_containers=True)
+    added = ("# A container with the host's network (nginx) sends from the host itself: OUTPUT, "
+             "not\n# FORWARD, and no interface tells it apart. Its workers never run as root: "
+             "sockets not owned\n# by root go through the same chain (ufw empties "
+             "ufw-after-output on every reload).\n-A ufw-after-output -d 169.254.0.0/16 "
+             "-m owner ! --uid-owner 0 -j DJSCALE-LINK-LOCAL\n")
+    assert block == plain.replace("COMMIT\n", added + "COMMIT\n")
+    assert firewall.docker_user_block(proxy_rules(make_config())) == render_docker_user_block(
+        {}, host_network_containers=True)
+    assert "ufw-after-output" not in firewall.docker_user_block(app_rules(make_config(), PROXY))
 
 
 def test_after_rules_block_is_appended_then_replaced_in_place():
@@ -138,6 +164,8 @@ def test_docker_user_block_loads_in_iptables(netns):
     chain = in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout
     assert chain == """\
 -N DOCKER-USER
+-A DOCKER-USER -d 169.254.0.0/16 -i docker0 -j DJSCALE-LINK-LOCAL
+-A DOCKER-USER -d 169.254.0.0/16 -i br-+ -j DJSCALE-LINK-LOCAL
 -A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
 -A DOCKER-USER -i docker0 -j RETURN
 -A DOCKER-USER -i br-+ -j RETURN
@@ -184,7 +212,7 @@ def test_ufw_script_on_an_app_host_for_real(tmp_path, netns, sshd_stand_in):
     block = render_docker_user_block({8000: [PROXY]})
     assert (sandbox.etc / "after.rules").read_text() == render_after_rules(after_rules, block)
     docker_user = in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout.splitlines()
-    assert docker_user[4] == ("-A DOCKER-USER -s 10.0.0.30/32 -p tcp -m conntrack --ctstate NEW "
+    assert docker_user[6] == ("-A DOCKER-USER -s 10.0.0.30/32 -p tcp -m conntrack --ctstate NEW "
                               "--ctorigdstport 8000 --ctdir ORIGINAL -j RETURN")
     assert not any("10.0.0.99" in rule for rule in docker_user)
 

@@ -47,13 +47,27 @@ docker_user_block='# BEGIN djscale
 # ufw'"'"'s own rules do not see them. Docker jumps from FORWARD to DOCKER-USER first: here NEW
 # connections from anywhere but a Docker bridge are dropped, except the allowed sources to
 # the allowed published ports (matched on the port before DNAT, --ctorigdstport).
+# Containers do not reach link-local addresses (169.254.0.0/16: the cloud metadata service,
+# which hands out credentials), DNS and NTP excepted. That jump comes first: it matches only
+# what containers send to those addresses (replies to a container are addressed to the
+# container), and it also cuts a connection opened before this block was loaded.
 *filter
 :DOCKER-USER - [0:0]
+:DJSCALE-LINK-LOCAL - [0:0]
+-A DJSCALE-LINK-LOCAL -p udp -m multiport --dports 53,123 -j RETURN
+-A DJSCALE-LINK-LOCAL -p tcp -m multiport --dports 53 -j RETURN
+-A DJSCALE-LINK-LOCAL -j DROP
+-A DOCKER-USER -d 169.254.0.0/16 -i docker0 -j DJSCALE-LINK-LOCAL
+-A DOCKER-USER -d 169.254.0.0/16 -i br-+ -j DJSCALE-LINK-LOCAL
 -A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
 -A DOCKER-USER -i docker0 -j RETURN
 -A DOCKER-USER -i br-+ -j RETURN
 -A DOCKER-USER -m conntrack --ctstate NEW -j DROP
 -A DOCKER-USER -j RETURN
+# A container with the host'"'"'s network (nginx) sends from the host itself: OUTPUT, not
+# FORWARD, and no interface tells it apart. Its workers never run as root: sockets not owned
+# by root go through the same chain (ufw empties ufw-after-output on every reload).
+-A ufw-after-output -d 169.254.0.0/16 -m owner ! --uid-owner 0 -j DJSCALE-LINK-LOCAL
 COMMIT
 # END djscale
 '
