@@ -29,15 +29,17 @@ def load_stack(config: Optional[pulumi.Config] = None) -> tuple[StackConfig, Sta
     for key in _config_keys(config.name):
         if key not in SECRET_KEYS:
             raw[key] = _read(config, key)
-    secrets_present = set()
+    secrets_present, secret_values = set(), {}
     for key in SECRET_KEYS:
-        if not config.get(key):  # "" is Pulumi.yaml's default for an optional secret: not set
+        value = config.get(key)
+        if not value:  # "" is Pulumi.yaml's default for an optional secret: not set
             continue
         if runtime_config.is_config_secret(f"{config.name}:{key}"):
             secrets_present.add(key)
+            secret_values[key] = value  # only checked (Secret.rule), never kept
         else:  # parse_config refuses it by name; its value goes nowhere
             raw[key] = "<plain text>"
-    stack = parse_config(raw, frozenset(secrets_present))
+    stack = parse_config(raw, frozenset(secrets_present), secret_values=secret_values)
     secrets = StackSecrets(
         ssh_private_key=(config.get_secret("sshPrivateKey")
                          if "sshPrivateKey" in secrets_present else None),

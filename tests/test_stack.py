@@ -164,3 +164,15 @@ def test_empty_ssh_key_secret_counts_as_unset(tmp_path):
     assert pulumi.Config("djscale").get("sshPrivateKey") == ""  # the project's default
     _, secrets = load_stack()
     assert secrets.ssh_private_key is None
+
+
+def test_the_static_storage_secret_is_checked_where_it_is_read_and_never_shown():
+    """A line break in it would stop the env-file renderer inside `up`; the program refuses
+    it with the config problems instead, without its value."""
+    _configure(ROOT / "Pulumi.dev.yaml", {**SECRETS, "staticStorageSecretKey": "SeCrEt-Xy\n"})
+    with pytest.raises(ConfigError) as error:
+        load_stack()
+    assert error.value.problems == [
+        "staticStorageSecretKey: contains a control character (U+000A); the value is not "
+        "shown (it is a secret)"]
+    assert "SeCrEt" not in str(error.value)

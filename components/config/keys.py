@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from .reader import Problems, Section, child_path, decode_json
-from .rules import show
+from .rules import show, text_problem
 
 
 class _Required:
@@ -148,8 +148,11 @@ class Kind:
 
 
 class Text(Kind):
-    """A non-empty string (trimmed), checked by `rule`, then `normalize`d.
+    """A non-empty string, checked by `rule`, then `normalize`d.
 
+    Every string is taken exactly as written: one with a control character or with
+    whitespace at either end is refused, never stripped (rules.text_problem), so the rules
+    and the renderers behind them never see one.
     `numbers=True`: a bare number is taken as its text (`postgresVersion: 16`, nginx `30`).
     """
 
@@ -169,12 +172,11 @@ class Text(Kind):
         if not raw.strip():
             reading.problems.add(path, "must not be empty")
             return fallback
-        value = raw.strip()
-        problem = self.rule(value) if self.rule else None
+        problem = text_problem(raw) or (self.rule(raw) if self.rule else None)
         if problem:
             reading.problems.add(path, problem)
             return fallback
-        return self.normalize(value) if self.normalize else value
+        return self.normalize(raw) if self.normalize else raw
 
 
 class Integer(Kind):
@@ -185,7 +187,7 @@ class Integer(Kind):
         self.doc = "integer" + (f" ≥ {minimum}" if minimum is not None else "")
 
     def convert(self, raw, path, fallback, reading):
-        if isinstance(raw, str) and re.fullmatch(r"-?\d+", raw.strip()):
+        if isinstance(raw, str) and re.fullmatch(r"-?[0-9]+", raw):
             raw = int(raw)
         if not _is_number(raw) or not float(raw).is_integer():
             reading.problems.add(path, f"expected an integer, got {show(raw)}")
@@ -217,8 +219,8 @@ class Flag(Kind):
     pulumi_type = "boolean"
 
     def convert(self, raw, path, fallback, reading):
-        if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
-            return raw.strip().lower() == "true"
+        if isinstance(raw, str) and raw.lower() in ("true", "false"):
+            return raw.lower() == "true"
         if not isinstance(raw, bool):
             reading.problems.add(path, f"expected true or false, got {show(raw)}")
             return fallback
@@ -272,7 +274,8 @@ class ListOf(Kind):
 
 
 class MapOf(Kind):
-    """An object with free keys (`key_rule` checks each) and `value` values; a tuple of pairs."""
+    """An object with free keys (each checked like any text, then by `key_rule`) and `value`
+    values; a tuple of pairs."""
 
     def __init__(self, value: Kind, *, doc: str,
                  key_rule: Optional[Callable[[str], Optional[str]]] = None):
@@ -285,10 +288,15 @@ class MapOf(Kind):
             return ()
         pairs = []
         for name, entry in raw.items():
-            entry_path = f"{path}[{str(name)!r}]"
+            name = str(name)
+            entry_path = f"{path}[{name!r}]"
+            problem = text_problem(name) or (self.key_rule(name) if self.key_rule else None)
+            if problem:
+                reading.problems.add(entry_path, problem)
+                continue
             value = self.value.convert(entry, entry_path, None, reading)
             if value is not None:
-                pairs.append((str(name), value))
+                pairs.append((name, value))
         return tuple(pairs)
 
     def absent(self, key, path, reading):

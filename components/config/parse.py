@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Optional
 
 from . import rules
 from .keys import Reading, declared_keys, read_section
 from .reader import ConfigError, Problems, Section
 from .rules import show
-from .schema import (SECRET_KEYS, AcmeConfig, AppServerConfig, DatabaseConfig, HostConfig,
-                     SshConfig, StackConfig)
+from .schema import (SECRET_KEYS, SECRETS, AcmeConfig, AppServerConfig, DatabaseConfig,
+                     HostConfig, SshConfig, StackConfig)
 
 # Problems are listed in this order of top-level keys (secrets beside what they belong to).
 TOP_LEVEL_KEYS = tuple(key.name for _, key in declared_keys(StackConfig))
@@ -25,12 +25,16 @@ PROBLEM_ORDER = ["domain", "acme", "ssh", "sshPrivateKey", "database", "appServe
 
 
 def parse_config(raw: dict, secrets_present: Iterable[str] = frozenset(),
-                 check_files: bool = True) -> StackConfig:
+                 check_files: bool = True,
+                 secret_values: Optional[Mapping[str, str]] = None) -> StackConfig:
     """Parse the stack's `djscale:` mapping (namespace stripped, camelCase keys).
 
     `secrets_present` names the SECRET_KEYS that are set. Raises ConfigError listing every
     problem, each prefixed by its key path (`appServers[1].address: ...`).
     `check_files=False` skips filesystem checks (the key file), for inspect and mocks.
+    `secret_values`: the secrets' values where the program has them (components/stack.py),
+    only to check them by their declared rule; they go into nothing that is returned, and no
+    problem text shows them.
     """
     problems = Problems()
     reading = Reading(problems, BUILDERS, frozenset(secrets_present), check_files)
@@ -41,6 +45,11 @@ def parse_config(raw: dict, secrets_present: Iterable[str] = frozenset(),
                              "not in plain text")
             # given, only not as a secret: say that once, not also that it is missing
             reading.secrets_present = reading.secrets_present | {key}
+    for secret in SECRETS:
+        value = (secret_values or {}).get(secret.name)
+        problem = secret.rule(value) if secret.rule and value else None
+        if problem:
+            problems.add(secret.name, problem)
     stack = _build_stack(read_section(top, StackConfig, reading), top, reading)
     if problems:
         raise ConfigError(problems.sorted_by(PROBLEM_ORDER))

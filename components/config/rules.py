@@ -1,8 +1,14 @@
-"""Value rules: pure functions that say why one config value is unusable, or return None.
+r"""Value rules: pure functions that say why one config value is unusable, or return None.
 
 Each rule is written once and used by the config parser (through the key declarations in
 components/config/schema.py) and, where a renderer checks its input again, by that renderer.
 A problem text never contains the key path: the reader adds it.
+
+Every pattern is matched whole (`fullmatch`): with `re.match` and `$`, "evil\n" matched a
+pattern of letters, because `$` also matches before a final line break. Digits are ASCII
+(`[0-9]`, not `\d`, which takes any script's digits). Before any rule runs, every string
+value has passed `text_problem` (components/config/keys.py, Text): no control character and
+no whitespace at either end, so no rule and no renderer sees one.
 """
 from __future__ import annotations
 
@@ -12,29 +18,54 @@ import ipaddress
 import json
 import os
 import re
+import struct
+import unicodedata
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
-_DOTTED_NUMBERS = re.compile(r"^[0-9.]+$")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([^@\s]+)$")
-_SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# ASCII: with IGNORECASE alone, [a-z] also matches the Kelvin sign and the long s (U+212A,
+# U+017F), which case-fold to k and s.
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE | re.ASCII)
+_DOTTED_NUMBERS = re.compile(r"[0-9.]+")
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?P<domain>[^@]+)")
+_SQL_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _HOST_KEY = re.compile(
-    r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)"
-    r"|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) (?P<blob>[A-Za-z0-9+/]+={0,2})$"
+    r"(?P<type>ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)"
+    r"|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) (?P<blob>[A-Za-z0-9+/]+={0,2})"
 )
-_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_UNIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_DJANGO_USERNAME = re.compile(r"^[\w.@+-]{1,150}$")
-_POSTGRES_VERSION = re.compile(r"^\d+(\.\d+)?$")
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_DJANGO_USERNAME = re.compile(r"[\w.@+-]{1,150}")  # Django's UnicodeUsernameValidator
+_POSTGRES_VERSION = re.compile(r"[0-9]+(\.[0-9]+)?")
 _REGION = re.compile(r"[A-Za-z0-9-]+")
+# An S3 access key id: AWS (16-128 of A-Z0-9: AKIA..., ASIA...), DigitalOcean Spaces (DO00...),
+# MinIO (any user name of 3 or more characters; it refuses `=` and `,`), GCS HMAC, R2, B2.
+_ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9._@+-]{3,128}")
+# RFC 3986's characters: a URL holding anything else is refused, not cleaned (urlsplit would
+# silently drop tabs and line breaks, and strip leading control characters).
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")
+_HOST_AND_PORT = re.compile(r"(?P<host>[^:/]+)(:(?P<port>[^:/]*))?")
+_URL_PATH = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*")
+# Docker's reference grammar (distribution/reference, regexp.go): [domain[:port]/]path[:tag]
+# [@digest]; a first component is a domain only if it has a `.` or `:` or is `localhost`.
+_IMAGE_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_DOMAIN = re.compile(
+    r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+    r"(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?")
+_IMAGE_NAME = re.compile(f"{_IMAGE_PATH_COMPONENT}(?:/{_IMAGE_PATH_COMPONENT})*")
+_IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_IMAGE_DIGEST = re.compile(
+    r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
 # nginx's own syntax for times and sizes (ngx_parse_time / ngx_parse_size); a bare number
 # means seconds / bytes. The one definition: the nginx renderer checks against these too.
-NGINX_TIME = re.compile(r"^\d+(ms|s|m)?$")
-NGINX_SIZE = re.compile(r"^\d+[kKmMgG]?$")
+NGINX_TIME = re.compile(r"[0-9]+(ms|s|m)?")
+NGINX_SIZE = re.compile(r"[0-9]+[kKmMgG]?")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# pg_hba.conf words with a meaning of their own in the database and user columns: a database
+# or role of that name could not be written there unquoted (components/render/postgres.py).
+PG_HBA_KEYWORDS = frozenset({"all", "sameuser", "samerole", "samegroup", "replication"})
 
 # PostgreSQL's reserved key words: as a role or database name they would need quoting.
 POSTGRES_RESERVED = frozenset("""
@@ -58,6 +89,44 @@ def show(value: Any) -> str:
         return repr(value)
 
 
+# --------------------------------------------------------------------------- any text
+
+def _control_character(value: str) -> Optional[str]:
+    """The first control character of `value` as U+XXXX: Unicode Cc (C0, DEL, C1), Cf
+    (zero-width, bidi controls) and the line and paragraph separators."""
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def text_problem(value: str) -> Optional[str]:
+    """Any string of the config: used exactly as written, or refused; never cleaned.
+
+    A control character is refused, and so is whitespace at either end: a value is not
+    stripped (`pulumi config set` of a pasted value with a trailing newline, a name with a
+    stray space) but named, so what is deployed is what is written.
+    """
+    control = _control_character(value)
+    if control:
+        return f"{show(value)} contains a control character ({control})"
+    if value != value.strip():
+        return f"{show(value)} has leading or trailing whitespace"
+    return None
+
+
+def secret_line_problem(value: str) -> Optional[str]:
+    """A secret that lands on one line of a file (the env file): `text_problem`'s rules,
+    with a problem text that never shows the value."""
+    control = _control_character(value)
+    if control:
+        return f"contains a control character ({control}); the value is not shown (it is a secret)"
+    if value != value.strip():
+        return ("has leading or trailing whitespace (a line break from `< file`?); the value "
+                "is not shown (it is a secret)")
+    return None
+
+
 # --------------------------------------------------------------------------- names
 
 def is_hostname(value: str, min_labels: int = 1) -> bool:
@@ -65,7 +134,7 @@ def is_hostname(value: str, min_labels: int = 1) -> bool:
     if not value or len(value) > 253 or value.endswith("."):
         return False
     labels = value.split(".")
-    if len(labels) < min_labels or not all(_LABEL.match(label) for label in labels):
+    if len(labels) < min_labels or not all(_LABEL.fullmatch(label) for label in labels):
         return False
     return not labels[-1].isdigit()  # an all-numeric last label is a mistyped IPv4 address
 
@@ -89,18 +158,42 @@ def domain_problem(value: str) -> Optional[str]:
 
 
 def email_problem(value: str) -> Optional[str]:
-    match = _EMAIL.match(value)
-    if not match or not is_hostname(match.group(1), min_labels=2):
+    match = _EMAIL.fullmatch(value)
+    if not match or not is_hostname(match.group("domain"), min_labels=2):
         return f"{show(value)} is not an email address"
     return None
 
 
-def url_problem(value: str, schemes: tuple[str, ...]) -> Optional[str]:
-    parts = urlsplit(value)
-    if parts.scheme not in schemes or not parts.netloc or parts.netloc.startswith(":"):
-        wanted = " or ".join(f"{scheme}://" for scheme in schemes)
-        return f"{show(value)} must be an {wanted} URL"
+def _host_port_problem(value: str, host_and_port: str) -> Optional[str]:
+    """`host[:port]`: a DNS name or IPv4 address, and a port 1-65535 when one is given."""
+    match = _HOST_AND_PORT.fullmatch(host_and_port)
+    host = match.group("host") if match else ""
+    if not (is_hostname(host) or is_ipv4(host)):
+        return f"{show(value)} has no valid host (a DNS name or IPv4 address)"
+    port = match.group("port")
+    if port is not None and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        return f"{show(value)} has an invalid port (1-65535)"
     return None
+
+
+def url_problem(value: str, schemes: tuple[str, ...]) -> Optional[str]:
+    """`scheme://host[:port][/path]`, checked as written, before urlsplit sees it."""
+    wanted = " or ".join(f"{scheme}://" for scheme in schemes)
+    if not _URL_CHARACTERS.fullmatch(value):
+        return (f"{show(value)} is not a URL (only letters, digits and "
+                "-._~:/?#[]@!$&'()*+,;=% may appear)")
+    scheme, separator, _ = value.partition("://")
+    if scheme not in schemes or not separator:
+        return f"{show(value)} must be an {wanted} URL"
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unbalanced `[` or `]` (urlsplit reads it as an IPv6 literal)
+        return f"{show(value)} has no valid host (a DNS name or IPv4 address)"
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        return f"{show(value)} must not have a query or fragment"
+    if "@" in parts.netloc:
+        return f"{show(value)} must not contain a user name or password"
+    return _host_port_problem(value, parts.netloc)
 
 
 def https_url_problem(value: str) -> Optional[str]:
@@ -113,7 +206,7 @@ def http_url_problem(value: str) -> Optional[str]:
 
 def host_name_problem(value: str) -> Optional[str]:
     """A name of ours used in resource names (`app1`, `canary`)."""
-    if not _HOST_NAME.match(value):
+    if not _HOST_NAME.fullmatch(value):
         return f"{show(value)} must be lowercase letters, digits and inner hyphens"
     return None
 
@@ -129,15 +222,16 @@ def allowed_host_problem(value: str) -> Optional[str]:
 
 
 def custom_domain_problem(value: str) -> Optional[str]:
-    host = value.split("/", 1)[0].rsplit(":", 1)[0] if "://" not in value else ""
-    if not host or not (is_hostname(host) or is_ipv4(host)):
+    """`host[:port][/path]` without a scheme: what django-storages puts before a file name."""
+    host_and_port, slash, path = value.partition("/")
+    if "://" in value or not host_and_port or not _URL_PATH.fullmatch(slash + path):
         return (f"{show(value)} must be a host name without a scheme "
                 "(e.g. cdn.example.com or s3.example.com/bucket)")
-    return None
+    return _host_port_problem(value, host_and_port)
 
 
 def stack_name_problem(value: str) -> Optional[str]:
-    if not _STACK_NAME.match(value):
+    if not _STACK_NAME.fullmatch(value):
         return f"{show(value)} is not a fully qualified stack name (org/project/stack)"
     return None
 
@@ -152,9 +246,27 @@ def platform_problem(value: str) -> Optional[str]:
     return None
 
 
+def _is_image_reference(value: str) -> bool:
+    name, at, digest = value.partition("@")
+    if at and not _IMAGE_DIGEST.fullmatch(digest):
+        return False
+    last_slash = name.rfind("/")
+    if ":" in name[last_slash + 1:]:
+        name, _, tag = name.rpartition(":")
+        if not _IMAGE_TAG.fullmatch(tag):
+            return False
+    first, slash, rest = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        if not _IMAGE_DOMAIN.fullmatch(first):
+            return False
+        name = rest
+    return len(value.partition("@")[0]) <= 255 and bool(_IMAGE_NAME.fullmatch(name))
+
+
 def image_problem(value: str) -> Optional[str]:
-    if re.search(r"\s", value):
-        return f"{show(value)} is not an image reference"
+    if not _is_image_reference(value):
+        return (f"{show(value)} is not an image reference "
+                "([registry[:port]/]name[:tag][@digest], e.g. python:3.12-slim)")
     return None
 
 
@@ -166,15 +278,22 @@ def region_problem(value: str) -> Optional[str]:
 
 def bucket_problem(value: str) -> Optional[str]:
     valid = (
-        _BUCKET.match(value)
+        _BUCKET.fullmatch(value)
         and ".." not in value
-        and not _DOTTED_NUMBERS.match(value)
+        and not _DOTTED_NUMBERS.fullmatch(value)
         and not value.startswith("xn--")
         and not value.endswith("-s3alias")
     )
     if not valid:
         return (f"{show(value)} is not a valid S3 bucket name (3-63 lowercase letters, digits, "
                 "dots and hyphens, starting and ending with a letter or digit)")
+    return None
+
+
+def access_key_id_problem(value: str) -> Optional[str]:
+    if not _ACCESS_KEY_ID.fullmatch(value):
+        return (f"{show(value)} is not an access key id "
+                "(3 to 128 letters, digits and . _ - @ +)")
     return None
 
 
@@ -207,7 +326,7 @@ def client_address_problem(value: str) -> Optional[str]:
 
 def ssh_address_problem(value: str) -> Optional[str]:
     """`address` (how SSH reaches a host) may be an IPv4 address or a DNS name."""
-    if _DOTTED_NUMBERS.match(value):
+    if _DOTTED_NUMBERS.fullmatch(value):
         return ipv4_problem(value)
     if is_hostname(value):
         return None
@@ -235,13 +354,44 @@ def cidr_problem(value: str) -> tuple[Optional[str], Optional[str]]:
 # --------------------------------------------------------------------------- SSH
 
 def unix_user_problem(value: str) -> Optional[str]:
-    if not _UNIX_USER.match(value):
+    if not _UNIX_USER.fullmatch(value):
         return f"{show(value)} is not a valid user name"
     return None
 
 
+def _ssh_strings(blob: bytes) -> Optional[list[bytes]]:
+    """The SSH wire strings (uint32 length, bytes) a public key blob is made of, or None."""
+    fields, at = [], 0
+    while at < len(blob):
+        if at + 4 > len(blob):
+            return None
+        (length,) = struct.unpack(">I", blob[at:at + 4])
+        at += 4
+        if at + length > len(blob):
+            return None
+        fields.append(blob[at:at + length])
+        at += length
+    return fields
+
+
+def _is_key_blob(kind: str, blob: bytes) -> bool:
+    """The blob is a public key of `kind`: its own type name, then that type's fields
+    (RFC 8709 ed25519: 32-byte key; RFC 5656 ecdsa: curve name, point; OpenSSH's sk- keys
+    add the application)."""
+    fields = _ssh_strings(blob)
+    if not fields or fields[0] != kind.encode():
+        return False
+    if kind == "ssh-ed25519":
+        return len(fields) == 2 and len(fields[1]) == 32
+    if kind == "sk-ssh-ed25519@openssh.com":
+        return len(fields) == 3 and len(fields[1]) == 32
+    curve = kind.split("@")[0].rsplit("-", 1)[-1].encode()  # nistp256, nistp384, nistp521
+    count = 4 if kind.startswith("sk-") else 3
+    return len(fields) == count and fields[1] == curve and len(fields[2]) > 0
+
+
 def host_key_problem(value: str) -> Optional[str]:
-    match = _HOST_KEY.match(value)
+    match = _HOST_KEY.fullmatch(value)
     if match and value.startswith(("ssh-rsa ", "ssh-dss ")):
         # pulumi-command pins HostKeyAlgorithms to the pinned key's type (provider/pkg/
         # provider/remote/connection.go, SSHConfig: `[]string{publicKey.Type()}`): for an
@@ -252,10 +402,11 @@ def host_key_problem(value: str) -> Optional[str]:
                 "pin the host's ed25519 or ecdsa key: ssh-keyscan -t ed25519 <address>")
     if match:
         try:
-            base64.b64decode(match.group("blob"), validate=True)
-            return None
+            blob = base64.b64decode(match.group("blob"), validate=True)
         except (binascii.Error, ValueError):
-            pass
+            blob = b""
+        if _is_key_blob(match.group("type"), blob):
+            return None
     return (f"{show(value)} is not a public host key "
             "('<type> <base64>', as printed by ssh-keyscan without the host name)")
 
@@ -279,11 +430,13 @@ def key_file_problem(path: str) -> Optional[str]:
 # --------------------------------------------------------------------------- PostgreSQL
 
 def sql_identifier_problem(value: str) -> Optional[str]:
-    if not _SQL_IDENTIFIER.match(value):
+    if not _SQL_IDENTIFIER.fullmatch(value):
         return (f"{show(value)} is not a safe SQL identifier (lowercase letters, digits and _, "
                 "starting with a letter or _, at most 63 characters)")
     if value in POSTGRES_RESERVED:
         return f"{show(value)} is a reserved word in PostgreSQL"
+    if value in PG_HBA_KEYWORDS:
+        return f"{show(value)} is a keyword of pg_hba.conf"
     return None
 
 
@@ -296,7 +449,7 @@ def db_user_problem(value: str) -> Optional[str]:
 
 
 def postgres_version_problem(value: str) -> Optional[str]:
-    if not _POSTGRES_VERSION.match(value):
+    if not _POSTGRES_VERSION.fullmatch(value):
         return f"{show(value)} is not a PostgreSQL major version (e.g. 16)"
     return None
 
@@ -304,7 +457,7 @@ def postgres_version_problem(value: str) -> Optional[str]:
 # --------------------------------------------------------------------------- Django, nginx
 
 def django_username_problem(value: str) -> Optional[str]:
-    if not _DJANGO_USERNAME.match(value):
+    if not _DJANGO_USERNAME.fullmatch(value):
         return (f"{show(value)} is not a valid Django user name "
                 "(letters, digits and @.+-_, at most 150 characters)")
     return None
@@ -317,12 +470,12 @@ def log_level_problem(value: str) -> Optional[str]:
 
 
 def nginx_time_problem(value: str) -> Optional[str]:
-    if not NGINX_TIME.match(value):
+    if not NGINX_TIME.fullmatch(value):
         return f"{show(value)} is not an nginx time (e.g. 500ms, 1s, 2m)"
     return None
 
 
 def nginx_size_problem(value: str) -> Optional[str]:
-    if not NGINX_SIZE.match(value):
+    if not NGINX_SIZE.fullmatch(value):
         return f"{show(value)} is not an nginx size (e.g. 512k, 10m, 1g)"
     return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from . import rules
 from .keys import (REQUIRED, Conditional, Derived, Flag, Integer, ListOf, MapOf, Object, Port,
@@ -40,6 +40,9 @@ class Secret:
     name: str
     doc: str
     required: bool | str  # True, or the condition under which it is required
+    # checks the value where the program reads it (components/stack.py); the problem text
+    # never shows the value
+    rule: Optional[Callable[[str], Optional[str]]] = None
 
 
 SECRETS = (
@@ -47,7 +50,8 @@ SECRETS = (
            "`pulumi config set --secret sshPrivateKey < KEYFILE`.",
            "exactly one of this or `ssh.privateKeyPath`"),
     Secret("staticStorageSecretKey", "Secret access key for `staticStorage.accessKeyId`: "
-           "`pulumi config set --secret staticStorageSecretKey VALUE`.", True),
+           "`pulumi config set --secret staticStorageSecretKey VALUE`.", True,
+           rule=rules.secret_line_problem),  # one line of the app's env file
 )
 SECRET_KEYS = tuple(secret.name for secret in SECRETS)
 
@@ -91,7 +95,8 @@ class SshConfig:
         "Local private key file (`~` expanded). Exactly one of this or the `sshPrivateKey` "
         "secret.")
     host_keys: tuple[tuple[str, str], ...] = setting(
-        "hostKeys", MapOf(Text(rules.host_key_problem), doc="object"), (),
+        "hostKeys", MapOf(Text(rules.host_key_problem), doc="object",
+                          key_rule=rules.ssh_address_problem), (),
         "Pinned host keys: `{<host address>: \"<type> <base64>\"}` (as `ssh-keyscan` prints "
         "them, without the host name).")
     bastion: Optional[BastionConfig] = setting(
@@ -215,8 +220,10 @@ class AppConfig:
 class StaticStorageConfig:
     bucket: str = setting("bucket", Text(rules.bucket_problem), REQUIRED,
                           "Bucket for static files (S3 naming rules).")
-    access_key_id: str = setting("accessKeyId", Text(), REQUIRED,
-                                 "Access key id; its secret is `staticStorageSecretKey`.")
+    access_key_id: str = setting(
+        "accessKeyId", Text(rules.access_key_id_problem), REQUIRED,
+        "Access key id (3-128 letters, digits and `._-@+`: AWS, Spaces, MinIO); its secret is "
+        "`staticStorageSecretKey`.")
     endpoint_url: Optional[str] = setting(
         "endpointUrl", Text(rules.http_url_problem, doc="string (http/https URL)"), None,
         "S3-compatible endpoint (MinIO, Spaces); `null` = AWS S3.")

@@ -12,12 +12,12 @@ import re
 import shlex
 from typing import Sequence, Union
 
-_MODE = re.compile(r"^0?[0-7]{3,4}$")
+_MODE = re.compile(r"0?[0-7]{3,4}")
 
 
 def _mode_text(mode: Union[str, int]) -> str:
     text = format(mode, "04o") if isinstance(mode, int) else mode
-    if not _MODE.match(text):
+    if not _MODE.fullmatch(text):
         raise ValueError(f"file mode {mode!r} is not an octal mode like '0644'")
     return text if len(text) == 4 else "0" + text
 

@@ -27,14 +27,14 @@ LETSENCRYPT_DIR = "/etc/letsencrypt"
 WEBROOT = "/var/www/certbot"
 
 # One nginx word: no whitespace, quotes, semicolons or braces can end a directive early.
-_WORD = re.compile(r"^[A-Za-z0-9._:/\[\]@+-]+$")
+_WORD = re.compile(r"[A-Za-z0-9._:/\[\]@+-]+")
 # Times and sizes: the config's own rules (one definition, components/config/rules.py).
 _SIZE = rules.NGINX_SIZE
 _TIME = rules.NGINX_TIME
 
 
 def _word(what: str, value: str, pattern: re.Pattern = _WORD) -> str:
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise ValueError(f"{what}: {value!r} is not valid in nginx.conf")
     return value
 

@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from components.config import StackConfig
+from components.config.rules import PG_HBA_KEYWORDS
 from components.render.templating import render_script, render_template
 
 STAGING_DIR = "/etc/djscale/postgres"
 STAGED_CONF = f"{STAGING_DIR}/djscale.conf"
 STAGED_HBA = f"{STAGING_DIR}/pg_hba.conf"
 
-# pg_hba.conf words with a meaning of their own in the database/user columns.
-_HBA_KEYWORDS = {"all", "sameuser", "samerole", "samegroup", "replication"}
-_HBA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$.-]*$")
+# A name pg_hba.conf takes unquoted (the config's rules allow only a subset of these:
+# components/config/rules.py, sql_identifier_problem, which also refuses PG_HBA_KEYWORDS).
+_HBA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$.-]*")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class HbaHostEntry:
 
 
 def _hba_name(kind: str, value: str) -> str:
-    if not _HBA_NAME.match(value) or value.lower() in _HBA_KEYWORDS:
+    if not _HBA_NAME.fullmatch(value) or value.lower() in PG_HBA_KEYWORDS:
         raise ValueError(f"{kind} {value!r} cannot be written unquoted into pg_hba.conf")
     return value
 

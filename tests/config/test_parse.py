@@ -383,9 +383,17 @@ HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHnl8GVYAFjQnt570xK8EvXFN4OsRKFG
 
 
 def test_host_keys_pinned():
-    stack = parse(with_value("ssh", {"hostKeys": {"203.0.113.21": HOST_KEY + " "}}))
+    stack = parse(with_value("ssh", {"hostKeys": {"203.0.113.21": HOST_KEY}}))
     assert stack.ssh.host_key_for("203.0.113.21") == HOST_KEY
     assert stack.ssh.host_key_for("203.0.113.22") is None
+
+
+def test_host_key_address_is_an_address():
+    assert problems(with_value("ssh", {"hostKeys": {"app 1": HOST_KEY}})) == [
+        "ssh.hostKeys['app 1']: 'app 1' is not an IPv4 address or a DNS name"]
+    assert problems(with_value("ssh", {"hostKeys": {"203.0.113.21\n": HOST_KEY}})) == [
+        "ssh.hostKeys['203.0.113.21\\n']: '203.0.113.21\\n' contains a control character "
+        "(U+000A)"]
 
 
 def test_host_key_format():
@@ -495,7 +503,8 @@ def test_region_format():
 
 def test_image_reference():
     assert problems(with_value("images", {"appBase": "python 3.12"})) == [
-        "images.appBase: 'python 3.12' is not an image reference"]
+        "images.appBase: 'python 3.12' is not an image reference "
+        "([registry[:port]/]name[:tag][@digest], e.g. python:3.12-slim)"]
 
 
 def test_image_platform_defaults_to_amd64_and_is_checked():
@@ -617,7 +626,7 @@ def with_clients(*clients) -> dict:
 
 def test_database_allowed_clients():
     assert parse(valid()).database.allowed_clients == ()
-    stack = parse(with_clients("10.0.0.41", " 10.0.0.42 "))
+    stack = parse(with_clients("10.0.0.41", "10.0.0.42"))
     assert stack.database.allowed_clients == ("10.0.0.41", "10.0.0.42")
     assert stack.database_client_addresses() == ["10.0.0.21", "10.0.0.22", "10.0.0.41",
                                                  "10.0.0.42"]
@@ -675,6 +684,158 @@ def test_database_allowed_clients_only_where_the_database_is_deployed():
         "database.allowedClients: not used when database.stack is set (this stack owns no "
         "database); list these addresses in database.allowedClients of "
         "example-org/djscale/db-prod"]
+
+
+# --- exact values (issue 9, item 10) ----------------------------------------------------
+
+@pytest.mark.parametrize("path", [
+    "domain", "acme.email", "ssh.privateKeyPath", "database.name", "appServers.0.name",
+    "appServers.0.address", "proxy.privateAddress", "images.nginx", "app.superuser.username",
+    "staticStorage.bucket", "staticStorage.accessKeyId", "staticStorage.endpointUrl",
+    "nginx.readTimeout",
+])
+def test_every_string_with_a_control_character_is_refused(path):
+    raw = valid()
+    value = _value_at(raw, path) + "\n"
+    assert problems(with_value(path, value), secrets={"staticStorageSecretKey"}
+                    if path == "ssh.privateKeyPath" else BOTH_SECRETS) == [
+        f"{_shown(path)}: {value!r} contains a control character (U+000A)"]
+
+
+@pytest.mark.parametrize("value", [" www.example.com", "www.example.com ",
+                                   "www.example.com\u00a0"])
+def test_stray_whitespace_is_refused_not_stripped(value):
+    assert problems(with_value("domain", value)) == [
+        f"domain: {value!r} has leading or trailing whitespace"]
+    assert problems(with_clients(f" {'10.0.0.41'}")) == [
+        "database.allowedClients[0]: ' 10.0.0.41' has leading or trailing whitespace"]
+
+
+@pytest.mark.parametrize("path, value", [
+    ("domain", "evil\n.example.com"),  # `re.match` + `$` let this through
+    ("appServers.1.address", "evil\n.example.com"),
+    ("domain", "www.example.com\n"),
+])
+def test_a_line_break_does_not_pass_a_pattern(path, value):
+    assert problems(with_value(path, value)) == [
+        f"{_shown(path)}: {value!r} contains a control character (U+000A)"]
+
+
+def test_integers_and_booleans_as_text_are_exact():
+    assert problems(with_value("ssh", {"port": " 2222"})) == [
+        "ssh.port: expected an integer, got ' 2222'"]
+    assert problems(with_value("app.debug", "true ")) == [
+        "app.debug: expected true or false, got 'true '"]
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("ssh", {"port": "\u0662\u0662"}, "ssh.port: expected an integer, got '\u0662\u0662'"),
+    ("database.postgresVersion", "\u0661\u0666",
+     "database.postgresVersion: '\u0661\u0666' is not a PostgreSQL major version (e.g. 16)"),
+    ("nginx.readTimeout", "\u0663s",
+     "nginx.readTimeout: '\u0663s' is not an nginx time (e.g. 500ms, 1s, 2m)"),
+])
+def test_digits_are_ascii_digits(path, value, message):
+    assert problems(with_value(path, value)) == [message]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("https://ca.example.com/dir\t", "'https://ca.example.com/dir\\t' contains a control "
+                                      "character (U+0009)"),
+    ("https://ca.example.com/a dir", "'https://ca.example.com/a dir' is not a URL (only "
+                                     "letters, digits and -._~:/?#[]@!$&'()*+,;=% may appear)"),
+    ("https:ca.example.com/dir", "'https:ca.example.com/dir' must be an https:// URL"),
+    ("https://ca_1.example.com/dir", "'https://ca_1.example.com/dir' has no valid host "
+                                     "(a DNS name or IPv4 address)"),
+    ("https://[::1]/dir", "'https://[::1]/dir' has no valid host (a DNS name or IPv4 address)"),
+    ("https://[::1/dir", "'https://[::1/dir' has no valid host (a DNS name or IPv4 address)"),
+    ("https://ca.example.com:0/dir", "'https://ca.example.com:0/dir' has an invalid port "
+                                     "(1-65535)"),
+    ("https://ca.example.com:/dir", "'https://ca.example.com:/dir' has an invalid port "
+                                    "(1-65535)"),
+    ("https://ops:pw@ca.example.com/dir", "'https://ops:pw@ca.example.com/dir' must not "
+                                          "contain a user name or password"),
+    ("https://ca.example.com/dir?x=1", "'https://ca.example.com/dir?x=1' must not have a "
+                                       "query or fragment"),
+    ("https://ca.example.com/dir#top", "'https://ca.example.com/dir#top' must not have a "
+                                       "query or fragment"),
+])
+def test_urls_are_exact(value, message):
+    assert problems(with_value("acme.server", value)) == [f"acme.server: {message}"]
+
+
+def test_urls_with_port_and_path_are_accepted():
+    stack = parse(with_value("staticStorage.endpointUrl", "http://10.0.3.40:9000"))
+    assert stack.static_storage.endpoint_url == "http://10.0.3.40:9000"
+    stack = parse(with_value("acme.server", "https://acme-staging.example.com:14000/dir"))
+    assert stack.acme.server == "https://acme-staging.example.com:14000/dir"
+
+
+def test_access_key_id_format():
+    assert problems(with_value("staticStorage.accessKeyId", "AKIA EXAMPLE")) == [
+        "staticStorage.accessKeyId: 'AKIA EXAMPLE' is not an access key id "
+        "(3 to 128 letters, digits and . _ - @ +)"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("cdn.example.com:99999", "'cdn.example.com:99999' has an invalid port (1-65535)"),
+    ("cdn.example.com:x/static", "'cdn.example.com:x/static' has an invalid port (1-65535)"),
+    ("cdn.example.com/st atic", "'cdn.example.com/st atic' must be a host name without a "
+                                "scheme (e.g. cdn.example.com or s3.example.com/bucket)"),
+    ("cdn_1.example.com", "'cdn_1.example.com' has no valid host (a DNS name or IPv4 "
+                          "address)"),
+])
+def test_custom_domain_is_exact(value, message):
+    assert problems(with_value("staticStorage.customDomain", value)) == [
+        f"staticStorage.customDomain: {message}"]
+    assert parse(with_value("staticStorage.customDomain", "10.0.3.40:9000/static")
+                 ).static_storage.custom_domain == "10.0.3.40:9000/static"
+
+
+@pytest.mark.parametrize("key", ["name", "user"])
+@pytest.mark.parametrize("word", ["sameuser", "samerole", "samegroup", "replication"])
+def test_database_identifiers_are_not_pg_hba_keywords(key, word):
+    """pg_hba.conf gives these words a meaning of their own: the renderer would refuse them
+    (components/render/postgres.py, _hba_name) inside `up`; the config refuses them first."""
+    assert problems(with_value(f"database.{key}", word)) == [
+        f"database.{key}: {word!r} is a keyword of pg_hba.conf"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("s3-secret\n", "contains a control character (U+000A); the value is not shown (it is a "
+                    "secret)"),
+    ("s3 secret ", "has leading or trailing whitespace (a line break from `< file`?); the value "
+                   "is not shown (it is a secret)"),
+])
+def test_static_storage_secret_is_one_line_of_text(value, message):
+    """It becomes one line of the app's env file (appenv._line_value refuses a line break)."""
+    with pytest.raises(ConfigError) as error:
+        parse_config(valid(), BOTH_SECRETS, check_files=False,
+                     secret_values={"staticStorageSecretKey": value})
+    assert error.value.problems == [f"staticStorageSecretKey: {message}"]
+    assert value.strip() not in str(error.value)
+    parse_config(valid(), BOTH_SECRETS, check_files=False,
+                 secret_values={"staticStorageSecretKey": "wJalrXUtnFEMI/K7MDENG+bPxRfiCY"})
+
+
+def _value_at(raw: dict, path: str):
+    node = raw
+    for part in path.split("."):
+        node = node[int(part)] if isinstance(node, list) else node.get(part, {})
+    return node if isinstance(node, str) and node else {
+        "ssh.privateKeyPath": "/keys/id", "database.name": "django",
+        "images.nginx": "nginx:1.27", "app.superuser.username": "admin",
+        "staticStorage.endpointUrl": "https://s3.example.com", "nginx.readTimeout": "30s",
+    }[path]
+
+
+def _shown(path: str) -> str:
+    """A dotted test path as a problem shows it: `appServers.0.name` -> `appServers[0].name`."""
+    parts = path.split(".")
+    shown = parts[0]
+    for part in parts[1:]:
+        shown += f"[{part}]" if part.isdigit() else f".{part}"
+    return shown
 
 
 def test_stack_files_are_read_as_the_cli_reads_them(tmp_path):

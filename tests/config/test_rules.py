@@ -1,11 +1,27 @@
 """components/config/rules.py: the value rules."""
 from __future__ import annotations
 
+import base64
+import struct
+
 import pytest
 
 from components.config.rules import (
-    bucket_problem, cidr_problem, host_key_problem, is_hostname, nginx_time_problem, show,
+    access_key_id_problem, bucket_problem, cidr_problem, host_key_problem, image_problem,
+    is_hostname, nginx_time_problem, show, text_problem, url_problem,
 )
+
+# Real public keys (ssh-keygen; the private halves were thrown away).
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID9iDKygqTjLJTGNlrrfSNS7J7u4Nej213ePYwi3Q0or"
+ECDSA_256 = ("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBII88cYsg"
+             "LxFk7lVRtlaOWBVmy8LpNITixaZ48lqLl0ITS49fJzos1hOr4q5yXsCmNkIpaPMbha356oQUHwuGMc=")
+ECDSA_384 = ("ecdsa-sha2-nistp384 AAAAE2VjZHNhLXNoYTItbmlzdHAzODQAAAAIbmlzdHAzODQAAABhBFuOLzSSa"
+             "tgBxjxFzsXDY16C2pPW1Bs71oraubO5Ft6E0DAVTSaHVD+Jri4zZmi87CXIZj1S+R9GMZJI/2Y4iZzMtJ4F"
+             "NWBUpmWCpLEn85Lntoi2w9CBKfNdCTk7O1+MSA==")
+
+
+def ssh_blob(*fields: bytes) -> str:
+    return base64.b64encode(b"".join(struct.pack(">I", len(f)) + f for f in fields)).decode()
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -23,11 +39,26 @@ def test_fqdn_needs_two_labels():
 
 
 @pytest.mark.parametrize("key", [
-    "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=",
-    "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t",
+    ED25519, ECDSA_256, ECDSA_384,
+    "sk-ssh-ed25519@openssh.com " + ssh_blob(b"sk-ssh-ed25519@openssh.com", bytes(32), b"ssh:"),
 ])
 def test_host_key_types(key):
     assert host_key_problem(key) is None
+
+
+@pytest.mark.parametrize("key", [
+    "ssh-ed25519 " + ECDSA_256.split()[1],  # another type's key under this type's name
+    "ecdsa-sha2-nistp384 " + ECDSA_256.split()[1],  # another curve
+    "ssh-ed25519 " + ssh_blob(b"ssh-ed25519", bytes(31)),  # a key of the wrong length
+    "ssh-ed25519 " + ED25519.split()[1][:-4],  # cut short
+    "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY=",  # the type name alone
+    ED25519 + " root@host",  # ssh-keyscan's host name or a comment left in
+    ED25519 + "\n",
+])
+def test_host_key_must_be_a_whole_key_of_its_type(key):
+    assert host_key_problem(key) == (
+        f"{show(key)} is not a public host key "
+        "('<type> <base64>', as printed by ssh-keyscan without the host name)")
 
 
 @pytest.mark.parametrize("kind", ["ssh-rsa", "ssh-dss"])
@@ -64,3 +95,77 @@ def test_show_quotes_strings_and_writes_json_for_the_rest():
                                        ("30", True), ("1h", False), ("1 s", False)])
 def test_nginx_time_is_one_rule(value, ok):
     assert (nginx_time_problem(value) is None) is ok
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("www.example.com", None),
+    ("evil\n.example.com", "'evil\\n.example.com' contains a control character (U+000A)"),
+    ("a\tb", "'a\\tb' contains a control character (U+0009)"),
+    ("a\x7fb", "'a\\x7fb' contains a control character (U+007F)"),
+    ("a\u200bb", "'a\\u200bb' contains a control character (U+200B)"),  # zero-width space
+    ("a\u2028b", "'a\\u2028b' contains a control character (U+2028)"),  # line separator
+    (" a", "' a' has leading or trailing whitespace"),
+    ("a\u00a0", "'a\\xa0' has leading or trailing whitespace"),  # no-break space
+])
+def test_text_is_taken_as_written_or_refused(value, problem):
+    assert text_problem(value) == problem
+
+
+@pytest.mark.parametrize("value", [
+    "evil\n.example.com", "www.example.com\n", "www.example.com\r\n",
+    "\u017fhop.example.com", "\u212aey.example.com",  # long s, Kelvin sign: fold to s, k
+])
+def test_patterns_match_the_whole_value(value):
+    """`re.match` with `$` let a line break through: `$` matches before a final newline."""
+    assert not is_hostname(value)
+
+
+def test_url_is_checked_before_urlsplit_cleans_it():
+    # urlsplit drops tabs and line breaks anywhere: the value is refused, not cleaned
+    assert url_problem("https://ca.exam\tple.com/dir", ("https",)) == (
+        "'https://ca.exam\\tple.com/dir' is not a URL (only letters, digits and "
+        "-._~:/?#[]@!$&'()*+,;=% may appear)")
+
+
+@pytest.mark.parametrize("value", [
+    "AKIAIOSFODNN7EXAMPLE",  # AWS (the documentation's example)
+    "ASIAY34FZKBOKMUTVV7A",  # AWS temporary credentials
+    "DO00QWERTYUIOPASDFGH",  # DigitalOcean Spaces
+    "minioadmin", "app-user", "svc.static@minio", "5UX0ZBWJGXHEE4T5EXAMPLE",  # MinIO
+    "GOOG1EXAMPLE0ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGHIJ",  # GCS HMAC
+    "0123456789abcdef0123456789abcdef",  # Cloudflare R2
+    "0012a3b4c5d6e7f8000000001",  # Backblaze B2
+    "A" * 128,
+])
+def test_access_key_ids_of_real_providers(value):
+    assert access_key_id_problem(value) is None
+
+
+@pytest.mark.parametrize("value", [
+    "ab", "A" * 129, "AKIA EXAMPLE", "'AKIAEXAMPLE'", '"AKIAEXAMPLE"', "key=value", "a,b",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",  # a secret access key pasted by mistake
+])
+def test_access_key_id_refused(value):
+    assert access_key_id_problem(value) == (
+        f"{show(value)} is not an access key id (3 to 128 letters, digits and . _ - @ +)")
+
+
+@pytest.mark.parametrize("value", [
+    "python:3.12-slim", "nginx", "nginx:1.27", "certbot/certbot:v2.11.0",
+    "djscale-test/python:3.12", "registry.example.com:5000/team/app:1.0",
+    "localhost/app", "localhost:5000/app_x__y-z:latest", "10.214.200.1:5000/djstb/nginx:bed",
+    "nginx@sha256:" + "a" * 64, "nginx:1.27@sha256:" + "0" * 64,
+])
+def test_image_references_docker_accepts(value):
+    assert image_problem(value) is None
+
+
+@pytest.mark.parametrize("value", [
+    "python 3.12", "Python:3.12", "nginx:", "nginx:-bad", ":1.0", "nginx@sha256:abc",
+    "registry.example.com:port/app", "-nginx", "nginx/", "a//b", "nginx:1.27;rm",
+    "UPPER/app", "a" * 256,
+])
+def test_image_references_docker_refuses(value):
+    assert image_problem(value) == (
+        f"{show(value)} is not an image reference "
+        "([registry[:port]/]name[:tag][@digest], e.g. python:3.12-slim)")
