@@ -2,8 +2,9 @@
 
 Every component reaches its server the same way, so the decisions live here once:
 
-* `SshAccess` gives each host's `connection` (pulumi-command's own SSH client, pinned host
-  key, bastion as a proxy connection), the key as a secret `Output`. The connection is kept
+* `SshAccess` gives each host's `connection` (pulumi-command's own SSH client, the pinned
+  host key, bastion as a proxy connection with its own pinned key), the key as a secret
+  `Output`. The connection is kept
   in each step's state, so `pulumi destroy` and `refresh` work from any machine that can
   decrypt the stack, without running the program.
 * `remote_step` runs a root script over SSH (`sudo -n bash -c <script>`); stdin stays free
@@ -79,14 +80,21 @@ class SshAccess:
         if ssh.bastion is not None:
             proxy = remote.ProxyConnectionArgs(
                 host=ssh.bastion.address, port=ssh.bastion.port, user=ssh.bastion.user,
-                private_key=self.private_key,
-                host_key=ssh.host_key_for(ssh.bastion.address),
+                private_key=self.private_key, host_key=self._host_key(ssh.bastion.address),
             )
         return remote.ConnectionArgs(
             host=host.address, port=self.cfg.ssh_port_for(host), user=ssh.user,
-            private_key=self.private_key, host_key=ssh.host_key_for(host.address),
+            private_key=self.private_key, host_key=self._host_key(host.address),
             proxy=proxy,
         )
+
+    def _host_key(self, address: str) -> Optional[str]:
+        """The pinned key; without one pulumi-command accepts any key, so None only when the
+        stack says so (the config refuses an unpinned host otherwise, and warns then)."""
+        key = self.cfg.ssh.host_key_for(address)
+        if key is None and not self.cfg.ssh.insecure_skip_host_key_check:
+            raise ValueError(f"{address}: no pinned host key (ssh.hostKeys)")
+        return key
 
 
 # --- Remote steps ----------------------------------------------------------------------

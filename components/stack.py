@@ -1,7 +1,8 @@
 """The one place that reads `pulumi.Config`: stack config in, validated objects out.
 
 `load_stack()` turns the stack's `djscale:` config into the plain mapping `parse_config`
-takes, validates it (raising ConfigError before any resource exists) and returns the secrets
+takes, validates it (raising ConfigError before any resource exists), warns when hosts are
+deployed to without a pinned host key (ssh.insecureSkipHostKeyCheck) and returns the secrets
 as `pulumi.Output`s, never as plain values. (A `Pulumi.<stack>.yaml` read without Pulumi:
 components/config/stack_file.py.)
 """
@@ -13,7 +14,8 @@ from typing import Any, Optional
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import SECRET_KEYS, TOP_LEVEL_KEYS, StackConfig, parse_config
+from components.config import (SECRET_KEYS, TOP_LEVEL_KEYS, StackConfig, parse_config,
+                               unchecked_host_keys_warning)
 from components.config.stack_file import NAMESPACE
 
 
@@ -40,6 +42,9 @@ def load_stack(config: Optional[pulumi.Config] = None) -> tuple[StackConfig, Sta
         else:  # parse_config refuses it by name; its value goes nowhere
             raw[key] = "<plain text>"
     stack = parse_config(raw, frozenset(secrets_present), secret_values=secret_values)
+    warning = unchecked_host_keys_warning(stack, pulumi.get_stack())
+    if warning:  # shown by `pulumi preview` and `pulumi up` alike
+        pulumi.log.warn(warning)
     secrets = StackSecrets(
         ssh_private_key=(config.get_secret("sshPrivateKey")
                          if "sshPrivateKey" in secrets_present else None),

@@ -287,6 +287,20 @@ def test_every_remote_resource_carries_its_own_connection(deployed):
         assert connection["privateKey"] == SSH_KEY, r.name
 
 
+def test_every_connection_checks_the_pinned_host_key(deployed):
+    """pulumi-command accepts any host key when none is given: every step's connection (and
+    its bastion's) carries the key pinned for that address in the stack."""
+    _, cfg, graph = deployed
+    pins = dict(cfg.ssh.host_keys)
+    for r in graph.of_type(COMMAND) + graph.of_type(COPY):
+        connection = plain(r.input("connection"))
+        assert connection["hostKey"] == pins[connection["host"]], r.name
+        if cfg.ssh.bastion is not None:
+            assert connection["proxy"]["hostKey"] == pins[cfg.ssh.bastion.address], r.name
+        else:
+            assert "proxy" not in connection, r.name
+
+
 # --- firewall ----------------------------------------------------------------------------
 
 IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?\b")
@@ -386,6 +400,44 @@ def test_bad_config_fails_before_any_resource_is_registered():
         run_program(config, secret_keys=secret_keys, stack="dev")
     assert "appServers[0].address" in str(err.value) and "domain" in str(err.value)
     assert run_program.last_monitor.registrations == []
+
+
+def test_an_unpinned_host_fails_before_any_resource_naming_it():
+    config, secret_keys = cli_stack_config(STACKS["dev"], SECRETS)
+    _pin(config, "203.0.113.22", None)
+    with pytest.raises(ConfigError) as err:
+        run_program(config, secret_keys=secret_keys, stack="dev")
+    assert err.value.problems == [
+        "appServers[1].address: '203.0.113.22' has no pinned SSH host key in ssh.hostKeys: "
+        "run `python -m components.hostkeys --stack <stack>`, compare the fingerprints it "
+        "prints with the server's own and paste its ssh.hostKeys into the stack file (or set "
+        "ssh.insecureSkipHostKeyCheck: true to connect without checking)"]
+    assert run_program.last_monitor.registrations == []
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
+def test_skipping_the_host_key_check_is_explicit_and_warned_about(caplog, preview):
+    """ssh.insecureSkipHostKeyCheck: the unpinned host's steps connect without a hostKey
+    (pulumi-command then accepts any key); the pinned ones keep theirs; preview and up warn,
+    naming the unpinned host."""
+    config, secret_keys = cli_stack_config(STACKS["five_apps"], SECRETS)
+    _pin(config, "10.0.2.23", None)
+    _pin(config, "bastion.example.com", None)
+    ssh = json.loads(config["djscale:ssh"])
+    config["djscale:ssh"] = json.dumps({**ssh, "insecureSkipHostKeyCheck": True})
+    with caplog.at_level("WARNING"):
+        graph = run_program(config, secret_keys=secret_keys, stack="big", preview=preview)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"
+                and "insecureSkipHostKeyCheck" in r.getMessage()]
+    assert warnings == [
+        "ssh.insecureSkipHostKeyCheck is true: the SSH host key of app3 (10.0.2.23), bastion "
+        "(bastion.example.com) is NOT checked. Whoever can intercept these connections can "
+        "pose as the host and receive the deploy's commands and secrets. Pin them: "
+        "python -m components.hostkeys --stack big"]
+    for r in graph.of_type(COMMAND):
+        connection = plain(r.input("connection"))
+        assert "hostKey" not in connection["proxy"], r.name
+        assert ("hostKey" in connection) is (not r.name.startswith("app3-")), r.name
 
 
 def test_missing_secret_is_refused_by_the_cli_and_by_the_program():
@@ -514,7 +566,8 @@ def test_ssh_key_from_a_path_is_read_as_a_secret(tmp_path):
                    "-----END OPENSSH PRIVATE KEY-----\n")
     key.chmod(0o600)
     config, secret_keys = cli_stack_config(STACKS["dev"], {"staticStorageSecretKey": S3_SECRET})
-    config["djscale:ssh"] = f'{{"user": "deploy", "privateKeyPath": "{key}"}}'
+    config["djscale:ssh"] = json.dumps({**json.loads(config["djscale:ssh"]),
+                                        "privateKeyPath": str(key)})
     assert config["djscale:sshPrivateKey"] == ""  # the project's default: not set
     graph = run_program(config, secret_keys=secret_keys, stack="dev")
     for r in graph.of_type(COMMAND):
@@ -548,6 +601,20 @@ def test_only_teardowns_and_undoable_steps_have_a_delete(deployed):
 
 # --- what re-runs: a change touches exactly the steps that depend on it --------------------
 
+NEW_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMSw6/YXkfkmoWlczWgnknM41VXRWpYPLHb2sAPJS/iu"
+
+
+def _pin(config: dict, address: str, key, instead_of: str = "") -> None:
+    """ssh.hostKeys in the CLI's config: pin `address` (None: unpin it)."""
+    ssh = json.loads(config["djscale:ssh"])
+    ssh["hostKeys"].pop(instead_of, None)
+    if key is None:
+        del ssh["hostKeys"][address]
+    else:
+        ssh["hostKeys"][address] = key
+    config["djscale:ssh"] = json.dumps(ssh)
+
+
 def _changed(before: Graph, after: Graph) -> set[str]:
     old = {r.name: r.raw_inputs for r in before.registrations}
     return {r.name for r in after.registrations if r.name in old and old[r.name] != r.raw_inputs}
@@ -560,6 +627,7 @@ def test_adding_an_app_server_changes_only_its_peers_allow_lists_and_upstreams()
     servers = json.loads(config["djscale:appServers"])
     servers.append({"name": "app3", "address": "203.0.113.23", "privateAddress": "10.0.0.23"})
     config["djscale:appServers"] = json.dumps(servers)
+    _pin(config, "203.0.113.23", NEW_HOST_KEY)
     after = run_program(config, secret_keys=secret_keys, stack="two_apps")
 
     added = {r.name for r in after.registrations} - {r.name for r in before.registrations}
@@ -598,11 +666,13 @@ def test_a_new_machine_behind_an_app_servers_address_gets_everything_again():
     servers = json.loads(config["djscale:appServers"])
     servers[1]["address"] = "192.0.2.99"
     config["djscale:appServers"] = json.dumps(servers)
+    _pin(config, "192.0.2.99", NEW_HOST_KEY, instead_of="192.0.2.22")  # the new machine's
     after = run_program(config, secret_keys=secret_keys, stack="prod")
     app2 = {r.name for r in after.registrations if r.name.startswith("app2-")}
     assert _changed(before, after) == app2
     for name in app2:
-        assert plain(after.named(name).input("connection"))["host"] == "192.0.2.99"
+        connection = plain(after.named(name).input("connection"))
+        assert (connection["host"], connection["hostKey"]) == ("192.0.2.99", NEW_HOST_KEY)
     upload = after.named("app2-upload-context")
     assert plain(upload.input("triggers"))[0] == "192.0.2.99"  # replaced: copied again
 
@@ -617,6 +687,7 @@ def test_removing_a_server_renames_nothing_and_touches_only_its_peers():
     servers = json.loads(config["djscale:appServers"])
     del servers[1]
     config["djscale:appServers"] = json.dumps(servers)
+    _pin(config, "192.0.2.22", None)  # its pin goes with it (it would pin no host)
     after = run_program(config, secret_keys=secret_keys, stack="prod")
     gone = {r.name for r in before.registrations} - {r.name for r in after.registrations}
     assert gone == {"app2", *(r.name for r in before.registrations

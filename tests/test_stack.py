@@ -41,6 +41,9 @@ def _configure(path: Path, secrets: dict[str, str] = SECRETS, **overrides: str) 
     set_all_config(config, secret_keys)
 
 
+DEV_PINS = read_stack_file(ROOT / "Pulumi.dev.yaml")[0]["ssh"]["hostKeys"]
+
+
 def _resolve(output: pulumi.Output):
     return _sync_await(output.future()), _sync_await(output.is_secret())
 
@@ -66,7 +69,7 @@ def test_key_path_instead_of_key_secret_gives_no_ssh_secret(tmp_path):
     key = tmp_path / "id_ed25519"
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n")
     _configure(ROOT / "Pulumi.dev.yaml", {"staticStorageSecretKey": "x"},
-               ssh=json.dumps({"privateKeyPath": str(key)}))
+               ssh=json.dumps({"privateKeyPath": str(key), "hostKeys": DEV_PINS}))
     stack, secrets = load_stack()
     assert stack.ssh.private_key_path == str(key)
     assert secrets.ssh_private_key is None
@@ -160,7 +163,7 @@ def test_empty_ssh_key_secret_counts_as_unset(tmp_path):
     key = tmp_path / "id_ed25519"
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n")
     _configure(ROOT / "Pulumi.dev.yaml", {"staticStorageSecretKey": "x"},
-               ssh=json.dumps({"privateKeyPath": str(key)}))
+               ssh=json.dumps({"privateKeyPath": str(key), "hostKeys": DEV_PINS}))
     assert pulumi.Config("djscale").get("sshPrivateKey") == ""  # the project's default
     _, secrets = load_stack()
     assert secrets.ssh_private_key is None

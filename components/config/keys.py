@@ -104,6 +104,7 @@ class Reading:
     builders: dict = field(default_factory=dict)
     secrets_present: frozenset = frozenset()
     check_files: bool = True
+    require_host_keys: bool = True
 
     def build(self, cls: type, values: dict, section: Section) -> Any:
         builder = self.builders.get(cls)
@@ -275,7 +276,7 @@ class ListOf(Kind):
 
 class MapOf(Kind):
     """An object with free keys (each checked like any text, then by `key_rule`) and `value`
-    values; a tuple of pairs."""
+    values; a tuple of pairs in key order (whatever order the stack file or the CLI kept)."""
 
     def __init__(self, value: Kind, *, doc: str,
                  key_rule: Optional[Callable[[str], Optional[str]]] = None):
@@ -297,7 +298,7 @@ class MapOf(Kind):
             value = self.value.convert(entry, entry_path, None, reading)
             if value is not None:
                 pairs.append((name, value))
-        return tuple(pairs)
+        return tuple(sorted(pairs))
 
     def absent(self, key, path, reading):
         return ()

@@ -2,7 +2,8 @@
 
 Each key is read by its own declaration (components/config/schema.py); what is left here
 are the rules that involve more than one key: a conditionally required key, the SSH key
-given once, host names and addresses unique across hosts, pinned keys for real hosts, and
+given once, host names and addresses unique across hosts, a pinned host key for every host
+and the bastion (or the explicit `ssh.insecureSkipHostKeyCheck`, and its warning), and
 `database.allowedClients` against this stack's own hosts.
 """
 from __future__ import annotations
@@ -13,10 +14,13 @@ from typing import Any, Iterable, Mapping, Optional
 
 from . import rules
 from .keys import Reading, declared_keys, read_section
-from .reader import ConfigError, Problems, Section
+from .reader import ConfigError, Problems, Section, decode_json
 from .rules import show
 from .schema import (SECRET_KEYS, SECRETS, AcmeConfig, AppServerConfig, DatabaseConfig,
                      HostConfig, SshConfig, StackConfig)
+
+# How an operator pins the hosts' keys (components/hostkeys.py), named in the problems.
+PIN_COMMAND = "python -m components.hostkeys --stack <stack>"
 
 # Problems are listed in this order of top-level keys (secrets beside what they belong to).
 TOP_LEVEL_KEYS = tuple(key.name for _, key in declared_keys(StackConfig))
@@ -26,7 +30,8 @@ PROBLEM_ORDER = ["domain", "acme", "ssh", "sshPrivateKey", "database", "appServe
 
 def parse_config(raw: dict, secrets_present: Iterable[str] = frozenset(),
                  check_files: bool = True,
-                 secret_values: Optional[Mapping[str, str]] = None) -> StackConfig:
+                 secret_values: Optional[Mapping[str, str]] = None, *,
+                 require_host_keys: bool = True) -> StackConfig:
     """Parse the stack's `djscale:` mapping (namespace stripped, camelCase keys).
 
     `secrets_present` names the SECRET_KEYS that are set. Raises ConfigError listing every
@@ -35,9 +40,11 @@ def parse_config(raw: dict, secrets_present: Iterable[str] = frozenset(),
     `secret_values`: the secrets' values where the program has them (components/stack.py),
     only to check them by their declared rule; they go into nothing that is returned, and no
     problem text shows them.
+    `require_host_keys=False` lets hosts be unpinned: for the command that pins them.
     """
     problems = Problems()
-    reading = Reading(problems, BUILDERS, frozenset(secrets_present), check_files)
+    reading = Reading(problems, BUILDERS, frozenset(secrets_present), check_files,
+                      require_host_keys)
     top = Section(problems, "", raw or {}, TOP_LEVEL_KEYS + SECRET_KEYS)
     for key in SECRET_KEYS:
         if top.has(key):
@@ -66,7 +73,10 @@ def _build_stack(values: dict, top: Section, reading: Reading) -> StackConfig:
         for host, index in zip(apps, apps.indexes))
     values["proxy"] = dataclasses.replace(values["proxy"], name="proxy")
     stack = StackConfig(**values)
-    _check_hosts(reading.problems, stack, [f"appServers[{i}]" for i in apps.indexes])
+    app_paths = [f"appServers[{i}]" for i in apps.indexes]
+    _check_hosts(reading.problems, stack, app_paths)
+    if reading.require_host_keys:
+        _check_host_keys_pinned(reading.problems, stack, app_paths, _pinned_as_written(top))
     return dataclasses.replace(stack, database=_check_allowed_clients(
         reading.problems, stack, top.data.get("database")))
 
@@ -147,10 +157,56 @@ def _check_hosts(problems: Problems, stack: StackConfig, app_paths: list[str]) -
     reachable = {host.address.lower() for _, host in hosts if host.address}
     if stack.ssh.bastion and stack.ssh.bastion.address:
         reachable.add(stack.ssh.bastion.address.lower())
+    # a host whose address was refused may be the one a pin is for: say only that problem
+    every_address_known = all(host.address for _, host in hosts)
+    pinned: dict[str, str] = {}
     for address, _ in stack.ssh.host_keys:
-        if address.lower() not in reachable:
+        first = pinned.setdefault(address.lower(), address)
+        if first != address:
+            problems.add(f"ssh.hostKeys[{address!r}]",
+                         f"{show(address)} is pinned twice (also as {show(first)})")
+        elif address.lower() not in reachable and every_address_known:
             problems.add(f"ssh.hostKeys[{address!r}]",
                          "not the address of any host (keys are looked up by `address`)")
+
+
+def _pinned_as_written(top: Section) -> set[str]:
+    """The addresses ssh.hostKeys names, valid pins or not (a refused one is reported as it
+    is, not again as a host without a pin)."""
+    ssh = decode_json(top.data.get("ssh"), dict)
+    pins = decode_json(ssh.get("hostKeys"), dict) if isinstance(ssh, dict) else None
+    return {str(address).lower() for address in pins} if isinstance(pins, dict) else set()
+
+
+def _check_host_keys_pinned(problems: Problems, stack: StackConfig, app_paths: list[str],
+                            written: set[str]) -> None:
+    """Every host and the bastion pinned: pulumi-command checks a host's key only when one
+    is given (provider/pkg/provider/remote/connection.go, SSHConfig: HostKeyCallback is
+    ssh.InsecureIgnoreHostKey() without a hostKey), so an unpinned host is a host anyone on
+    the path can impersonate, receiving the deploy's commands and secrets. One problem per
+    host, unless the stack says ssh.insecureSkipHostKeyCheck (then the program warns)."""
+    if stack.ssh.insecure_skip_host_key_check:
+        return
+    for target in stack.ssh_targets(app_paths):
+        if target.address.lower() not in written:
+            problems.add(f"{target.path}.address",
+                         f"{show(target.address)} has no pinned SSH host key in ssh.hostKeys: "
+                         f"run `{PIN_COMMAND}`, compare the fingerprints it prints with the "
+                         "server's own and paste its ssh.hostKeys into the stack file (or set "
+                         "ssh.insecureSkipHostKeyCheck: true to connect without checking)")
+
+
+def unchecked_host_keys_warning(stack: StackConfig, stack_name: str) -> Optional[str]:
+    """The warning every deploy of a stack with ssh.insecureSkipHostKeyCheck gives while a
+    machine is unpinned (components/stack.py logs it: visible in preview and up), or None."""
+    unpinned = stack.unpinned_targets() if stack.ssh.insecure_skip_host_key_check else []
+    if not unpinned:
+        return None
+    hosts = ", ".join(f"{target.name} ({target.address})" for target in unpinned)
+    return (f"ssh.insecureSkipHostKeyCheck is true: the SSH host key of {hosts} is NOT "
+            "checked. Whoever can intercept these connections can pose as the host and "
+            "receive the deploy's commands and secrets. Pin them: "
+            f"python -m components.hostkeys --stack {stack_name}")
 
 
 def _check_allowed_clients(problems: Problems, stack: StackConfig,

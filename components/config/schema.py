@@ -97,14 +97,31 @@ class SshConfig:
     host_keys: tuple[tuple[str, str], ...] = setting(
         "hostKeys", MapOf(Text(rules.host_key_problem), doc="object",
                           key_rule=rules.ssh_address_problem), (),
-        "Pinned host keys: `{<host address>: \"<type> <base64>\"}` (as `ssh-keyscan` prints "
-        "them, without the host name).")
+        "Pinned host keys: `{<host address>: \"<type> <base64>\"}`, ed25519 or ecdsa. Every "
+        "host and the bastion must be pinned (unless `insecureSkipHostKeyCheck`): "
+        "`python -m components.hostkeys --stack <stack>` prints them.")
+    insecure_skip_host_key_check: bool = setting(
+        "insecureSkipHostKeyCheck", Flag(), False,
+        "Connect to hosts that have no pinned key without checking theirs (pulumi-command then "
+        "accepts any key). Each deploy warns, naming them. Only for throwaway servers.")
     bastion: Optional[BastionConfig] = setting(
         "bastion", Object(BastionConfig, optional=True), None,
         "Jump host `{address, port, user}`; set it only if you need one.")
 
     def host_key_for(self, address: str) -> Optional[str]:
-        return dict(self.host_keys).get(address)
+        """The key pinned for `address` (DNS names compare without case), or None."""
+        wanted = address.lower()
+        return next((key for pinned, key in self.host_keys if pinned.lower() == wanted), None)
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """One machine the program logs in to: a host of the stack, or the bastion."""
+
+    name: str  # "db", "app1", "proxy", "bastion"
+    path: str  # its key path in the config: "database", "appServers[0]", "ssh.bastion"
+    address: str
+    port: int
 
 
 @dataclass(frozen=True)
@@ -309,6 +326,23 @@ class StackConfig:
 
     def ssh_port_for(self, host: HostConfig) -> int:
         return host.ssh_port or self.ssh.port
+
+    def ssh_targets(self, app_paths: Optional[list[str]] = None) -> list[SshTarget]:
+        """Every machine SSH reaches, in deploy order, the bastion last; `app_paths`: the app
+        servers' key paths when they are not their positions (a list with invalid entries)."""
+        paths = app_paths or [f"appServers[{i}]" for i in range(len(self.app_servers))]
+        hosts = [("database", self.database.host)] if self.database.host else []
+        hosts += [*zip(paths, self.app_servers), ("proxy", self.proxy)]
+        targets = [SshTarget(host.name, path, host.address, self.ssh_port_for(host))
+                   for path, host in hosts if host.address]
+        bastion = self.ssh.bastion
+        if bastion is not None and bastion.address:
+            targets.append(SshTarget("bastion", "ssh.bastion", bastion.address, bastion.port))
+        return targets
+
+    def unpinned_targets(self) -> list[SshTarget]:
+        """The machines without a key in ssh.hostKeys (connected to unchecked, if at all)."""
+        return [t for t in self.ssh_targets() if self.ssh.host_key_for(t.address) is None]
 
     def database_client_addresses(self) -> list[str]:
         """Every address pg_hba and the database firewall admit: this stack's app servers,

@@ -9,7 +9,8 @@ from components.config import BastionConfig, SshConfig
 from components.remote import SshAccess, sha256_text, state_dir
 from tests.components.helpers import stack_config
 
-HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyForTestsOnly"
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHnl8GVYAFjQnt570xK8EvXFN4OsRKFGPsEmBuI7oUOp"
+BASTION_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKYGe9V/z0QQGoq7eaddGGuIuSm5yKzCH/CtwoFLnbFm"
 
 
 def _value(output):
@@ -52,16 +53,33 @@ def test_connection_pins_the_host_key_and_uses_the_hosts_port():
     conn = access.connection(cfg.app_servers[0])
     assert (conn.host, conn.port, conn.user, conn.host_key) == (
         "203.0.113.21", 2222, "deploy", HOST_KEY)
-    assert access.connection(cfg.app_servers[1]).host_key is None
 
 
-def test_bastion_is_a_proxy_connection_with_the_same_key():
-    cfg = stack_config(ssh=SshConfig(user="deploy", bastion=BastionConfig(
-        address="bastion.example.com", user="jump", port=2200)))
+def test_an_unpinned_host_gets_no_connection_unless_the_stack_says_so():
+    """The config refuses an unpinned host first; a StackConfig built another way still
+    cannot connect to one unchecked, unless ssh.insecureSkipHostKeyCheck."""
+    pinned = (("203.0.113.21", HOST_KEY),)
+    cfg = stack_config(ssh=SshConfig(user="deploy", host_keys=pinned))
+    with pytest.raises(ValueError, match=r"203\.0\.113\.22: no pinned host key"):
+        SshAccess(cfg, pulumi.Output.secret("k")).connection(cfg.app_servers[1])
+    cfg = stack_config(ssh=SshConfig(user="deploy", host_keys=pinned,
+                                     insecure_skip_host_key_check=True))
     access = SshAccess(cfg, pulumi.Output.secret("k"))
-    proxy = access.connection(cfg.app_servers[0]).proxy
+    assert access.connection(cfg.app_servers[1]).host_key is None
+    assert access.connection(cfg.app_servers[0]).host_key == HOST_KEY
+
+
+def test_bastion_is_a_proxy_connection_with_the_same_key_and_its_own_pin():
+    cfg = stack_config(ssh=SshConfig(
+        user="deploy", bastion=BastionConfig(address="bastion.example.com", user="jump",
+                                             port=2200),
+        host_keys=(("203.0.113.21", HOST_KEY), ("bastion.example.com", BASTION_KEY))))
+    access = SshAccess(cfg, pulumi.Output.secret("k"))
+    connection = access.connection(cfg.app_servers[0])
+    proxy = connection.proxy
     assert (proxy.host, proxy.port, proxy.user) == ("bastion.example.com", 2200, "jump")
     assert proxy.private_key is access.private_key
+    assert (connection.host_key, proxy.host_key) == (HOST_KEY, BASTION_KEY)
 
 
 def test_sha256_text():

@@ -78,7 +78,11 @@ def test_pulumi_yaml_declares_every_top_level_key():
 
 
 def test_pulumi_yaml_defaults_are_the_program_defaults():
+    """Each default object of Pulumi.yaml parses as the key left out. (The stack's `ssh` is
+    one of them, so the hosts are compared unpinned: a stack pins its own.)"""
     defaults = {key: d["default"] for key, d in project_config().items()
                 if "default" in d and key not in SECRET_KEYS}
-    assert parse_config(valid() | defaults, BOTH_SECRETS, check_files=False) == \
-        parse_config(valid(), BOTH_SECRETS, check_files=False)
+    base = {key: value for key, value in valid().items() if key != "ssh"}
+    assert parse_config(base | defaults, BOTH_SECRETS, check_files=False,
+                        require_host_keys=False) == \
+        parse_config(base, BOTH_SECRETS, check_files=False, require_host_keys=False)

@@ -9,7 +9,7 @@ import pytest
 
 from components.config import (
     SECRET_KEYS, AppConfig, ConfigError, ImagesConfig, NginxConfig,
-    parse_config,
+    parse_config, unchecked_host_keys_warning,
 )
 from components.config import read_stack_file
 
@@ -17,9 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 BOTH_SECRETS = frozenset(SECRET_KEYS)
 
+# Real ed25519 public keys (ssh-keygen; the private halves were thrown away).
+PINS = {
+    "203.0.113.10": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID9iDKygqTjLJTGNlrrfSNS7J7u4Nej213ePYwi3Q0or",
+    "203.0.113.21": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKYGe9V/z0QQGoq7eaddGGuIuSm5yKzCH/CtwoFLnbFm",
+    "203.0.113.22": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN8+NO+UNlbUIzjgHhmMV/MUn9d5y5IQc+LpjHgPYsEv",
+    "203.0.113.30": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPiFQ2oeufbeSi9pY4+7n18YGzdV0UmTOysIytdZz5Jx",
+}
+SPARE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFSUMFKddJAidHwfgktDSTkMV7vLcNJfW0XKHbXuWI5l"
+
 VALID = {
     "domain": "www.example.com",
     "acme": {"email": "ops@example.com"},
+    "ssh": {"hostKeys": PINS},
     "database": {"address": "203.0.113.10", "privateAddress": "10.0.0.10"},
     "appServers": [
         {"name": "app1", "address": "203.0.113.21", "privateAddress": "10.0.0.21"},
@@ -57,6 +67,22 @@ def with_value(path: str, value) -> dict:
         node[int(last)] = value
     else:
         node[last] = value
+    return raw
+
+
+def with_pin(address: str, key: str) -> dict:
+    """A valid config with one more (or another) entry in ssh.hostKeys."""
+    raw = valid()
+    raw["ssh"]["hostKeys"][address] = key
+    return raw
+
+
+def with_database(database: dict) -> dict:
+    """A valid config with another `database` object; without a database host (database.
+    stack) the database's pin goes too (it would pin no host)."""
+    raw = with_value("database", database)
+    if "address" not in database:
+        del raw["ssh"]["hostKeys"]["203.0.113.10"]
     return raw
 
 
@@ -107,7 +133,8 @@ def test_defaults_applied():
     assert stack.acme.staging is False and stack.acme.server is None
     assert stack.acme.directory_url == "https://acme-v02.api.letsencrypt.org/directory"
     assert (stack.ssh.user, stack.ssh.port, stack.ssh.private_key_path) == ("deploy", 22, None)
-    assert stack.ssh.host_keys == () and stack.ssh.bastion is None
+    assert stack.ssh.host_keys == tuple(PINS.items()) and stack.ssh.bastion is None
+    assert stack.ssh.insecure_skip_host_key_check is False
     db = stack.database
     assert (db.name, db.user, db.port, db.postgres_version, db.stack) == (
         "django", "django", 5432, None, None)
@@ -125,14 +152,14 @@ def test_defaults_applied():
 
 def test_objects_given_as_json_strings_are_accepted():
     raw = valid()
-    raw.update(nginx={"readTimeout": "5s"}, ssh={"port": 2222})
+    raw.update(nginx={"readTimeout": "5s"}, ssh={"port": 2222, "hostKeys": PINS})
     as_json = {key: value if isinstance(value, str) else json.dumps(value)
                for key, value in raw.items()}
     assert parse(as_json) == parse(raw)
 
 
 def test_string_forms_of_integers_and_booleans_are_accepted():
-    stack = parse(with_value("ssh", {"port": "2222"}) | {"app": {
+    stack = parse(with_value("ssh.port", "2222") | {"app": {
         "debug": "true", "workers": "3", "superuser": {"email": "admin@example.com"}}})
     assert (stack.ssh.port, stack.app.debug, stack.app.workers) == (2222, True, 3)
 
@@ -183,8 +210,10 @@ def test_required_key_missing(path, message):
 
 
 def test_at_least_one_app_server():
-    assert problems(with_value("appServers", [])) == [
-        "appServers: at least one app server is required"]
+    raw = with_value("appServers", [])
+    raw["ssh"]["hostKeys"] = {"203.0.113.10": PINS["203.0.113.10"],
+                              "203.0.113.30": PINS["203.0.113.30"]}
+    assert problems(raw) == ["appServers: at least one app server is required"]
 
 
 def test_static_storage_secret_required():
@@ -234,8 +263,16 @@ def test_address_must_be_ipv4():
         "appServers[1].address: '10.0.0.300' is not an IPv4 address"]
 
 
+def moved(path: str, address: str) -> dict:
+    """A valid config with the host at `path` moved to `address`, its pin moved along."""
+    raw = with_value(f"{path}.address", address)
+    pins = raw["ssh"]["hostKeys"]
+    pins[address] = pins.pop(_value_at(VALID, f"{path}.address"))
+    return raw
+
+
 def test_address_may_be_a_dns_name():
-    stack = parse(with_value("appServers.1.address", "app2.example.com"))
+    stack = parse(moved("appServers.1", "app2.example.com"))
     assert stack.app_servers[1].address == "app2.example.com"
 
 
@@ -260,13 +297,14 @@ def test_duplicate_private_address():
 
 
 def test_duplicate_address_across_roles():
-    assert problems(with_value("proxy.address", "203.0.113.10")) == [
-        "proxy.address: '203.0.113.10' is already used by database"]
+    raw = with_value("proxy.address", "203.0.113.10")
+    del raw["ssh"]["hostKeys"]["203.0.113.30"]
+    assert problems(raw) == ["proxy.address: '203.0.113.10' is already used by database"]
 
 
 def test_one_host_may_use_one_address_for_both():
-    stack = parse(with_value("proxy", {"address": "10.0.0.30", "privateAddress": "10.0.0.30"}))
-    assert stack.proxy.address == stack.proxy.private_address
+    stack = parse(moved("proxy", "10.0.0.30"))
+    assert stack.proxy.address == stack.proxy.private_address == "10.0.0.30"
 
 
 # --- domain and ACME ---------------------------------------------------------------------
@@ -308,7 +346,7 @@ def test_acme_server_https():
 # --- ports -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path, value, message", [
-    ("ssh", {"port": 70000}, "ssh.port: 70000 is not a port number (1-65535)"),
+    ("ssh.port", 70000, "ssh.port: 70000 is not a port number (1-65535)"),
     ("appServers.0.sshPort", 0, "appServers[0].sshPort: 0 is not a port number (1-65535)"),
     ("database.port", -5, "database.port: -5 is not a port number (1-65535)"),
     ("app.port", 65536, "app.port: 65536 is not a port number (1-65535)"),
@@ -326,7 +364,7 @@ def test_ssh_key_missing():
 
 
 def test_ssh_key_twice():
-    assert problems(with_value("ssh", {"privateKeyPath": "/keys/id"})) == [
+    assert problems(with_value("ssh.privateKeyPath", "/keys/id")) == [
         "ssh.privateKeyPath: set together with the sshPrivateKey secret; use one of them"]
 
 
@@ -340,27 +378,27 @@ def private_key_file(tmp_path: Path, text: str = "-----BEGIN OPENSSH PRIVATE KEY
 
 def test_ssh_key_file_checked(tmp_path):
     key = private_key_file(tmp_path)
-    stack = parse(with_value("ssh", {"privateKeyPath": str(key)}),
+    stack = parse(with_value("ssh.privateKeyPath", str(key)),
                   secrets={"staticStorageSecretKey"}, check_files=True)
     assert stack.ssh.private_key_path == str(key)
 
 
 def test_ssh_key_file_missing():
-    raw = with_value("ssh", {"privateKeyPath": "/nonexistent/id_ed25519"})
+    raw = with_value("ssh.privateKeyPath", "/nonexistent/id_ed25519")
     assert problems(raw, secrets={"staticStorageSecretKey"}, check_files=True) == [
         "ssh.privateKeyPath: '/nonexistent/id_ed25519' does not exist"]
     parse(raw, secrets={"staticStorageSecretKey"}, check_files=False)  # inspect/mocks skip it
 
 
 def test_ssh_key_file_is_a_directory(tmp_path):
-    raw = with_value("ssh", {"privateKeyPath": str(tmp_path)})
+    raw = with_value("ssh.privateKeyPath", str(tmp_path))
     assert problems(raw, secrets={"staticStorageSecretKey"}, check_files=True) == [
         f"ssh.privateKeyPath: '{tmp_path}' is not a file"]
 
 
 def test_ssh_key_file_must_hold_a_private_key(tmp_path):
     key = private_key_file(tmp_path, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI\n")
-    raw = with_value("ssh", {"privateKeyPath": str(key)})
+    raw = with_value("ssh.privateKeyPath", str(key))
     assert problems(raw, secrets={"staticStorageSecretKey"}, check_files=True) == [
         f"ssh.privateKeyPath: '{key}' is not a private key file "
         "(no '-----BEGIN ... PRIVATE KEY-----' line)"]
@@ -369,13 +407,13 @@ def test_ssh_key_file_must_hold_a_private_key(tmp_path):
 def test_ssh_key_path_expands_home(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     private_key_file(tmp_path)
-    stack = parse(with_value("ssh", {"privateKeyPath": "~/id_ed25519"}),
+    stack = parse(with_value("ssh.privateKeyPath", "~/id_ed25519"),
                   secrets={"staticStorageSecretKey"}, check_files=True)
     assert stack.ssh.private_key_path == str(tmp_path / "id_ed25519")
 
 
 def test_ssh_user_valid():
-    assert problems(with_value("ssh", {"user": "Deploy User"})) == [
+    assert problems(with_value("ssh.user", "Deploy User")) == [
         "ssh.user: 'Deploy User' is not a valid user name"]
 
 
@@ -383,36 +421,113 @@ HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHnl8GVYAFjQnt570xK8EvXFN4OsRKFG
 
 
 def test_host_keys_pinned():
-    stack = parse(with_value("ssh", {"hostKeys": {"203.0.113.21": HOST_KEY}}))
-    assert stack.ssh.host_key_for("203.0.113.21") == HOST_KEY
-    assert stack.ssh.host_key_for("203.0.113.22") is None
+    stack = parse(valid())
+    assert stack.ssh.host_key_for("203.0.113.21") == PINS["203.0.113.21"]
+    assert stack.ssh.host_key_for("198.51.100.99") is None
 
 
 def test_host_key_address_is_an_address():
-    assert problems(with_value("ssh", {"hostKeys": {"app 1": HOST_KEY}})) == [
+    assert problems(with_pin("app 1", HOST_KEY)) == [
         "ssh.hostKeys['app 1']: 'app 1' is not an IPv4 address or a DNS name"]
-    assert problems(with_value("ssh", {"hostKeys": {"203.0.113.21\n": HOST_KEY}})) == [
+    assert problems(with_pin("203.0.113.21\n", HOST_KEY)) == [
         "ssh.hostKeys['203.0.113.21\\n']: '203.0.113.21\\n' contains a control character "
         "(U+000A)"]
 
 
 def test_host_key_format():
-    assert problems(with_value("ssh", {"hostKeys": {"203.0.113.21": "AAAAC3NzaC1lZDI1NTE5"}})) == [
+    assert problems(with_pin("203.0.113.21", "AAAAC3NzaC1lZDI1NTE5")) == [
         "ssh.hostKeys['203.0.113.21']: 'AAAAC3NzaC1lZDI1NTE5' is not a public host key "
         "('<type> <base64>', as printed by ssh-keyscan without the host name)"]
 
 
 def test_host_key_for_unknown_address():
-    assert problems(with_value("ssh", {"hostKeys": {"198.51.100.99": HOST_KEY}})) == [
+    assert problems(with_pin("198.51.100.99", HOST_KEY)) == [
         "ssh.hostKeys['198.51.100.99']: not the address of any host "
         "(keys are looked up by `address`)"]
 
 
 def test_bastion_needs_address_and_defaults_user():
-    assert problems(with_value("ssh", {"bastion": {"port": 2200}})) == [
+    assert problems(with_value("ssh.bastion", {"port": 2200})) == [
         "ssh.bastion.address: is required"]
-    stack = parse(with_value("ssh", {"user": "ops", "bastion": {"address": "192.0.2.5"}}))
+    raw = with_pin("192.0.2.5", SPARE_KEY)
+    raw["ssh"].update(user="ops", bastion={"address": "192.0.2.5"})
+    stack = parse(raw)
     assert (stack.ssh.bastion.user, stack.ssh.bastion.port) == ("ops", 22)
+
+
+# --- every host pinned (issue 9, item 1) -----------------------------------------------------
+
+def unpinned(address: str) -> str:
+    return (f"{address!r} has no pinned SSH host key in ssh.hostKeys: run `python -m "
+            "components.hostkeys --stack <stack>`, compare the fingerprints it prints with the "
+            "server's own and paste its ssh.hostKeys into the stack file (or set "
+            "ssh.insecureSkipHostKeyCheck: true to connect without checking)")
+
+
+def test_every_host_and_the_bastion_must_be_pinned():
+    """pulumi-command accepts any host key when none is given: one problem per host, naming
+    its key path and address, and how to pin it."""
+    raw = with_value("ssh", {"bastion": {"address": "jump.example.com"}})
+    assert problems(raw) == [
+        f"ssh.bastion.address: {unpinned('jump.example.com')}",
+        f"database.address: {unpinned('203.0.113.10')}",
+        f"appServers[0].address: {unpinned('203.0.113.21')}",
+        f"appServers[1].address: {unpinned('203.0.113.22')}",
+        f"proxy.address: {unpinned('203.0.113.30')}"]
+
+
+def test_one_unpinned_host_is_one_problem():
+    raw = valid()
+    del raw["ssh"]["hostKeys"]["203.0.113.22"]
+    assert problems(raw) == [f"appServers[1].address: {unpinned('203.0.113.22')}"]
+
+
+def test_a_database_of_another_stack_needs_no_pin():
+    stack = parse(with_database({"stack": "example-org/djscale/db-prod"}))
+    assert [target.name for target in stack.ssh_targets()] == ["app1", "app2", "proxy"]
+
+
+def test_pins_match_addresses_without_case():
+    raw = moved("appServers.1", "App2.Example.com")
+    raw["ssh"]["hostKeys"]["app2.example.com"] = raw["ssh"]["hostKeys"].pop("App2.Example.com")
+    assert parse(raw).ssh.host_key_for("App2.Example.com") == PINS["203.0.113.22"]
+
+
+def test_an_address_pinned_twice():
+    raw = moved("appServers.1", "app2.example.com")
+    raw["ssh"]["hostKeys"]["APP2.example.com"] = SPARE_KEY
+    assert problems(raw) == ["ssh.hostKeys['app2.example.com']: 'app2.example.com' is pinned "
+                             "twice (also as 'APP2.example.com')"]
+
+
+def test_insecure_skip_host_key_check_admits_unpinned_hosts_and_warns():
+    raw = with_value("ssh", {"insecureSkipHostKeyCheck": True,
+                             "hostKeys": {"203.0.113.10": PINS["203.0.113.10"]}})
+    stack = parse(raw)
+    assert [t.name for t in stack.unpinned_targets()] == ["app1", "app2", "proxy"]
+    assert unchecked_host_keys_warning(stack, "dev") == (
+        "ssh.insecureSkipHostKeyCheck is true: the SSH host key of app1 (203.0.113.21), "
+        "app2 (203.0.113.22), proxy (203.0.113.30) is NOT checked. Whoever can intercept "
+        "these connections can pose as the host and receive the deploy's commands and "
+        "secrets. Pin them: python -m components.hostkeys --stack dev")
+
+
+def test_no_warning_when_every_host_is_pinned_or_the_flag_is_off():
+    assert unchecked_host_keys_warning(parse(valid()), "dev") is None
+    flagged = parse(with_value("ssh.insecureSkipHostKeyCheck", True))  # nothing unpinned
+    assert unchecked_host_keys_warning(flagged, "dev") is None
+
+
+def test_insecure_skip_host_key_check_is_a_boolean():
+    assert problems(with_value("ssh.insecureSkipHostKeyCheck", "yes")) == [
+        "ssh.insecureSkipHostKeyCheck: expected true or false, got 'yes'"]
+
+
+def test_pinning_can_be_left_to_the_command_that_pins():
+    """components/hostkeys.py reads a stack whose hosts are not pinned yet."""
+    stack = parse_config(with_value("ssh", {}), BOTH_SECRETS, check_files=False,
+                         require_host_keys=False)
+    assert len(stack.unpinned_targets()) == 4
 
 
 # --- host names --------------------------------------------------------------------------
@@ -600,18 +715,18 @@ def test_postgres_version():
 
 
 def test_database_from_another_stack():
-    stack = parse(with_value("database", {"stack": "example-org/djscale/db-prod"}))
+    stack = parse(with_database({"stack": "example-org/djscale/db-prod"}))
     assert stack.database.stack == "example-org/djscale/db-prod"
     assert stack.database.host is None
 
 
 def test_database_stack_format():
-    assert problems(with_value("database", {"stack": "db-prod"})) == [
+    assert problems(with_database({"stack": "db-prod"})) == [
         "database.stack: 'db-prod' is not a fully qualified stack name (org/project/stack)"]
 
 
 def test_database_stack_excludes_other_database_settings():
-    raw = with_value("database", {"stack": "example-org/djscale/db-prod", "name": "shop"})
+    raw = with_database({"stack": "example-org/djscale/db-prod", "name": "shop"})
     raw["database"]["address"] = "203.0.113.10"
     assert problems(raw) == [
         "database.address: not used when database.stack is set (the database is deployed "
@@ -678,7 +793,7 @@ def test_database_allowed_clients_not_this_stacks_proxy_or_database():
 
 
 def test_database_allowed_clients_only_where_the_database_is_deployed():
-    raw = with_value("database", {"stack": "example-org/djscale/db-prod",
+    raw = with_database({"stack": "example-org/djscale/db-prod",
                                   "allowedClients": ["10.0.0.41"]})
     assert problems(raw) == [
         "database.allowedClients: not used when database.stack is set (this stack owns no "
@@ -722,14 +837,14 @@ def test_a_line_break_does_not_pass_a_pattern(path, value):
 
 
 def test_integers_and_booleans_as_text_are_exact():
-    assert problems(with_value("ssh", {"port": " 2222"})) == [
+    assert problems(with_value("ssh.port", " 2222")) == [
         "ssh.port: expected an integer, got ' 2222'"]
     assert problems(with_value("app.debug", "true ")) == [
         "app.debug: expected true or false, got 'true '"]
 
 
 @pytest.mark.parametrize("path, value, message", [
-    ("ssh", {"port": "\u0662\u0662"}, "ssh.port: expected an integer, got '\u0662\u0662'"),
+    ("ssh.port", "\u0662\u0662", "ssh.port: expected an integer, got '\u0662\u0662'"),
     ("database.postgresVersion", "\u0661\u0666",
      "database.postgresVersion: '\u0661\u0666' is not a PostgreSQL major version (e.g. 16)"),
     ("nginx.readTimeout", "\u0663s",
