@@ -21,7 +21,8 @@ from .stack_file import read_stack_file
 
 __all__ = [
     "TOP_LEVEL_KEYS", "parse_config", "unchecked_host_keys_warning", "ConfigError",
-    "SECRET_KEYS", "SECRETS", "AcmeConfig", "AppConfig", "AppServerConfig", "BastionConfig", "DatabaseConfig", "FirewallConfig",
+    "SECRET_KEYS", "SECRETS", "AcmeConfig", "AppConfig", "AppServerConfig", "BastionConfig",
+    "DatabaseConfig", "FirewallConfig",
     "HostConfig", "ImagesConfig", "NginxConfig", "SshConfig", "SshTarget", "StackConfig",
     "StaticStorageConfig", "SuperuserConfig", "read_stack_file",
 ]

@@ -54,3 +54,16 @@ def read_stack_file(path: Union[str, Path]) -> tuple[dict[str, Any], frozenset[s
 
 def is_encrypted(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def assume_secrets(raw: dict[str, Any],
+                   present: frozenset[str]) -> tuple[frozenset[str], list[str]]:
+    """(secrets to parse with, the ones assumed) for a command that reads a stack file
+    without Pulumi: secrets are never read there, so a missing one counts as set (the
+    commands say so; `pulumi up` refuses until it is)."""
+    ssh = raw.get("ssh") if isinstance(raw.get("ssh"), dict) else {}
+    wanted = {"staticStorageSecretKey"}
+    if not ssh.get("privateKeyPath"):
+        wanted.add("sshPrivateKey")
+    missing = sorted(wanted - present)
+    return present | frozenset(missing), missing

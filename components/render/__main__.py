@@ -20,21 +20,12 @@ import sys
 from pathlib import Path
 
 from components.config import ConfigError, parse_config, read_stack_file
+from components.config.stack_file import assume_secrets
 from components.plans import stack_plans
 from components.plans.describe import host_files, inspect_values, summary
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 MARKER = ".djscale-inspect"
-
-
-def _assumed_secrets(raw: dict, present: frozenset[str]) -> tuple[frozenset[str], list[str]]:
-    """Secrets are never read here: treat a missing one as set, and say so."""
-    ssh = raw.get("ssh") if isinstance(raw.get("ssh"), dict) else {}
-    wanted = {"staticStorageSecretKey"}
-    if not ssh.get("privateKeyPath"):
-        wanted.add("sshPrivateKey")
-    missing = sorted(wanted - present)
-    return present | frozenset(missing), missing
 
 
 def _prepare(out: Path) -> None:
@@ -63,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no stack file {stack_file}", file=sys.stderr)
         return 2
     raw, present = read_stack_file(stack_file)
-    secrets, missing = _assumed_secrets(raw, present)
+    secrets, missing = assume_secrets(raw, present)
     try:
         cfg = parse_config(raw, secrets, check_files=False)
     except ConfigError as error:
