@@ -1,9 +1,12 @@
 """Removing an app server (issue 8, item 5): names are the servers' own, so the others'
 containers are untouched (same ids); the removed server leaves nginx's upstream before its
-container goes; pg_hba and the database firewall forget it; no request fails meanwhile."""
+container goes; pg_hba and the database firewall forget it; no request fails meanwhile.
+Its pin leaves ssh.hostKeys with it (a pin for no host is a config problem); its teardown
+still connects with the key pinned when it was deployed (the resource's stored connection)."""
 from __future__ import annotations
 
 from . import layout
+from .bed import stack_values
 from .deploy import deploy_bed
 from .test_70_health_gate import _Load
 
@@ -13,10 +16,13 @@ def test_removing_the_middle_app_server_touches_only_what_named_it(bed, deployed
     gone, kept = bed.apps[1], [bed.apps[0], *bed.apps[2:]]
     ids = {app: bed.app_container_ids(app) for app in kept}
     servers = [entry for entry in _app_servers(bed) if entry["name"] != gone]
+    ssh = stack_values(bed.state)["ssh"]  # its pinned host key goes with it
+    ssh["hostKeys"] = {a: k for a, k in ssh["hostKeys"].items() if a != bed.address(gone)}
 
     load = _Load(bed)
     try:
-        outputs, actions = deploy_bed(with_actions=True, changes={"appServers": servers})
+        outputs, actions = deploy_bed(with_actions=True,
+                                      changes={"appServers": servers, "ssh": ssh})
     finally:
         ok, failed = load.stop()
     assert failed == 0 and ok > 0, (ok, failed)
