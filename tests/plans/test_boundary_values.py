@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 
 from components.config import SECRET_KEYS, parse_config
+from components.config.rules import PLATFORMS
 from components.plans import stack_plans
 from components.plans.describe import host_files, inspect_values
 from components.plans.items import File, Step, Teardown, Upload, render_text
+from components.render.app_image import PLATFORM_MACHINES
 from components.render.files import render_install_file_command, render_run_script_command
 from components.render.nginx import render_nginx_conf
 
@@ -165,6 +167,20 @@ def test_the_widest_stack_is_what_was_written():
     assert cfg.app_servers[0].name == LONGEST_NAME and len(cfg.database.name) == 63
     assert len(cfg.static_storage.access_key_id) == 120
     assert len(cfg.app.superuser.username) == 150 and cfg.ssh.port == 65535
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_every_platform_the_config_admits_has_a_machine_to_check_for(platform):
+    """The build script compares `uname -m` with the platform's machine name
+    (app_image.PLATFORM_MACHINES[platform]): a platform the rule admits but the table lacks
+    would be a KeyError inside `up`."""
+    assert set(PLATFORM_MACHINES) == set(PLATFORMS)
+    raw = narrowest()
+    raw["images"] = {"platform": platform}
+    cfg = parse_config(raw, SECRET_KEYS, check_files=False)
+    for plan in stack_plans(cfg):
+        for item in plan.items:
+            render_as_deployed(item, deploy_values(cfg))
 
 
 @pytest.fixture
