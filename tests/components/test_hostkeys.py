@@ -139,7 +139,7 @@ def _pin_command(args, netns=None, timeout=120) -> subprocess.CompletedProcess:
 @pytest.fixture
 def sshd():
     if not os.path.isfile(SSHD):
-        pytest.skip(f"no sshd at {SSHD}: apt-get install openssh-server (or set DJSCALE_SSHD)")
+        pytest.fail(f"no sshd at {SSHD}: apt-get install openssh-server (or set DJSCALE_SSHD)")
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root")
     return SSHD
