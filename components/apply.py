@@ -3,9 +3,10 @@
 Each item becomes one resource named `<host>-<item name>`, a child of the host's component:
 
     File      remote.Command: an atomic install of its content, sent on stdin
-    Step      remote.Command: `sudo -n bash -c <script>`, stdin free for data; with
-              `provides`, its stdout becomes a deploy value (e.g. the image id it built);
-              with `ssh_client`, the login shell's "$SSH_CLIENT" as its argument
+    Step      remote.Command: `sudo -n bash -c <script>`, stdin free for data (its hash a
+              trigger); with `provides`, its stdout becomes a deploy value (e.g. the id of
+              the image it built); with `ssh_client`, the login shell's "$SSH_CLIENT" as its
+              argument
     Upload    remote.CopyToRemote of a local staging directory (only the listed files)
     Teardown  remote.Command with only a `delete`: runs when the host leaves the stack
 
@@ -77,11 +78,19 @@ class PlanResources:
     def _step(self, name: str, item: Step) -> pulumi.Resource:
         script = self._text(item.script)
         self.texts[item.name] = script
+        triggers = [self._trigger(t) for t in item.triggers]
+        stdin = None
+        if item.stdin is not None:
+            stdin = self._text(item.stdin)
+            if item.secret:
+                stdin = pulumi.Output.secret(stdin)
+            # a changed stdin runs the step again (replaced, like any trigger), whatever
+            # pulumi-command would do with a changed input on its own
+            triggers.append(content_hash(stdin))
         command = remote_step(
-            name, connection=self.connection, script=script,
-            stdin=self.values[item.stdin] if item.stdin else None,
-            triggers=[self._trigger(t) for t in item.triggers], delete=item.undo,
-            secret=item.secret, ssh_client=item.ssh_client, opts=self._opts(item))
+            name, connection=self.connection, script=script, stdin=stdin,
+            triggers=triggers, delete=item.undo, secret=item.secret,
+            ssh_client=item.ssh_client, opts=self._opts(item))
         if item.provides:
             self.values[item.provides] = command.stdout
         return command

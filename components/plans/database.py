@@ -1,15 +1,15 @@
 """The database host's plan: PostgreSQL reachable only from the admitted app servers.
 
 install -> staged settings drop-in and pg_hba.conf -> configure (validate, install, reload
-or restart) -> role and database (password on stdin) and the firewall. The password is a
-deploy value (`db_password`, a protected RandomPassword the component owns).
+or restart) -> role and database (the password's verifier on stdin) and the firewall. The
+password is a deploy value (`db_password`, a protected RandomPassword the component owns).
 """
 from __future__ import annotations
 
 from components.config import StackConfig
 from components.render import firewall, postgres
 
-from .items import File, HashOf, HostPlan, Step
+from .items import Deferred, File, HashOf, HostPlan, Step
 
 
 def database_plan(cfg: StackConfig) -> HostPlan:
@@ -33,10 +33,13 @@ def database_plan(cfg: StackConfig) -> HostPlan:
              what="validate (`postgres -C`, `pg_hba_file_rules`), install, restore on error, "
                   "reload or restart"),
         Step("setup", after=("configure",), script=postgres.render_db_setup_script(cfg),
-             stdin="db_password", stdin_doc="the database password",
-             triggers=(HashOf("db_password"),), secret=True,
+             stdin=Deferred(lambda values: postgres.render_db_setup_stdin(
+                 cfg, values["db_password"]), ("db_password",)),
+             stdin_doc="the SCRAM-SHA-256 verifier", secret=True,
              source="postgres.render_db_setup_script",
-             what="role and database if missing, password set every run"),
+             what="role (no superuser, createdb, createrole, replication or bypassrls) and "
+                  "database if missing, attributes and password set every run; the password "
+                  "is sent as its verifier, never itself"),
         Step("firewall", after=("configure",),
              script=firewall.render_ufw_script(firewall.database_rules(cfg, clients)),
              ssh_client=True,

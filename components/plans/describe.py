@@ -108,6 +108,8 @@ def reruns(item: Item) -> str:
             parts.append(f"the {trigger.name.replace('_', ' ')} changes")
         elif isinstance(trigger, HashOf):
             parts.append(f"{trigger.name} changes")
+    if getattr(item, "stdin", None) is not None:
+        parts.append("its stdin changes")
     return ", ".join(parts)
 
 

@@ -84,9 +84,10 @@ class File(Item):
 
 @dataclass(frozen=True)
 class Step(Item):
-    """A root script run over SSH; re-run when the script or a trigger changes.
+    """A root script run over SSH; re-run when the script, its stdin or a trigger changes.
 
-    `stdin`: data the script reads (a deploy value's name, e.g. "db_password").
+    `stdin`: data the script reads, rendered from deploy values (the role's password
+    verifier, the release's environment); `stdin_doc` says what it is, for people.
     `undo`: script run when the step leaves the plan. `writes`: (path, content, mode) of
     files the script itself writes, for the inspect command. `provides`: the name of a
     deploy value that is the script's stdout (e.g. the id of the image it built).
@@ -94,7 +95,7 @@ class Step(Item):
     connects from, as the host sees it; components/render/files.py, SSH_CLIENT_WORD)."""
 
     script: Text = ""
-    stdin: Optional[str] = None
+    stdin: Optional[Deferred] = None
     stdin_doc: Optional[str] = None
     triggers: tuple[Trigger, ...] = ()
     undo: Optional[str] = None
@@ -142,7 +143,8 @@ class HostPlan:
         """Every deploy value some item of this plan needs."""
         names: set[str] = set()
         for item in self.items:
-            for text in (getattr(item, "content", None), getattr(item, "script", None)):
+            for text in (getattr(item, "content", None), getattr(item, "script", None),
+                         getattr(item, "stdin", None)):
                 if isinstance(text, Deferred):
                     names.update(text.needs)
         return names

@@ -14,6 +14,7 @@ from typing import Sequence
 
 from components.config import StackConfig
 from components.config.rules import PG_HBA_KEYWORDS
+from components.render.scram import scram_sha256_verifier
 from components.render.templating import render_script, render_template
 
 STAGING_DIR = "/etc/djscale/postgres"
@@ -91,7 +92,7 @@ def render_configure_postgres_script(cfg: StackConfig, *, staged_conf: str = STA
 
 
 def render_db_setup_sql(cfg: StackConfig) -> str:
-    """The psql script run by `render_db_setup_script` (password on psql's stdin)."""
+    """The psql script run by `render_db_setup_script` (the verifier on psql's stdin)."""
     name, user = cfg.database.name, cfg.database.user
     return render_template("db-setup.sql.j2",
                            user_literal=sql_literal(user), user_ident=sql_identifier(user),
@@ -99,6 +100,13 @@ def render_db_setup_sql(cfg: StackConfig) -> str:
 
 
 def render_db_setup_script(cfg: StackConfig) -> str:
-    """Role + database, idempotent; run as root with the role's password on stdin."""
+    """Role + database, idempotent; run as root with the role's password verifier on stdin
+    (`render_db_setup_stdin`)."""
     return render_script("db-setup.sh.j2", port=int(cfg.database.port),
                          sql=render_db_setup_sql(cfg))
+
+
+def render_db_setup_stdin(cfg: StackConfig, db_password: str) -> str:
+    """What `render_db_setup_script` reads: the password's SCRAM-SHA-256 verifier for the
+    role (components/render/scram.py), never the password."""
+    return scram_sha256_verifier(db_password, cfg.database.user)

@@ -14,6 +14,7 @@ import pytest
 from components.config import StackConfig
 from components.plans import stack_plans
 from components.plans.items import File, Step, Teardown, Upload, render_text
+from components.remote import sha256_text
 from components.render.files import render_install_file_command, render_run_script_command
 from tests.support.pulumi_mocks import Graph, _fake_digest, plain, run_program
 from tests.support.stack_files import cli_stack_config
@@ -71,7 +72,9 @@ def test_every_plan_item_is_deployed_as_planned(scenario):
                 assert plain(resource.input("create")) == render_run_script_command(
                     render_text(item.script, values), ssh_client=item.ssh_client), resource.name
                 if item.stdin:
-                    assert plain(resource.input("stdin")) == values[item.stdin]
+                    stdin = render_text(item.stdin, values)
+                    assert plain(resource.input("stdin")) == stdin
+                    assert plain(resource.input("triggers"))[-1] == sha256_text(stdin)
                 if item.undo:
                     assert plain(resource.input("delete")) == render_run_script_command(item.undo)
             elif isinstance(item, File):

@@ -28,8 +28,11 @@ def test_database_plan_admits_own_app_servers_and_allowed_clients():
     assert plan.item("firewall").script == firewall.render_ufw_script(
         firewall.database_rules(cfg, clients))
     setup = plan.item("setup")
-    assert (setup.stdin, setup.secret, setup.triggers) == ("db_password", True,
-                                                           (HashOf("db_password"),))
+    assert (setup.secret, setup.triggers, setup.stdin.needs) == (True, (), ("db_password",))
+    # its stdin (whose hash re-runs it) is the password's verifier, not the password
+    assert render_text(setup.stdin, {"db_password": "pw"}) == \
+        postgres.render_db_setup_stdin(cfg, "pw")
+    assert "pw" not in render_text(setup.stdin, {"db_password": "pw"}).split("$", 1)[1]
     assert plan.item("configure").triggers == (HashOf("postgresql-conf"), HashOf("pg-hba"))
 
 

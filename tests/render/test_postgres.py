@@ -14,6 +14,7 @@ import pytest
 from components.config import DatabaseConfig
 from components.render.postgres import (render_configure_postgres_script,
                                         render_db_setup_script, render_db_setup_sql,
+                                        render_db_setup_stdin,
                                         render_install_postgres_script, render_pg_hba,
                                         render_postgresql_conf)
 from tests.render.conftest import assert_golden, check_shell, make_config, replace
@@ -96,7 +97,8 @@ def test_db_setup_sql_quotes_odd_names():
     cfg = make_config()
     odd = replace(cfg, database=replace(cfg.database, name="shop'db", user='we"b'))
     sql = render_db_setup_sql(odd)
-    assert "ALTER ROLE \"we\"\"b\" WITH LOGIN PASSWORD :'pw';" in sql
+    assert ("ALTER ROLE \"we\"\"b\" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE "
+            "NOREPLICATION NOBYPASSRLS PASSWORD :'verifier';") in sql
     assert "WHERE datname = 'shop''db'" in sql
 
 
@@ -133,10 +135,23 @@ def private_cluster():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _run_setup(script: str, password: str, cluster) -> subprocess.CompletedProcess:
+def _run_setup(script: str, password: str, cluster, role: str = "django",
+               stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The setup script with what the plan gives it: the password's verifier (or `stdin`)."""
+    if stdin is None:
+        cfg = make_config()
+        cfg = replace(cfg, database=replace(cfg.database, user=role))
+        stdin = render_db_setup_stdin(cfg, password) + "\n"
     env = dict(os.environ, PGHOST=cluster["socket"])
-    return subprocess.run(["bash", "-c", script], input=password, text=True, env=env,
+    return subprocess.run(["bash", "-c", script], input=stdin, text=True, env=env,
                           capture_output=True)
+
+
+def _as_postgres(sql: str, cluster) -> str:
+    return subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-h", cluster["socket"],
+         "-p", cluster["port"], "-c", sql],
+        capture_output=True, text=True, check=True, cwd="/").stdout.strip()
 
 
 def _can_login(password: str, cluster) -> bool:
@@ -154,10 +169,13 @@ def test_db_setup_script_creates_role_and_database_and_rotates_password(private_
     script = render_db_setup_script(cfg)
     first = "s3cr3t 'with' \"quotes\" $HOME `x` \\n"
 
-    result = _run_setup(script, first + "\n", private_cluster)
+    result = _run_setup(script, first, private_cluster)
     assert result.returncode == 0, result.stderr
     assert first not in result.stdout + result.stderr
-    assert _can_login(first, private_cluster)
+    assert _can_login(first, private_cluster)  # the verifier admits the password
+    stored = _as_postgres("SELECT rolpassword FROM pg_authid WHERE rolname = 'django'",
+                          private_cluster)
+    assert stored == render_db_setup_stdin(cfg, first)  # stored as djscale computed it
 
     again = _run_setup(script, first, private_cluster)  # idempotent
     assert again.returncode == 0, again.stderr
@@ -168,12 +186,24 @@ def test_db_setup_script_creates_role_and_database_and_rotates_password(private_
     assert _can_login("second-password", private_cluster)
     assert not _can_login(first, private_cluster)
 
-    owner = subprocess.run(
-        ["runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-h",
-         private_cluster["socket"], "-p", private_cluster["port"], "-c",
-         "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'django'"],
-        capture_output=True, text=True, check=True, cwd="/")
-    assert owner.stdout.strip() == "django"
+    owner = _as_postgres("SELECT pg_get_userbyid(datdba) FROM pg_database "
+                         "WHERE datname = 'django'", private_cluster)
+    assert owner == "django"
+
+
+def test_db_setup_gives_the_role_no_attribute_beyond_login_and_puts_them_back(
+        private_cluster):
+    cfg = make_config()
+    cfg = replace(cfg, database=replace(cfg.database, port=int(private_cluster["port"])))
+    script = render_db_setup_script(cfg)
+    attributes = ("SELECT concat_ws(' ', rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, "
+                  "rolreplication, rolbypassrls) FROM pg_roles WHERE rolname = 'django'")
+    assert _run_setup(script, "first-password", private_cluster).returncode == 0
+    assert _as_postgres(attributes, private_cluster) == "t f f f f f"
+    _as_postgres("ALTER ROLE django SUPERUSER CREATEDB CREATEROLE REPLICATION BYPASSRLS",
+                 private_cluster)  # changed by hand
+    assert _run_setup(script, "first-password", private_cluster).returncode == 0
+    assert _as_postgres(attributes, private_cluster) == "t f f f f f"
 
 
 def test_a_failing_setup_shows_the_password_neither_in_its_output_nor_in_the_server_log(
@@ -193,20 +223,26 @@ def test_a_failing_setup_shows_the_password_neither_in_its_output_nor_in_the_ser
     subprocess.run([*as_pg, "SELECT pg_reload_conf()"], check=True, capture_output=True,
                    cwd="/")
     secret = "Leak-Me-If-You-Can-7f3a"
+    verifier = render_db_setup_stdin(cfg, secret)
     failed = _run_setup(script, secret, private_cluster)
     assert failed.returncode != 0
     assert "read-only transaction" in failed.stderr  # it failed where we wanted it to
-    assert secret not in failed.stdout + failed.stderr
     server_log = Path(private_cluster["log"]).read_text()
     assert "read-only transaction" in server_log
-    assert secret not in server_log
+    for text in (failed.stdout, failed.stderr, server_log):
+        assert secret not in text  # never sent at all
+        for part in verifier.split("$")[1:]:  # nor any part of what was sent
+            assert part not in text
 
 
-def test_db_setup_script_refuses_an_empty_password(private_cluster):
+@pytest.mark.parametrize("stdin", ["", "plain-text-password\n",
+                                   "SCRAM-SHA-256$4096:c2FsdA==$a2V5:a2V5 ; DROP ROLE x"])
+def test_db_setup_script_takes_nothing_but_a_verifier(private_cluster, stdin):
+    """A plaintext password sent by mistake is refused before psql (so PostgreSQL) sees it."""
     script = render_db_setup_script(make_config())
-    result = _run_setup(script, "", private_cluster)
+    result = _run_setup(script, "", private_cluster, stdin=stdin)
     assert result.returncode == 1
-    assert "expected the database password on stdin" in result.stderr
+    assert result.stderr == "djscale: expected the role's SCRAM-SHA-256 verifier on stdin\n"
 
 
 # --- the configure script against a real cluster made by pg_createcluster -----------------
