@@ -51,6 +51,7 @@ pulumi.export("dbPort", database.port)
 pulumi.export("dbName", database.name)
 pulumi.export("dbUser", database.user)
 pulumi.export("dbPassword", pulumi.Output.secret(database.password))
+pulumi.export("dbCaCert", database.ca_cert)  # public: what clients verify the database with
 if db_clients is not None:  # what stacks with database.stack = this one check against
     pulumi.export("dbClientAddresses", db_clients)
 pulumi.export("adminUsername", cfg.app.superuser.username)

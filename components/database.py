@@ -1,7 +1,9 @@
-"""DatabaseHost: PostgreSQL on one server, reachable only from the app servers.
+"""DatabaseHost: PostgreSQL on one server, reachable only from the app servers, over TLS.
 
 What the server receives is its plan (components/plans/database.py); this component owns
-the database password and turns the plan into resources (components/apply.py).
+the database password and turns the plan into resources (components/apply.py). The server's
+certificate is what the plan's TLS step prints: the app servers (of this stack, and of
+stacks that reference it: `dbCaCert`) verify the database with it.
 
 No step deletes anything on the server: destroying the stack leaves PostgreSQL, the cluster
 and its data in place. The database password (a RandomPassword, whose inputs never change)
@@ -32,11 +34,13 @@ class DatabaseEndpoint:
     name: pulumi.Output[str]
     user: pulumi.Output[str]
     password: pulumi.Output[str]  # secret
+    ca_cert: pulumi.Output[str]  # the server's TLS certificate (public): clients verify it
 
     def values(self) -> dict[str, pulumi.Output]:
         """The deploy values an app server's plan needs from the database."""
         return {"db_host": self.private_address, "db_port": self.port, "db_name": self.name,
-                "db_user": self.user, "db_password": self.password}
+                "db_user": self.user, "db_password": self.password,
+                "db_ca_cert": self.ca_cert}
 
 
 def referenced_database(stack_name: str, cfg: StackConfig) -> DatabaseEndpoint:
@@ -45,6 +49,8 @@ def referenced_database(stack_name: str, cfg: StackConfig) -> DatabaseEndpoint:
     That stack exports `dbClientAddresses`, what its pg_hba and firewall admit: when one of
     our app servers is missing there, the program fails (in preview too) instead of deploying
     app servers that PostgreSQL refuses. A database stack without that export is not checked.
+    It exports `dbCaCert`, the certificate our app servers verify it with: a database stack
+    without it (deployed by a djscale without TLS) fails the program, naming what to do.
     """
     ref = pulumi.StackReference("database-stack", stack_name=stack_name)
 
@@ -67,7 +73,16 @@ def referenced_database(stack_name: str, cfg: StackConfig) -> DatabaseEndpoint:
         name=ref.require_output("dbName"),
         user=ref.require_output("dbUser"),
         password=pulumi.Output.secret(ref.require_output("dbPassword")),
+        ca_cert=ref.get_output("dbCaCert").apply(lambda cert: _exported_ca_cert(cert,
+                                                                               stack_name)),
     )
+
+
+def _exported_ca_cert(cert: Optional[str], stack_name: str) -> str:
+    if not cert:
+        raise ConfigError([f"database.stack: {stack_name} exports no dbCaCert (its database "
+                           f"takes no TLS yet); update that stack with this djscale first"])
+    return cert
 
 
 @dataclass(frozen=True)
@@ -97,7 +112,8 @@ class DatabaseHost(pulumi.ComponentResource):
         self.endpoint = DatabaseEndpoint(
             private_address=_ready(db.private_address, *ready), port=_ready(db.port, *ready),
             name=_ready(db.name, *ready), user=_ready(db.user, *ready),
-            password=pulumi.Output.secret(_ready(self.password.result, *ready)))
+            password=pulumi.Output.secret(_ready(self.password.result, *ready)),
+            ca_cert=_ready(steps.values["db_ca_cert"], *ready))
         self.client_addresses = _ready(cfg.database_client_addresses(), *ready)
         self.register_outputs({
             "privateAddress": self.endpoint.private_address,
@@ -105,5 +121,6 @@ class DatabaseHost(pulumi.ComponentResource):
             "dbName": self.endpoint.name,
             "dbUser": self.endpoint.user,
             "password": self.endpoint.password,
+            "caCert": self.endpoint.ca_cert,
             "clientAddresses": self.client_addresses,
         })

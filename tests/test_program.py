@@ -23,7 +23,7 @@ from components.preflight import PreflightError
 from tests.support.cli_config import CliConfigError
 from tests.support.stack_files import cli_stack_config
 from tests.support.pulumi_mocks import (
-    Graph, _fake_digest, has_secret, is_secret, is_unknown, plain, run_program,
+    MOCK_CA_CERT, Graph, _fake_digest, has_secret, is_secret, is_unknown, plain, run_program,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,10 +80,10 @@ def deployed(request):
 # --- shape -------------------------------------------------------------------------------
 
 def expected_counts(n_apps: int) -> dict[str, int]:
-    db_commands = 6  # install, postgresql-conf, pg-hba, configure, setup, firewall
-    # install-docker, firewall, image, env-file, container, prune-images, teardown;
-    # + release-env-file and release on the first
-    app_commands = 7 * n_apps + 2
+    db_commands = 7  # install, tls, postgresql-conf, pg-hba, configure, setup, firewall
+    # install-docker, firewall, image, env-file, db-ca-file, container, prune-images,
+    # teardown; + release-env-file and release on the first
+    app_commands = 8 * n_apps + 2
     # install, firewall, http conf, nginx, certbot, tls conf, 3 renew files, enable, teardown
     proxy_commands = 11
     return {
@@ -119,13 +119,13 @@ def test_every_resource_has_the_expected_parent(deployed):
 def test_component_steps_have_the_expected_names(deployed):
     _, cfg, graph = deployed
     names = {r.name for r in graph.registrations}
-    for step in ("install", "postgresql-conf", "pg-hba", "configure", "password", "setup",
+    for step in ("install", "tls", "postgresql-conf", "pg-hba", "configure", "password", "setup",
                  "firewall"):
         assert f"db-{step}" in names
     first = cfg.app_servers[0].name
     for host in cfg.app_servers:
         for step in ("install-docker", "firewall", "upload-context", "image", "env-file",
-                     "container", "prune-images", "teardown"):
+                     "db-ca-file", "container", "prune-images", "teardown"):
             assert f"{host.name}-{step}" in names
         has_release = {f"{host.name}-release", f"{host.name}-release-env-file"} <= names
         assert has_release == (host.name == first)
@@ -198,6 +198,28 @@ def test_database_outputs_flow_into_every_app_env_file(deployed):
     release_env = plain(graph.named(f"{cfg.app_servers[0].name}-release-env-file")
                         .input("stdin"))
     assert f"DJANGO_SUPERUSER_PASSWORD={ADMIN_PASSWORD}\n" in release_env
+
+
+def test_the_database_certificate_reaches_every_app_server_and_its_settings(deployed):
+    """The certificate the database host's TLS step printed (its stdout) is the file every
+    app server verifies the database with; the env file tells the app to verify."""
+    _, cfg, graph = deployed
+    tls = graph.named("db-tls")
+    assert not has_secret(tls.input("create")) and tls.input("logging") != "none"
+    for host in cfg.app_servers:
+        ca = graph.named(f"{host.name}-db-ca-file")
+        assert "db-tls" in graph.deps(ca)
+        assert plain(ca.input("stdin")) == MOCK_CA_CERT
+        assert not has_secret(ca.input("stdin"))  # public
+        assert "target=/etc/djscale/db-ca.pem" in plain(ca.input("create"))
+        env = plain(graph.named(f"{host.name}-env-file").input("stdin"))
+        assert "DATABASE_SSLMODE=verify-full\n" in env
+        assert "DATABASE_SSLROOTCERT=/etc/djscale/db-ca.pem\n" in env
+        container = graph.named(f"{host.name}-container")
+        assert f"{host.name}-db-ca-file" in graph.deps(container)
+        assert "/etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro" in plain(
+            container.input("create"))
+    assert graph.exports["dbCaCert"] == (MOCK_CA_CERT, True, False)
 
 
 def test_proxy_config_waits_for_every_app_container(deployed):
@@ -341,8 +363,9 @@ def test_pg_hba_and_nginx_upstreams_list_exactly_the_app_servers(deployed):
     apps = [h.private_address for h in cfg.app_servers]
     clients = sorted([*apps, *cfg.database.allowed_clients], key=ipaddress.IPv4Address)
     hba = plain(graph.named("db-pg-hba").input("stdin"))
-    hba_hosts = re.findall(r"^host\s+\S+\s+\S+\s+(\S+)\s+scram-sha-256$", hba, re.M)
+    hba_hosts = re.findall(r"^hostssl\s+\S+\s+\S+\s+(\S+)\s+scram-sha-256$", hba, re.M)
     assert hba_hosts == [f"{a}/32" for a in clients]
+    assert not re.search(r"^host\s", hba, re.M)  # nothing admits a client without TLS
     for step in ("proxy-nginx-http-conf", "proxy-nginx-tls-conf"):
         conf = plain(graph.named(step).input("stdin"))
         upstreams = re.findall(r"^\s*server\s+(\d[\d.]+):(\d+)", conf, re.M)
@@ -482,10 +505,12 @@ def test_database_stack_admits_the_app_servers_of_the_referencing_stack():
 
     hba = plain(db_graph.named("db-pg-hba").input("stdin"))
     assert [line for line in hba.splitlines() if line.startswith("host")] == [
-        "host   shop   shop_app   10.0.4.21/32   scram-sha-256",  # this stack's app servers
-        "host   shop   shop_app   10.0.4.22/32   scram-sha-256",
-        "host   shop   shop_app   10.0.4.41/32   scram-sha-256",  # the referencing stack's
-        "host   shop   shop_app   10.0.4.42/32   scram-sha-256",
+        "hostnossl   all   all   0.0.0.0/0   reject",  # no client without TLS
+        "hostnossl   all   all   ::/0   reject",
+        "hostssl   shop   shop_app   10.0.4.21/32   scram-sha-256",  # this stack's app servers
+        "hostssl   shop   shop_app   10.0.4.22/32   scram-sha-256",
+        "hostssl   shop   shop_app   10.0.4.41/32   scram-sha-256",  # the referencing stack's
+        "hostssl   shop   shop_app   10.0.4.42/32   scram-sha-256",
     ]
     firewall_script = plain(db_graph.named("db-firewall").input("create"))
     allows = re.findall(r"'allow from (\S+) to any port 5432 proto tcp'", firewall_script)
@@ -513,6 +538,10 @@ def test_database_from_another_stack_is_wired_into_the_app_env():
         assert f"DATABASE_NAME={db_exports['dbName']}\n" in text
         assert f"DATABASE_USER={db_exports['dbUser']}\n" in text
         assert f"DATABASE_PASSWORD={DB_PASSWORD}\n" in text
+        assert "DATABASE_SSLMODE=verify-full\n" in text
+        ca = app_graph.named(f"{host.name}-db-ca-file")  # the database stack's certificate
+        assert "database-stack" in app_graph.deps(ca)
+        assert plain(ca.input("stdin")) == db_exports["dbCaCert"] == MOCK_CA_CERT
     assert (db_exports["dbPrivateAddress"], db_exports["dbName"]) == ("10.0.4.10", "shop")
     counts = app_graph.type_counts()
     assert counts[PASSWORD] == 2  # no database password here: it belongs to the DB stack
@@ -521,7 +550,7 @@ def test_database_from_another_stack_is_wired_into_the_app_env():
 def test_exports_of_the_referencing_stack_come_from_the_database_stack():
     _, db_graph, cfg, app_graph = _two_stacks()
     db_ex, ex = db_graph.exports, app_graph.exports
-    for key in ("dbPrivateAddress", "dbPort", "dbName", "dbUser"):
+    for key in ("dbPrivateAddress", "dbPort", "dbName", "dbUser", "dbCaCert"):
         assert ex[key] == db_ex[key] and ex[key][2] is False, key  # known, not secret
     assert ex["dbPort"][0] == 5432 and isinstance(ex["dbPort"][0], int)
     assert ex["dbPassword"] == (DB_PASSWORD, True, True)  # stays secret across stacks
@@ -529,6 +558,20 @@ def test_exports_of_the_referencing_stack_come_from_the_database_stack():
     assert ex["appAddresses"] == (["10.0.4.41", "10.0.4.42"], True, False)
     assert ex["url"] == ("https://app.example.com/", True, False)
     assert ex["adminPassword"] == (ADMIN_PASSWORD, True, True)  # its own superuser
+
+
+def test_a_database_stack_without_a_certificate_fails_the_referencing_stack():
+    """A database stack deployed by a djscale without TLS exports no dbCaCert: the app
+    stack stops, saying what to do, instead of deploying app servers that cannot verify."""
+    _, db_graph, _, _ = _two_stacks()
+    db_exports = {k: v[0] for k, v in db_graph.exports.items() if k != "dbCaCert"}
+    with pytest.raises(ValueError) as err:
+        _run(FIXTURES / "stack_dbref.yaml", "app",
+             stack_references={DB_STACK: (db_exports, ["dbPassword"])})
+    assert (f"database.stack: {DB_STACK} exports no dbCaCert (its database takes no TLS "
+            "yet); update that stack with this djscale first") in str(err.value)
+    registered = {r.name for r in run_program.last_monitor.registrations}
+    assert not {"app1-db-ca-file", "app1-container"} & registered
 
 
 def test_referencing_stack_previews_with_the_database_stacks_outputs():
@@ -632,8 +675,8 @@ def test_adding_an_app_server_changes_only_its_peers_allow_lists_and_upstreams()
 
     added = {r.name for r in after.registrations} - {r.name for r in before.registrations}
     assert added == {"app3", *(f"app3-{s}" for s in (
-        "install-docker", "firewall", "upload-context", "image", "env-file", "container",
-        "prune-images", "teardown"))}
+        "install-docker", "firewall", "upload-context", "image", "env-file", "db-ca-file",
+        "container", "prune-images", "teardown"))}
     assert _changed(before, after) == {
         "db-pg-hba", "db-configure", "db-firewall",  # the DB admits the new address
         "proxy-nginx-http-conf", "proxy-nginx-tls-conf",  # nginx balances over it

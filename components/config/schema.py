@@ -181,8 +181,8 @@ class DatabaseConfig:
                                  doc="list of strings (IPv4)"), (),
         "Only on the stack that owns the database: private addresses of other stacks' app "
         "servers (stacks whose `database.stack` names this one). Each gets a "
-        "`/32 scram-sha-256` pg_hba line and a 5432 firewall rule, like this stack's own app "
-        "servers. One host per entry, private, no duplicates, not one of this stack's own "
+        "`hostssl ... /32 scram-sha-256` pg_hba line and a 5432 firewall rule, like this "
+        "stack's own app servers. One host per entry, private, no duplicates, not one of this stack's own "
         "hosts; not allowed together with `database.stack`.")
 
     @property

@@ -3,7 +3,7 @@ its env file, the release (on the first app server), the app container, old imag
 and what goes when the server leaves the stack.
 
 Deploy values it needs: the database endpoint (db_host, db_port, db_name, db_user,
-db_password), secret_key, s3_secret_key, superuser_password (first server only), and
+db_password, db_ca_cert: the certificate it verifies the database with), secret_key, s3_secret_key, superuser_password (first server only), and
 app_image, which its own image step provides (its stdout). Peers it waits for: `@release`
 (the first server's release, for the others) and `@previous` (the previous server's
 container: a rollout replaces one server at a time).
@@ -28,7 +28,8 @@ ENV_NEEDS = ("db_host", "db_port", "db_name", "db_user", "db_password", "secret_
 
 def app_server_plan(cfg: StackConfig, host: HostConfig, *, runs_release: bool) -> HostPlan:
     rules = firewall.app_rules(cfg, cfg.proxy.private_address, host)
-    items: list[Item] = [*docker_host_items(cfg, rules, "app"), *_image(cfg), _env_file(cfg)]
+    items: list[Item] = [*docker_host_items(cfg, rules, "app"), *_image(cfg), _env_file(cfg),
+                         _db_ca_file()]
     if runs_release:
         items += _release(cfg)
     items += _serve(cfg, host, release_after="release" if runs_release else "@release")
@@ -64,6 +65,16 @@ def _env_file(cfg: StackConfig) -> File:
                 what="the app containers' environment (secrets: root-only file)")
 
 
+def _db_ca_file() -> File:
+    return File("db-ca-file", path=appenv.DB_CA_PATH,
+                content=Deferred(lambda values: appenv.render_db_ca_file(values["db_ca_cert"]),
+                                 ("db_ca_cert",)),
+                source="appenv.render_db_ca_file",
+                what="the database's certificate (public, from db-tls or the database "
+                     "stack's `dbCaCert`): the app verifies the database with it "
+                     "(sslmode=verify-full)")
+
+
 def _release(cfg: StackConfig) -> list[Item]:
     script = Deferred(lambda values: release.render_release_script(values["app_image"]),
                       ("app_image",))
@@ -71,7 +82,7 @@ def _release(cfg: StackConfig) -> list[Item]:
         File("release-env-file", path=release.RELEASE_ENV_PATH, content=_env(cfg, True),
              mode="0600", secret=True, source="appenv.render_app_env(superuser_password=...)",
              what="the env file plus the superuser's credentials, for the release only"),
-        Step("release", after=("release-env-file",), script=script,
+        Step("release", after=("release-env-file", "db-ca-file"), script=script,
              triggers=(ValueOf("app_image"),), source="release.render_release_script",
              what="once per image: `migrate`, `collectstatic`, `createsuperuser` (if missing) "
                   "in a one-off container"),
@@ -83,6 +94,8 @@ def app_container(cfg: StackConfig, host: HostConfig) -> containers.ContainerSpe
     port = cfg.app.port
     return containers.ContainerSpec(
         name=CONTAINER_NAME, image="", env_file=appenv.APP_ENV_PATH,
+        volumes=(containers.Volume(appenv.DB_CA_PATH, appenv.DB_CA_PATH),),
+        hashed_files=(appenv.DB_CA_PATH,),
         ports=(containers.Port(host.private_address, port, port),),
         healthcheck=containers.Healthcheck(healthcheck_command(port)),
         healthy_within=180, stop_timeout=STOP_TIMEOUT)
@@ -95,8 +108,9 @@ def _serve(cfg: StackConfig, host: HostConfig, release_after: str) -> list[Item]
     prune = Deferred(lambda values: images.render_prune_app_images_script(values["app_image"]),
                      ("app_image",))
     return [
-        Step("container", after=("env-file", "firewall", release_after, "@previous"),
-             script=run, triggers=(HashOf("env-file"),),
+        Step("container", after=("env-file", "db-ca-file", "firewall", release_after,
+                                 "@previous"),
+             script=run, triggers=(HashOf("env-file"), HashOf("db-ca-file")),
              source="containers.render_run_container_script",
              what="the app on the private address; replaced only when its settings change, "
                   "health-gated (the previous container comes back if the new one fails)"),
@@ -107,7 +121,8 @@ def _serve(cfg: StackConfig, host: HostConfig, release_after: str) -> list[Item]
         Teardown("teardown", after=("install-docker",),
                  script=containers.render_teardown_script(
                      CONTAINER_NAME, STOP_TIMEOUT,
-                     files=(appenv.APP_ENV_PATH, release.RELEASE_ENV_PATH, UPLOAD_DIR)),
+                     files=(appenv.APP_ENV_PATH, release.RELEASE_ENV_PATH,
+                            appenv.DB_CA_PATH, UPLOAD_DIR)),
                  source="containers.render_teardown_script",
                  what="when the server leaves the stack: the app container stopped and "
                       "removed, env files and uploads deleted"),

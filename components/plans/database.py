@@ -1,8 +1,10 @@
 """The database host's plan: PostgreSQL reachable only from the admitted app servers.
 
-install -> staged settings drop-in and pg_hba.conf -> configure (validate, install, reload
-or restart) -> role and database (the password's verifier on stdin) and the firewall. The
-password is a deploy value (`db_password`, a protected RandomPassword the component owns).
+install -> TLS key and certificate, staged settings drop-in and pg_hba.conf -> configure
+(validate, install, reload or restart) -> role and database (the password's verifier on
+stdin) and the firewall. The password is a deploy value (`db_password`, a protected
+RandomPassword the component owns); the certificate is one this plan provides
+(`db_ca_cert`, the tls step's stdout), for the app servers.
 """
 from __future__ import annotations
 
@@ -19,14 +21,21 @@ def database_plan(cfg: StackConfig) -> HostPlan:
         Step("install", script=postgres.render_install_postgres_script(cfg),
              source="postgres.render_install_postgres_script",
              what="`apt-get install postgresql[-V]`, waits for apt locks"),
+        Step("tls", after=("install",), script=postgres.render_db_tls_script(cfg),
+             provides="db_ca_cert", source="postgres.render_db_tls_script",
+             what=f"private key made on the host (never leaves it) and a self-signed "
+                  f"certificate for the private address in `{postgres.TLS_DIR}`, made when "
+                  f"missing or not current; prints the certificate (public), which the app "
+                  f"servers verify the database with"),
         File("postgresql-conf", after=("install",), path=postgres.STAGED_CONF,
              content=postgres.render_postgresql_conf(cfg), source="postgres.render_postgresql_conf",
-             what="`listen_addresses` = private address, port, scram-sha-256 (staged)"),
+             what="`listen_addresses` = private address, port, scram-sha-256, TLS with that "
+                  "certificate (staged)"),
         File("pg-hba", after=("install",), path=postgres.STAGED_HBA, mode="0640",
              content=postgres.render_pg_hba(cfg, clients), source="postgres.render_pg_hba",
-             what="local peer for postgres; one `host db user IP/32 scram-sha-256` per client "
-                  "(staged)"),
-        Step("configure", after=("postgresql-conf", "pg-hba"),
+             what="local peer for postgres; `hostnossl ... reject` for every network address; "
+                  "one `hostssl db user IP/32 scram-sha-256` per client (staged)"),
+        Step("configure", after=("tls", "postgresql-conf", "pg-hba"),
              script=postgres.render_configure_postgres_script(cfg),
              triggers=(HashOf("postgresql-conf"), HashOf("pg-hba")),
              source="postgres.render_configure_postgres_script",

@@ -18,6 +18,8 @@ SECRET_PLACEHOLDERS = {
     "superuser_password": "<secret:superuser password>",
 }
 OUTPUT_PLACEHOLDERS = {"app_image": "<output:app image id>"}
+CA_PLACEHOLDER = ("-----BEGIN CERTIFICATE-----\n<output:database certificate>\n"
+                  "-----END CERTIFICATE-----\n")
 
 
 def inspect_values(cfg: StackConfig) -> dict[str, object]:
@@ -25,11 +27,13 @@ def inspect_values(cfg: StackConfig) -> dict[str, object]:
     db = cfg.database
     if db.host is not None:
         endpoint = {"db_host": db.private_address, "db_port": db.port, "db_name": db.name,
-                    "db_user": db.user}
+                    "db_user": db.user, "db_ca_cert": CA_PLACEHOLDER}
     else:  # another stack's outputs (database.stack): known only at deploy time
         endpoint = {name: f"<output:{db.stack} {what}>" for name, what in (
             ("db_host", "privateAddress"), ("db_port", "port"), ("db_name", "dbName"),
             ("db_user", "dbUser"))}
+        endpoint["db_ca_cert"] = CA_PLACEHOLDER.replace("database certificate",
+                                                        f"{db.stack} dbCaCert")
     return {**endpoint, **SECRET_PLACEHOLDERS, **OUTPUT_PLACEHOLDERS}
 
 

@@ -19,6 +19,10 @@ from components.render.templating import render_template
 
 ENVVARS_PATH = Path(__file__).resolve().parents[2] / "assets" / "app" / "djsite" / "envvars.py"
 APP_ENV_PATH = "/etc/djscale/app.env"
+# The database's certificate (public): on the host, and at the same path in the containers
+# (mounted read-only). The app connects with sslmode=verify-full against it.
+DB_CA_PATH = "/etc/djscale/db-ca.pem"
+DB_SSLMODE = "verify-full"
 
 
 def _load_envvars() -> ModuleType:
@@ -58,6 +62,8 @@ def render_app_env(cfg: StackConfig, *, db_host: str, db_port: int, db_name: str
         envvars.DB_NAME: db_name,
         envvars.DB_USER: db_user,
         envvars.DB_PASSWORD: db_password,
+        envvars.DB_SSLMODE: DB_SSLMODE,
+        envvars.DB_SSLROOTCERT: DB_CA_PATH,
         envvars.S3_BUCKET: storage.bucket,
         envvars.S3_ENDPOINT_URL: storage.endpoint_url,
         envvars.S3_REGION: storage.region,
@@ -75,6 +81,16 @@ def render_app_env(cfg: StackConfig, *, db_host: str, db_port: int, db_name: str
     lines = [(name, _line_value(name, value)) for name, value in values.items()
              if value is not None]
     return render_template("app.env.j2", lines=lines, release=superuser_password is not None)
+
+
+def render_db_ca_file(db_ca_cert: str) -> str:
+    """DB_CA_PATH's content: the certificate the database host's TLS step printed, checked
+    to be one PEM certificate and nothing else (never a key)."""
+    text = db_ca_cert.strip()
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    if not (text.startswith(begin) and text.endswith(end) and text.count("-----BEGIN") == 1):
+        raise ValueError("the database's certificate is not one PEM certificate")
+    return text + "\n"
 
 
 def parse_env_file(text: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 `render_run_container_script(spec)` (assets/templates/run-container.sh.j2) makes the host run
 exactly `spec`, whatever it ran before: the settings (every `docker run` argument, the image,
-the env file's content) are hashed into a label, so any change re-creates the container and
+the content of the env file and of the other files it names) are hashed into a label, so any change re-creates the container and
 an unchanged one is left alone; a container that never becomes ready is removed and the one
 it replaced started again. `render_teardown_script` takes them away (destroy, scale-in).
 
@@ -63,6 +63,9 @@ class ContainerSpec:
     ports: tuple[Port, ...] = ()
     volumes: tuple[Volume, ...] = ()
     env_file: Optional[str] = None  # root-only file on the host: secrets never in argv
+    # Host files whose content is part of the settings, like the env file's: a change
+    # re-creates the container (a file bind-mounted alone keeps showing the replaced inode).
+    hashed_files: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
     network_mode: Optional[str] = None
     healthcheck: Optional[Healthcheck] = None
@@ -100,6 +103,8 @@ def settings_hash(spec: ContainerSpec) -> str:
     words = [spec.image, *(word for pair in run_options(spec) for word in pair), "--",
              *spec.command,
              f"env_file={spec.env_file or ''}"]
+    if spec.hashed_files:  # (absent otherwise: running containers keep their label)
+        words.append(f"hashed_files={','.join(spec.hashed_files)}")
     return hashlib.sha256(json.dumps(words).encode()).hexdigest()[:16]
 
 
@@ -110,6 +115,7 @@ def render_run_container_script(spec: ContainerSpec) -> str:
         "run-container.sh.j2", name=spec.name, image=spec.image, pull=spec.pull,
         settings=settings_hash(spec), healthy_within=int(spec.healthy_within),
         stop_timeout=int(spec.stop_timeout), env_file=spec.env_file,
+        hashed_files=[f for f in (spec.env_file, *spec.hashed_files) if f],
         healthcheck=spec.healthcheck is not None, run_options=run_options(spec),
         command=list(spec.command), label_format=_LABEL_FORMAT, state_format=_STATE_FORMAT,
         id_format=_ID_FORMAT)

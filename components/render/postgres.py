@@ -1,5 +1,5 @@
-"""PostgreSQL on the database host: the packages, the settings drop-in, pg_hba.conf and the
-app's role and database.
+"""PostgreSQL on the database host: the packages, the TLS certificate, the settings drop-in,
+pg_hba.conf and the app's role and database.
 
 The settings and pg_hba.conf are uploaded to STAGING_DIR first; `render_configure_postgres_
 script` installs them into the cluster's conf dir only after the server's own parser
@@ -20,6 +20,10 @@ from components.render.templating import render_script, render_template
 STAGING_DIR = "/etc/djscale/postgres"
 STAGED_CONF = f"{STAGING_DIR}/djscale.conf"
 STAGED_HBA = f"{STAGING_DIR}/pg_hba.conf"
+# The server's TLS key and certificate, made on the database host (render_db_tls_script).
+TLS_DIR = "/etc/djscale/postgres-tls"
+TLS_VALID_DAYS = 3650
+TLS_RENEW_DAYS = 90
 
 # A name pg_hba.conf takes unquoted (the config's rules allow only a subset of these:
 # components/config/rules.py, sql_identifier_problem, which also refuses PG_HBA_KEYWORDS).
@@ -58,14 +62,24 @@ def _listen_addresses(cfg: StackConfig) -> str:
     return str(ipaddress.ip_address(_private_address(cfg)))
 
 
-def render_postgresql_conf(cfg: StackConfig) -> str:
-    """conf.d/djscale.conf: TCP on the DB's private address only, scram-sha-256 passwords."""
+def render_postgresql_conf(cfg: StackConfig, *, tls_dir: str = TLS_DIR) -> str:
+    """conf.d/djscale.conf: TCP on the DB's private address only, TLS with the certificate
+    of `render_db_tls_script`, scram-sha-256 passwords."""
     return render_template("postgresql.conf.j2", listen_addresses=_listen_addresses(cfg),
-                           port=int(cfg.database.port))
+                           port=int(cfg.database.port), tls_dir=tls_dir)
+
+
+def render_db_tls_script(cfg: StackConfig, *, tls_dir: str = TLS_DIR) -> str:
+    """Root script: the server's private key (made here, kept here) and its self-signed
+    certificate for the private address, made when missing or not current; prints the
+    certificate, which the app servers trust (sslmode=verify-full)."""
+    return render_script("db-tls.sh.j2", tls_dir=tls_dir, address=_listen_addresses(cfg),
+                         valid_days=TLS_VALID_DAYS, renew_days=TLS_RENEW_DAYS)
 
 
 def render_pg_hba(cfg: StackConfig, app_private_addresses: Sequence[str]) -> str:
-    """pg_hba.conf: local peer for postgres, one /32 (or /128) line per app server."""
+    """pg_hba.conf: local peer for postgres, nothing without TLS from the network, one
+    `hostssl` /32 (or /128) line per app server."""
     database = _hba_name("database name", cfg.database.name)
     user = _hba_name("database user", cfg.database.user)
     networks = sorted({ipaddress.ip_network(a) for a in app_private_addresses},

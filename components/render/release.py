@@ -2,6 +2,7 @@
 collectstatic and the superuser, in a one-off container of the release's image."""
 from __future__ import annotations
 
+from components.render.appenv import DB_CA_PATH
 from components.render.templating import render_script
 
 # The app's env file plus the superuser's credentials; only on the first app server.
@@ -26,7 +27,9 @@ fi
 """
 
 
-def render_release_script(image_ref: str, env_file: str = RELEASE_ENV_PATH) -> str:
-    """Root script: RELEASE_STEPS in a one-off container of `image_ref` (an image id)."""
+def render_release_script(image_ref: str, env_file: str = RELEASE_ENV_PATH,
+                          db_ca_file: str = DB_CA_PATH) -> str:
+    """Root script: RELEASE_STEPS in a one-off container of `image_ref` (an image id), with
+    the database's certificate mounted where the app's settings look for it."""
     return render_script("release.sh.j2", image=image_ref, env_file=env_file,
-                         steps=RELEASE_STEPS)
+                         volume=f"{db_ca_file}:{DB_CA_PATH}:ro", steps=RELEASE_STEPS)

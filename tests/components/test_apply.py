@@ -16,7 +16,7 @@ from components.plans import stack_plans
 from components.plans.items import File, Step, Teardown, Upload, render_text
 from components.remote import sha256_text
 from components.render.files import render_install_file_command, render_run_script_command
-from tests.support.pulumi_mocks import Graph, _fake_digest, plain, run_program
+from tests.support.pulumi_mocks import MOCK_CA_CERT, Graph, _fake_digest, plain, run_program
 from tests.support.stack_files import cli_stack_config
 from tests.test_program import (ADMIN_PASSWORD, DB_PASSWORD, FIXTURES, S3_SECRET, SECRET_KEY,
                                 SECRETS, STACKS, _cfg)
@@ -24,6 +24,8 @@ from tests.test_program import (ADMIN_PASSWORD, DB_PASSWORD, FIXTURES, S3_SECRET
 TYPES = {Step: "command:remote:Command", File: "command:remote:Command",
          Teardown: "command:remote:Command", Upload: "command:remote:CopyToRemote"}
 PEERS = {"@release", "@previous", "@app-containers"}
+REFERENCED_CA_CERT = ("-----BEGIN CERTIFICATE-----\nTHE-DATABASE-STACK-CERTIFICATE\n"
+                      "-----END CERTIFICATE-----\n")
 
 
 @pytest.fixture(scope="module", params=["two_apps", "five_apps", "prod", "db_shared", "dbref"])
@@ -33,7 +35,7 @@ def scenario(request, tmp_path_factory):
         path = STACKS.get(request.param, FIXTURES / "stack_dbref.yaml")
         refs = {"example-org/djscale/db-prod": ({
             "dbPrivateAddress": "10.0.9.10", "dbPort": 5432.0, "dbName": "shop",
-            "dbUser": "shop_app", "dbPassword": DB_PASSWORD,
+            "dbUser": "shop_app", "dbPassword": DB_PASSWORD, "dbCaCert": REFERENCED_CA_CERT,
             "dbClientAddresses": [h.private_address for h in _cfg(path).app_servers]},
             ["dbPassword"])}
         config, secret_keys = cli_stack_config(path, SECRETS)
@@ -50,7 +52,8 @@ def _values(cfg: StackConfig, graph: Graph, host: str) -> dict[str, object]:
                 {"db_host": "10.0.9.10", "db_port": 5432, "db_name": "shop",
                  "db_user": "shop_app"})
     values = {**endpoint, "db_password": DB_PASSWORD, "secret_key": SECRET_KEY,
-              "s3_secret_key": S3_SECRET, "superuser_password": ADMIN_PASSWORD}
+              "s3_secret_key": S3_SECRET, "superuser_password": ADMIN_PASSWORD,
+              "db_ca_cert": MOCK_CA_CERT if db.host else REFERENCED_CA_CERT}
     image = graph.find(f"{host}-image")
     if image is not None:  # the mocks print a digest of the build step's command
         values["app_image"] = _fake_digest(image.plain_input("create"))

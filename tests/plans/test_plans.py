@@ -21,8 +21,8 @@ def test_database_plan_admits_own_app_servers_and_allowed_clients():
     cfg = make_config(database=replace(base.database, allowed_clients=("10.0.4.41",)))
     clients = ["10.0.0.21", "10.0.0.22", "10.0.4.41"]
     plan = database_plan(cfg)
-    assert names(plan) == ["install", "postgresql-conf", "pg-hba", "configure", "setup",
-                           "firewall"]
+    assert names(plan) == ["install", "tls", "postgresql-conf", "pg-hba", "configure",
+                           "setup", "firewall"]
     assert plan.item("pg-hba").content == postgres.render_pg_hba(cfg, clients)
     assert plan.item("pg-hba").mode == "0640"
     assert plan.item("firewall").script == firewall.render_ufw_script(
@@ -34,22 +34,51 @@ def test_database_plan_admits_own_app_servers_and_allowed_clients():
         postgres.render_db_setup_stdin(cfg, "pw")
     assert "pw" not in render_text(setup.stdin, {"db_password": "pw"}).split("$", 1)[1]
     assert plan.item("configure").triggers == (HashOf("postgresql-conf"), HashOf("pg-hba"))
+    assert plan.item("configure").after == ("tls", "postgresql-conf", "pg-hba")
+
+
+def test_the_database_certificate_is_made_on_its_host_and_reaches_every_app_server(cfg):
+    db = database_plan(cfg)
+    tls = db.item("tls")
+    assert (tls.provides, tls.secret, tls.stdin) == ("db_ca_cert", False, None)
+    assert tls.script == postgres.render_db_tls_script(cfg)
+    assert "ssl = on\n" in db.item("postgresql-conf").content
+    cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"
+    for index, host in enumerate(cfg.app_servers):
+        plan = app_server_plan(cfg, host, runs_release=index == 0)
+        ca = plan.item("db-ca-file")
+        assert (ca.path, ca.mode, ca.owner, ca.secret) == ("/etc/djscale/db-ca.pem", "0644",
+                                                           "root:root", False)
+        assert render_text(ca.content, {"db_ca_cert": cert}) == cert + "\n"
+        container = plan.item("container")
+        assert "db-ca-file" in container.after
+        assert container.triggers == (HashOf("env-file"), HashOf("db-ca-file"))
+        script = render_text(container.script, {"app_image": "sha256:feed"})
+        assert "--volume /etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro" in script
+        assert "cat -- /etc/djscale/app.env /etc/djscale/db-ca.pem | sha256sum" in script
+        assert "/etc/djscale/db-ca.pem" in plan.item("teardown").script
+    release = app_server_plan(cfg, cfg.app_servers[0], runs_release=True).item("release")
+    assert "db-ca-file" in release.after
+    assert "--volume /etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro" in render_text(
+        release.script, {"app_image": "sha256:feed"})
 
 
 def test_first_app_server_alone_runs_the_release_with_the_image_it_builds(cfg):
     first = app_server_plan(cfg, cfg.app_servers[0], runs_release=True)
     other = app_server_plan(cfg, cfg.app_servers[1], runs_release=False)
     assert names(first) == ["install-docker", "firewall", "upload-context", "image", "env-file",
-                            "release-env-file", "release", "container", "prune-images",
-                            "teardown"]
+                            "db-ca-file", "release-env-file", "release", "container",
+                            "prune-images", "teardown"]
     assert names(other) == ["install-docker", "firewall", "upload-context", "image",
-                            "env-file", "container", "prune-images", "teardown"]
+                            "env-file", "db-ca-file", "container", "prune-images", "teardown"]
     step = first.item("release")
     assert step.triggers == (ValueOf("app_image"),)
     assert render_text(step.script, {"app_image": "sha256:feed"}) == \
         release.render_release_script("sha256:feed")
-    assert first.item("container").after == ("env-file", "firewall", "release", "@previous")
-    assert other.item("container").after == ("env-file", "firewall", "@release", "@previous")
+    assert first.item("container").after == ("env-file", "db-ca-file", "firewall", "release",
+                                             "@previous")
+    assert other.item("container").after == ("env-file", "db-ca-file", "firewall", "@release",
+                                             "@previous")
     assert first.needs() - other.needs() == {"superuser_password"}
 
 
@@ -72,7 +101,6 @@ def test_the_container_reads_its_secrets_from_the_env_file(cfg):
     assert "env_file=/etc/djscale/app.env\n" in script
     assert "image=sha256:feed\n" in script
     assert "--publish 10.0.0.22:8000:8000/tcp" in script
-    assert plan.item("container").triggers == (HashOf("env-file"),)
     assert plan.item("env-file").secret and plan.item("env-file").mode == "0600"
     teardown = plan.item("teardown")
     assert isinstance(teardown, Teardown)

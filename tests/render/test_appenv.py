@@ -32,6 +32,8 @@ DATABASE_PORT=5432
 DATABASE_NAME=django
 DATABASE_USER=django
 DATABASE_PASSWORD=<secret:database password>
+DATABASE_SSLMODE=verify-full
+DATABASE_SSLROOTCERT=/etc/djscale/db-ca.pem
 AWS_STORAGE_BUCKET_NAME=shop-static
 AWS_S3_ENDPOINT_URL=https://s3.example.net
 AWS_S3_REGION_NAME=eu-west-1
@@ -71,6 +73,8 @@ DATABASE_PORT=5432
 DATABASE_NAME=django
 DATABASE_USER=django
 DATABASE_PASSWORD=<secret:database password>
+DATABASE_SSLMODE=verify-full
+DATABASE_SSLROOTCERT=/etc/djscale/db-ca.pem
 AWS_STORAGE_BUCKET_NAME=shop-static
 AWS_S3_ENDPOINT_URL=http://10.0.0.40:9000
 AWS_S3_REGION_NAME=eu-west-1
@@ -103,3 +107,12 @@ def test_every_name_written_is_a_shared_constant(cfg):
 def test_parse_env_file_reads_docker_env_file_lines_literally():
     text = "# managed by djscale\n\nA=1\nB=x=y \"q\"\nEMPTY=\n  # indented comment\n"
     assert appenv.parse_env_file(text) == ["A=1", 'B=x=y "q"', "EMPTY="]
+
+
+def test_the_database_certificate_file_holds_one_certificate_and_nothing_else():
+    cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+    assert appenv.render_db_ca_file(cert + "\n\n") == cert + "\n"
+    key = "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n"
+    for bad in ("", "not a certificate", key + cert, cert + "\n" + cert):
+        with pytest.raises(ValueError, match="not one PEM certificate"):
+            appenv.render_db_ca_file(bad)

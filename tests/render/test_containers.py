@@ -51,9 +51,42 @@ def test_every_setting_changes_the_settings_label():
                replace(spec, healthcheck=replace(spec.healthcheck, retries=9)),
                replace(spec, ports=(Port("10.0.0.9", 8000, 8000),)),
                replace(spec, command=("gunicorn",)), replace(spec, restart="always"),
-               replace(spec, env_file="/etc/other.env")]
+               replace(spec, env_file="/etc/other.env"),
+               replace(spec, hashed_files=("/etc/djscale/other.pem",)),
+               replace(spec, volumes=())]
     hashes = {settings_hash(s) for s in changed}
     assert len(hashes) == len(changed) and settings_hash(spec) not in hashes
+
+
+def test_the_label_holds_the_content_of_the_env_file_and_of_the_files_mounted_alone(tmp_path):
+    """A changed database certificate re-creates the app container like a changed env file:
+    a file bind-mounted alone keeps showing the inode it had when the container started, so
+    the file installed anew (renamed over the old one) would never reach a running one.
+    The script runs with a stand-in `docker` that records the `docker run` it is asked for."""
+    import hashlib
+
+    from tests.render.stubs import make_stubs, run_sandboxed
+
+    env_file, ca = tmp_path / "app.env", tmp_path / "db-ca.pem"
+    spec = replace(_app_spec(), env_file=str(env_file), hashed_files=(str(ca),))
+    assert spec.volumes and spec.hashed_files != _app_spec().hashed_files
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    make_stubs(bin_dir, {"docker": 'case "$1 $2" in "container inspect") exit 1 ;; esac'})
+
+    def label(ca_text: str) -> str:
+        env_file.write_text("A=1\n")
+        ca.write_text(ca_text)
+        log.unlink(missing_ok=True)
+        run_sandboxed(render_run_container_script(spec), bin_dir, log)
+        (run,) = [line for line in log.read_text().splitlines() if line.startswith("docker run")]
+        value = run.split("--label djscale.settings=")[1].split()[0]
+        digest = hashlib.sha256(("A=1\n" + ca_text).encode()).hexdigest()[:16]
+        assert value == f"{settings_hash(spec)}-{digest}"
+        return value
+
+    first = label("CERT ONE\n")
+    assert label("CERT ONE\n") == first
+    assert label("CERT TWO\n") != first
 
 
 # --- for real ---------------------------------------------------------------------------

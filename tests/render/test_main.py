@@ -51,8 +51,12 @@ def test_two_app_stack_writes_every_host(tmp_path):
     release = (out / "app1/etc/djscale/release.env").read_text()
     assert "DJANGO_SUPERUSER_PASSWORD=<secret:superuser password>\n" in release
     assert not (out / "app2/etc/djscale/release.env").exists()  # the release runs on app1
-    assert (out / "db/steps/05-setup.sh").stat().st_mode & 0o111
-    container = (out / "app2/steps/06-container.sh").read_text()
+    assert (out / "db/steps/06-setup.sh").stat().st_mode & 0o111
+    assert (out / "db/steps/02-tls.sh").read_text() == postgres.render_db_tls_script(cfg)
+    assert (out / "app2/etc/djscale/db-ca.pem").read_text() == (
+        "-----BEGIN CERTIFICATE-----\n<output:database certificate>\n"
+        "-----END CERTIFICATE-----\n")  # what db-tls prints, known at deploy time
+    container = (out / "app2/steps/07-container.sh").read_text()
     assert "image='<output:app image id>'" in container
     assert "--env-file \"$env_file\"" in container  # secrets stay in the root-only file
     uploads = (out / "app1/uploads/03-upload-context.txt").read_text().splitlines()
@@ -87,6 +91,8 @@ def test_database_from_another_stack_renders_no_database_host(tmp_path):
                  "DATABASE_NAME=<output:example-org/djscale/db-prod dbName>",
                  "DATABASE_USER=<output:example-org/djscale/db-prod dbUser>"]:
         assert f"{line}\n" in env
+    assert "<output:example-org/djscale/db-prod dbCaCert>" in \
+        (out / "app1/etc/djscale/db-ca.pem").read_text()
 
 
 def test_project_stack_without_secret_values_renders_with_a_note(tmp_path):

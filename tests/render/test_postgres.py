@@ -14,14 +14,14 @@ import pytest
 from components.config import DatabaseConfig
 from components.render.postgres import (render_configure_postgres_script,
                                         render_db_setup_script, render_db_setup_sql,
-                                        render_db_setup_stdin,
+                                        render_db_setup_stdin, render_db_tls_script,
                                         render_install_postgres_script, render_pg_hba,
                                         render_postgresql_conf)
 from tests.render.conftest import assert_golden, check_shell, make_config, replace
 from tests.support.postgres import free_port
 
 
-def test_postgresql_conf_listens_on_private_address_only(cfg):
+def test_postgresql_conf_listens_on_private_address_only_with_tls(cfg):
     assert render_postgresql_conf(cfg) == """\
 # managed by djscale, do not edit
 # PostgreSQL settings for djscale, included from the cluster's conf.d/ (read after
@@ -31,21 +31,39 @@ def test_postgresql_conf_listens_on_private_address_only(cfg):
 listen_addresses = '10.0.0.10'
 port = 5432
 password_encryption = 'scram-sha-256'
+# TLS with the key and certificate djscale made on this host; pg_hba.conf admits clients
+# from the network over TLS only, and they verify this certificate (sslmode=verify-full).
+ssl = on
+ssl_cert_file = '/etc/djscale/postgres-tls/server.crt'
+ssl_key_file = '/etc/djscale/postgres-tls/server.key'
+ssl_min_protocol_version = 'TLSv1.2'
 """
 
 
-def test_pg_hba_one_host_line_per_app_server_sorted_and_deduplicated(cfg):
+def test_pg_hba_admits_each_app_server_over_tls_only_sorted_and_deduplicated(cfg):
     text = render_pg_hba(cfg, ["10.0.0.22", "10.0.0.3", "10.0.0.22", "10.0.0.21"])
     assert text == """\
 # managed by djscale, do not edit
 # Client authentication for djscale: the postgres superuser over the local socket, and the
-# app's role to the app's database from each app server's private address, nothing broader.
+# app's role to the app's database from each app server's private address over TLS, nothing
+# broader. The first matching line decides: no connection from the network without TLS.
 # TYPE  DATABASE  USER  ADDRESS  METHOD
 local   all   postgres   peer
-host   django   django   10.0.0.3/32   scram-sha-256
-host   django   django   10.0.0.21/32   scram-sha-256
-host   django   django   10.0.0.22/32   scram-sha-256
+hostnossl   all   all   0.0.0.0/0   reject
+hostnossl   all   all   ::/0   reject
+hostssl   django   django   10.0.0.3/32   scram-sha-256
+hostssl   django   django   10.0.0.21/32   scram-sha-256
+hostssl   django   django   10.0.0.22/32   scram-sha-256
 """
+    words = [line.split()[0] for line in text.splitlines() if not line.startswith("#")]
+    assert "host" not in words  # `host` would admit a client without TLS too
+
+
+def test_tls_script(cfg, tmp_path):
+    script = render_db_tls_script(cfg)
+    assert_golden("db-tls.sh", script)
+    check_shell(script, tmp_path)
+    assert "\naddress=10.0.0.10\n" in script
 
 
 @pytest.mark.parametrize("addresses", [["10.0.0.0/24"], ["10.0.0.300"]])
@@ -245,7 +263,7 @@ def test_db_setup_script_takes_nothing_but_a_verifier(private_cluster, stdin):
     assert result.stderr == "djscale: expected the role's SCRAM-SHA-256 verifier on stdin\n"
 
 
-# --- the configure script against a real cluster made by pg_createcluster -----------------
+# --- the scripts against a real cluster made by pg_createcluster, on a host of its own ------
 
 SYSTEMCTL_STUB = """#!/bin/bash
 # stand-in for systemd: postgresql@V-C units through pg_ctlcluster
@@ -258,30 +276,56 @@ case $1 in
 esac
 """
 
+DB_ADDRESS, CLIENT_ADDRESS = "10.0.0.10", "10.0.0.21"
 
-def test_configure_script_installs_validates_and_restores_on_a_real_cluster(tmp_path):
-    """A Debian cluster (pg_createcluster) in private mounts over /etc/postgresql,
-    /var/lib/postgresql, /var/run/postgresql and /var/log/postgresql, in a network namespace
-    that has the DB's private address: the machine's own PostgreSQL is never touched."""
-    cfg = make_config()
-    staged = tmp_path / "staged"
-    staged.mkdir()
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "systemctl").write_text(SYSTEMCTL_STUB)
-    (tmp_path / "bin" / "systemctl").chmod(0o755)
-    script = tmp_path / "configure.sh"
-    script.write_text(render_configure_postgres_script(
-        cfg, staged_conf=str(staged / "djscale.conf"), staged_hba=str(staged / "pg_hba.conf")))
-    conf = render_postgresql_conf(cfg)
-    hba_one = render_pg_hba(cfg, ["10.0.0.21"])
-    hba_two = render_pg_hba(cfg, ["10.0.0.21", "10.0.0.22"])
-    (tmp_path / "conf").write_text(conf)
-    (tmp_path / "hba1").write_text(hba_one)
-    (tmp_path / "hba2").write_text(hba_two)
-    (tmp_path / "hba-bad").write_text(hba_two + "host django django 10.0.0.23/32 bogus\n")
-    (tmp_path / "conf-bad").write_text(conf + "port = many\n")
-    live = "/etc/postgresql/15/main"
-    driver = f"""
+
+class DbHost:
+    """A database host made of namespaces: a network namespace with the DB's private address
+    on a veth whose peer, in a second namespace (`client_ns`), is an app server at
+    10.0.0.21; private tmpfs mounts over /etc/postgresql, /var/lib/postgresql,
+    /var/run/postgresql and /var/log/postgresql holding a Debian cluster "15/main"
+    (pg_createcluster); systemd is a stub. The machine's own PostgreSQL is never touched.
+    `tls_dir` is where the TLS script keeps the key (a directory postgres can reach)."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp = tmp_path
+        self.tag = uuid.uuid4().hex[:8]
+        self.db_ns, self.client_ns = f"djscale-pg-{self.tag}", f"djscale-pgc-{self.tag}"
+        self.base = Path(tempfile.mkdtemp(prefix="djscale-pg-tls-"))
+        os.chmod(self.base, 0o755)
+        self.tls_dir = str(self.base / "tls")
+        (tmp_path / "bin").mkdir()
+        (tmp_path / "bin" / "systemctl").write_text(SYSTEMCTL_STUB)
+        (tmp_path / "bin" / "systemctl").chmod(0o755)
+
+    def script(self, name: str, text: str) -> Path:
+        path = self.tmp / name
+        path.write_text(text)
+        return path
+
+    def __enter__(self) -> "DbHost":
+        db_end, client_end = f"djsd{self.tag}", f"djsc{self.tag}"
+        for command in (
+                ["ip", "netns", "add", self.db_ns], ["ip", "netns", "add", self.client_ns],
+                ["ip", "link", "add", db_end, "type", "veth", "peer", "name", client_end],
+                ["ip", "link", "set", db_end, "netns", self.db_ns],
+                ["ip", "link", "set", client_end, "netns", self.client_ns],
+                ["ip", "-n", self.db_ns, "addr", "add", f"{DB_ADDRESS}/24", "dev", db_end],
+                ["ip", "-n", self.client_ns, "addr", "add", f"{CLIENT_ADDRESS}/24", "dev",
+                 client_end]):
+            subprocess.run(command, check=True, capture_output=True)
+        for ns, end in ((self.db_ns, db_end), (self.client_ns, client_end)):
+            for link in ("lo", end):
+                subprocess.run(["ip", "-n", ns, "link", "set", link, "up"], check=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for ns in (self.db_ns, self.client_ns):  # the veth goes with them
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def run(self, body: str) -> subprocess.CompletedProcess:
+        driver = f"""
 set -u
 mount --make-rprivate /
 for d in /etc/postgresql /var/lib/postgresql /var/run/postgresql /var/log/postgresql; do
@@ -289,10 +333,34 @@ for d in /etc/postgresql /var/lib/postgresql /var/run/postgresql /var/log/postgr
 done
 chown postgres:postgres /var/lib/postgresql /var/run/postgresql /var/log/postgresql
 chmod 2775 /var/run/postgresql
-ip link set lo up
-ip addr add 10.0.0.10/32 dev lo
 pg_createcluster 15 main >/dev/null
-export PATH={tmp_path}/bin:$PATH STUB_LOG={tmp_path}/systemctl.log
+export PATH={self.tmp}/bin:$PATH STUB_LOG={self.tmp}/systemctl.log
+{body}
+pg_ctlcluster 15 main stop
+"""
+        return subprocess.run(["ip", "netns", "exec", self.db_ns, "unshare", "-m", "bash",
+                               "-c", driver], capture_output=True, text=True, timeout=180)
+
+
+def test_configure_script_installs_validates_and_restores_on_a_real_cluster(tmp_path):
+    cfg = make_config()
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    with DbHost(tmp_path) as host:
+        tls = host.script("tls.sh", render_db_tls_script(cfg, tls_dir=host.tls_dir))
+        script = host.script("configure.sh", render_configure_postgres_script(
+            cfg, staged_conf=str(staged / "djscale.conf"),
+            staged_hba=str(staged / "pg_hba.conf")))
+        conf = render_postgresql_conf(cfg, tls_dir=host.tls_dir)
+        hba_two = render_pg_hba(cfg, ["10.0.0.21", "10.0.0.22"])
+        host.script("conf", conf)
+        host.script("hba1", render_pg_hba(cfg, ["10.0.0.21"]))
+        host.script("hba2", hba_two)
+        host.script("hba-bad", hba_two + "host django django 10.0.0.23/32 bogus\n")
+        host.script("conf-bad", conf + "port = many\n")
+        live = "/etc/postgresql/15/main"
+        result = host.run(f"""
+bash {tls} > {tmp_path}/tls.out 2>&1 || echo "tls failed"
 step() {{  # step NAME CONF HBA
     cp {tmp_path}/$2 {staged}/djscale.conf
     cp {tmp_path}/$3 {staged}/pg_hba.conf
@@ -302,7 +370,7 @@ step() {{  # step NAME CONF HBA
 }}
 step first conf hba1
 stat -c '%U:%G %a %n' {live}/pg_hba.conf {live}/conf.d/djscale.conf
-runuser -u postgres -- psql -X -At -c 'SHOW listen_addresses' -c 'SHOW password_encryption'
+runuser -u postgres -- psql -X -At -c 'SHOW listen_addresses' -c 'SHOW password_encryption' -c 'SHOW ssl'
 step again conf hba1
 step more_apps conf hba2
 # A run that stopped after installing the files, before the restart: the next one finishes.
@@ -315,21 +383,14 @@ cmp -s {live}/pg_hba.conf {tmp_path}/hba2 && echo "hba restored"
 step bad_setting conf-bad hba2
 cmp -s {live}/conf.d/djscale.conf {tmp_path}/conf && echo "settings restored"
 runuser -u postgres -- psql -X -At -c 'SELECT 1'
-pg_ctlcluster 15 main stop
-"""
-    netns = f"djscale-pg-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", netns], check=True)
-    try:
-        result = subprocess.run(["ip", "netns", "exec", netns, "unshare", "-m", "bash", "-c",
-                                 driver], capture_output=True, text=True, timeout=180)
-    finally:
-        subprocess.run(["ip", "netns", "del", netns], check=True)
+""")
     assert result.stdout.splitlines() == [
         "first rc=0 systemctl start postgresql@15-main;systemctl restart postgresql@15-main;",
         f"postgres:postgres 640 {live}/pg_hba.conf",
         f"postgres:postgres 644 {live}/conf.d/djscale.conf",
         "10.0.0.10",
         "scram-sha-256",
+        "on",
         "again rc=0 systemctl start postgresql@15-main;",
         "more_apps rc=0 systemctl start postgresql@15-main;",  # pg_hba only: a reload
         "finish rc=0 systemctl start postgresql@15-main;systemctl restart postgresql@15-main;",
@@ -340,10 +401,91 @@ pg_ctlcluster 15 main stop
         "bad_setting rc=1 systemctl start postgresql@15-main;",
         "settings restored",
         "1",
-    ], result.stderr
+    ], result.stderr + (tmp_path / "tls.out").read_text()
     assert (tmp_path / "more_apps.out").read_text() == \
         "djscale: configuration changed, reloading postgresql@15-main\n"
     assert (tmp_path / "again.out").read_text() == "djscale: PostgreSQL configuration unchanged\n"
     assert "invalid authentication method" in (tmp_path / "bad_hba.out").read_text()
     assert 'invalid value for parameter "port": "many"' in \
         (tmp_path / "bad_setting.out").read_text()
+
+
+def _other_certificate(tmp_path: Path) -> Path:
+    """A certificate for the database's address too, of another key: not the one to trust."""
+    path = tmp_path / "other.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(tmp_path / "other.key"),
+                    "-subj", "/CN=impostor", "-addext", f"subjectAltName=IP:{DB_ADDRESS}",
+                    "-days", "2", "-out", str(path)], check=True, capture_output=True)
+    return path
+
+
+def test_the_database_admits_its_clients_over_verified_tls_only(tmp_path):
+    """The whole database host on a real cluster: the TLS script, configure, the role's
+    setup with the verifier. From the app server's address: without TLS, pg_hba refuses;
+    over TLS with sslmode=verify-full and the certificate the TLS step printed, the password
+    logs in and pg_stat_ssl shows TLS; a certificate of another key for the same address is
+    refused. The key stays on the host (postgres-only), the certificate is re-made only
+    when the address changes."""
+    cfg = make_config()
+    password = "Xq7" + "a" * 29  # 32 characters, like the RandomPassword
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    with DbHost(tmp_path) as host:
+        tls = host.script("tls.sh", render_db_tls_script(cfg, tls_dir=host.tls_dir))
+        moved = replace(cfg, database=replace(cfg.database, private_address="10.0.0.11"))
+        tls_moved = host.script("tls-moved.sh",
+                                render_db_tls_script(moved, tls_dir=host.tls_dir))
+        configure = host.script("configure.sh", render_configure_postgres_script(
+            cfg, staged_conf=str(staged / "djscale.conf"),
+            staged_hba=str(staged / "pg_hba.conf")))
+        (staged / "djscale.conf").write_text(render_postgresql_conf(cfg, tls_dir=host.tls_dir))
+        (staged / "pg_hba.conf").write_text(render_pg_hba(cfg, [CLIENT_ADDRESS]))
+        setup = host.script("setup.sh", render_db_setup_script(cfg))
+        host.script("verifier", render_db_setup_stdin(cfg, password))
+        other = _other_certificate(tmp_path)
+        key = f"{host.tls_dir}/server.key"
+        result = host.run(f"""
+bash {tls} > {tmp_path}/ca.pem 2> {tmp_path}/tls.err; echo "tls rc=$?"
+bash {tls} > {tmp_path}/ca-again.pem 2> {tmp_path}/tls-again.err; echo "again rc=$?"
+cmp -s {tmp_path}/ca.pem {tmp_path}/ca-again.pem && echo "same certificate"
+stat -c '%U:%G %a' {host.tls_dir} {key} {host.tls_dir}/server.crt
+bash {configure} > {tmp_path}/configure.out 2>&1; echo "configure rc=$?"
+bash {setup} < {tmp_path}/verifier > {tmp_path}/setup.out 2>&1; echo "setup rc=$?"
+client() {{  # client NAME CONNINFO: from the app server's address, as the app's role
+    ip netns exec {host.client_ns} env PGPASSWORD={password} PGCONNECT_TIMEOUT=5 psql -X -At \\
+        "host={DB_ADDRESS} port=5432 dbname=django user=django $2" \\
+        -c "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()" \\
+        > {tmp_path}/$1.out 2>&1
+    echo "$1 rc=$?"
+}}
+client plain "sslmode=disable"
+client preferred "sslmode=prefer"
+client verified "sslmode=verify-full sslrootcert={tmp_path}/ca.pem"
+client impostor "sslmode=verify-full sslrootcert={other}"
+sha256sum < {key} > {tmp_path}/key.sum
+bash {tls_moved} > {tmp_path}/moved.pem 2>/dev/null; echo "moved rc=$?"
+cmp -s {tmp_path}/ca.pem {tmp_path}/moved.pem || echo "new certificate"
+sha256sum < {key} | cmp -s - {tmp_path}/key.sum && echo "same key"
+""")
+        out = {name: (tmp_path / f"{name}.out").read_text()
+               for name in ("plain", "preferred", "verified", "impostor")}
+        assert result.stdout.splitlines() == [
+            "tls rc=0", "again rc=0", "same certificate",
+            "root:postgres 750", "postgres:postgres 600", "root:postgres 644",
+            "configure rc=0", "setup rc=0",
+            "plain rc=2", "preferred rc=0", "verified rc=0", "impostor rc=2",
+            "moved rc=0", "new certificate", "same key",
+        ], (result.stderr, out, (tmp_path / "tls.err").read_text(),
+            (tmp_path / "configure.out").read_text(), (tmp_path / "setup.out").read_text())
+    assert (f'pg_hba.conf rejects connection for host "{CLIENT_ADDRESS}", user "django", '
+            'database "django", no encryption') in out["plain"]
+    assert out["preferred"].startswith("t|TLSv1.")  # libpq's default got TLS as well
+    assert out["verified"].startswith("t|TLSv1.")  # pg_stat_ssl: this connection is TLS
+    assert "certificate verify failed" in out["impostor"]
+    certificate = (tmp_path / "ca.pem").read_text()
+    assert certificate.startswith("-----BEGIN CERTIFICATE-----\n")
+    assert certificate.endswith("-----END CERTIFICATE-----\n")
+    assert certificate.count("BEGIN") == 1  # stdout: the certificate and nothing else
+    assert "PRIVATE KEY" not in certificate + (tmp_path / "tls.err").read_text()
+    assert (tmp_path / "tls-again.err").read_text() == ""  # nothing was made again

@@ -32,7 +32,8 @@ def test_release_script_runs_the_steps_in_one_container_of_the_image(tmp_path):
     assert_golden("release.sh", script)
     check_shell(script, tmp_path)
     assert script.endswith(
-        "docker run --rm --env-file /etc/djscale/release.env sha256:abc sh -c "
+        "docker run --rm --env-file /etc/djscale/release.env "
+        "--volume /etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro sha256:abc sh -c "
         + shlex.quote(RELEASE_STEPS) + "\n")
     assert RELEASE_STEPS.index("migrate --noinput") < RELEASE_STEPS.index(
         "collectstatic --noinput") < RELEASE_STEPS.index("createsuperuser --noinput")
@@ -42,7 +43,8 @@ def test_release_script_runs_the_steps_in_one_container_of_the_image(tmp_path):
 
 def test_release_script_quotes_its_values():
     script = render_release_script("img; rm -rf /", env_file="/etc/dj scale/release.env")
-    assert "--env-file '/etc/dj scale/release.env' 'img; rm -rf /' sh -c" in script
+    assert "--env-file '/etc/dj scale/release.env' --volume " \
+        "/etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro 'img; rm -rf /' sh -c" in script
 
 
 @pytest.fixture(scope="module")

@@ -69,10 +69,14 @@ class PostgresServer:
 
     def __init__(self, *, version: int | None = None, port: int | None = None,
                  listen_addresses: Sequence[str] = ("127.0.0.1",),
-                 client_networks: Sequence[str] = ("127.0.0.1/32",)):
+                 client_networks: Sequence[str] = ("127.0.0.1/32",), tls: bool = False):
+        """`tls=True`: as djscale's database host, TLS only (`hostssl` lines, nothing
+        without TLS), with a self-signed certificate for the first listen address in
+        `ca_cert` (what clients verify with)."""
         self.bindir = find_bindir(version)
         self.listen_addresses = list(listen_addresses)
         self.client_networks = list(client_networks)
+        self.tls = tls
         self.host = self.listen_addresses[0]
         self.port = port or free_port(self.host)
         # Not pytest's tmp_path: that lives under a 0700 root directory postgres can't enter.
@@ -80,6 +84,7 @@ class PostgresServer:
         self.data = self.root / "data"
         self.socket_dir = self.root / "run"
         self.log = self.root / "server.log"
+        self.ca_cert = self.root / "server.crt"  # public; with tls=True
         self._databases: list[Database] = []
 
     # -- commands run as the postgres OS user ---------------------------------------------
@@ -122,15 +127,34 @@ class PostgresServer:
             "full_page_writes = off",
             "max_connections = 50",
         ]
+        if self.tls:
+            self._make_certificate()
+            conf += ["ssl = on", f"ssl_cert_file = {_quote_literal(str(self.ca_cert))}",
+                     f"ssl_key_file = {_quote_literal(str(self.root / 'server.key'))}"]
         with open(self.data / "postgresql.conf", "a") as f:
             f.write("\n# djscale tests\n" + "\n".join(conf) + "\n")
         self._write_hba()
 
+    def _make_certificate(self) -> None:
+        key = self.root / "server.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key),
+                        "-out", str(self.ca_cert), "-days", "7", "-subj", "/CN=djscale test",
+                        "-addext", f"subjectAltName=IP:{self.host}"],
+                       check=True, capture_output=True)
+        for path in (key, self.ca_cert):
+            shutil.chown(path, OS_USER, OS_USER)
+        key.chmod(0o600)
+        self.ca_cert.chmod(0o644)
+
     def _write_hba(self) -> None:
         lines = ["local all postgres peer"]
+        if self.tls:
+            lines += ["hostnossl all all 0.0.0.0/0 reject", "hostnossl all all ::/0 reject"]
         for db in self._databases:
             for network in self.client_networks:
-                lines.append(f"host {db.name} {db.user} {network} scram-sha-256")
+                kind = "hostssl" if self.tls else "host"
+                lines.append(f"{kind} {db.name} {db.user} {network} scram-sha-256")
         path = self.data / "pg_hba.conf"
         path.write_text("\n".join(lines) + "\n")
         shutil.chown(path, OS_USER, OS_USER)

@@ -56,6 +56,11 @@ def _fake_digest(name: str) -> str:
     return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
 
 
+# what the database host's TLS step prints (its certificate), under the mocks
+MOCK_CA_CERT = ("-----BEGIN CERTIFICATE-----\nMOCK-DATABASE-CERTIFICATE\n"
+                "-----END CERTIFICATE-----\n")
+
+
 class DjscaleMocks(pulumi_mocks.Mocks):
     """Provider stand-ins. `stack_references` maps a stack name to (outputs, secret names)."""
 
@@ -77,9 +82,11 @@ class DjscaleMocks(pulumi_mocks.Mocks):
             inputs["result"] = secret_marker(f"pw-{args.name}")
             inputs["bcryptHash"] = secret_marker("$2a$10$mock")
         elif args.typ == "command:remote:Command":
-            # a step that builds an image prints the image's id: a digest of its command here
+            # a step that builds an image prints the image's id: a digest of its command here;
+            # the database's TLS step prints its certificate
             create = plain(inputs.get("create")) or ""
-            stdout = _fake_digest(create) if "docker build" in create else ""
+            stdout = (_fake_digest(create) if "docker build" in create else
+                      MOCK_CA_CERT if "openssl req" in create else "")
             inputs.update(stdout=stdout, stderr="")
         return rid, inputs
 

@@ -78,6 +78,10 @@ DB_USER = env_str(envvars.DB_USER, "django")
 # Local development may use a passwordless (trust/peer) PostgreSQL; production may not.
 DB_PASSWORD = env_str(envvars.DB_PASSWORD, "") if DEBUG else env_required(envvars.DB_PASSWORD)
 DB_CONN_MAX_AGE = env_int(envvars.DB_CONN_MAX_AGE, default=60)
+# TLS to PostgreSQL, as libpq names it; unset: libpq's own default (prefer, unverified).
+# djscale sets verify-full with the database's certificate.
+DB_SSLMODE = env_str(envvars.DB_SSLMODE)
+DB_SSLROOTCERT = env_str(envvars.DB_SSLROOTCERT)
 
 # Production serves static files from S3 only: without a bucket, fail at boot instead of
 # silently writing them to the container's disk. Local development falls back to disk.
@@ -98,6 +102,15 @@ if S3_ADDRESSING_STYLE not in (None, "path", "virtual", "auto"):
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
     raise ImproperlyConfigured(
         f"environment variable {envvars.LOG_LEVEL}={LOG_LEVEL!r} is not a log level")
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+if DB_SSLMODE not in (None, *_SSLMODES):
+    raise ImproperlyConfigured(
+        f"environment variable {envvars.DB_SSLMODE}={DB_SSLMODE!r} must be one of "
+        f"{', '.join(_SSLMODES)}")
+# A certificate that is not there would fail every connection later, one request at a time.
+if DB_SSLROOTCERT is not None and not os.path.isfile(DB_SSLROOTCERT):
+    raise ImproperlyConfigured(
+        f"environment variable {envvars.DB_SSLROOTCERT}={DB_SSLROOTCERT!r}: no such file")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -175,7 +188,11 @@ DATABASES = {
         "CONN_MAX_AGE": DB_CONN_MAX_AGE,
         "CONN_HEALTH_CHECKS": True,
         # An unreachable database must fail /healthz quickly, not hang the worker.
-        "OPTIONS": {"connect_timeout": 5},
+        "OPTIONS": {
+            "connect_timeout": 5,
+            **({"sslmode": DB_SSLMODE} if DB_SSLMODE else {}),
+            **({"sslrootcert": DB_SSLROOTCERT} if DB_SSLROOTCERT else {}),
+        },
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -2,11 +2,11 @@
 # managed by djscale, do not edit
 # Install djscale's settings drop-in and pg_hba.conf from their staged copies into the
 # cluster "main", check them with the server's own parsers (`postgres -C` loads every
-# setting as a start would; pg_hba_file_rules reads pg_hba.conf from disk) before they take
-# effect, and put the old files back if the server rejects them. Then restart when the
-# running server's listen_addresses or port differ from the drop-in's (they change only on
-# restart; comparing with the running server also finishes a run that stopped half-way),
-# else reload when a file changed.
+# setting as a start would, before they take effect; pg_hba_file_rules reads pg_hba.conf
+# from disk, before a reload can take it), and put the old files back if the server
+# rejects them. Then restart when the running server's listen_addresses or port differ
+# from the drop-in's (they change only on restart; comparing with the running server also
+# finishes a run that stopped half-way), else reload when a file changed.
 set -euo pipefail
 
 version=''
@@ -34,6 +34,18 @@ psql_admin() {
     (cd / && runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 -p "$port" "$@")
 }
 
+reload_now() {  # reload, and wait until new sessions run with the files just read
+    local before
+    before=$(psql_admin -c "SELECT pg_conf_load_time()")
+    psql_admin -c "SELECT pg_reload_conf()" >/dev/null
+    for _ in $(seq 100); do
+        [ "$(psql_admin -c "SELECT pg_conf_load_time()")" != "$before" ] && return 0
+        sleep 0.1
+    done
+    echo "djscale: PostgreSQL did not reload its configuration within 10 s" >&2
+    return 1
+}
+
 backup=$(mktemp -d)
 trap 'rm -rf -- "$backup"' EXIT
 install -d -o postgres -g postgres -m 0755 "$conf_dir/conf.d"
@@ -54,13 +66,21 @@ if ! cmp -s "$staged_hba" "$conf_dir/pg_hba.conf"; then
 fi
 if [ "$changed_conf" = yes ] || [ "$changed_hba" = yes ]; then
     # The settings as the server would load them at start (all files, all values checked),
-    # then pg_hba.conf's rules as a reload would read them.
+    # then pg_hba.conf's rules as a reload would read them. The server judges the rules with
+    # its running settings (a `hostssl` line is an error while `ssl` is off), so valid new
+    # settings are loaded first; a reload never takes a pg_hba.conf that has errors.
     errors=''
+    reloaded=no
     if ! settings=$(cd / && runuser -u postgres -- "/usr/lib/postgresql/$version/bin/postgres" \
             -D "$data_dir" -c config_file="$conf_dir/postgresql.conf" -C listen_addresses 2>&1); then
         errors="settings: $settings"
+    elif [ "$changed_conf" = yes ]; then
+        reloaded=yes
+        reload_now
     fi
-    errors+=$(psql_admin -c "SELECT 'pg_hba.conf:' || line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL")
+    if [ -z "$errors" ]; then
+        errors=$(psql_admin -c "SELECT 'pg_hba.conf:' || line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL")
+    fi
     if [ -n "$errors" ]; then
         echo "djscale: PostgreSQL rejects the new configuration; the previous files are restored:" >&2
         echo "$errors" >&2
@@ -69,6 +89,9 @@ if [ "$changed_conf" = yes ] || [ "$changed_hba" = yes ]; then
             install -o postgres -g postgres -m 0644 "$backup/djscale.conf" "$conf_dir/conf.d/djscale.conf"
         else
             rm -f "$conf_dir/conf.d/djscale.conf"
+        fi
+        if [ "$reloaded" = yes ]; then  # the previous settings again
+            reload_now
         fi
         exit 1
     fi

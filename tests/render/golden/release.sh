@@ -5,7 +5,7 @@
 # if missing, in a one-off container of the new image. Its env file is the app's settings
 # plus the superuser's credentials.
 set -euo pipefail
-docker run --rm --env-file /etc/djscale/release.env sha256:abc sh -c 'set -e
+docker run --rm --env-file /etc/djscale/release.env --volume /etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro sha256:abc sh -c 'set -e
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput
 if python manage.py shell <<"PY"; then

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # managed by djscale, do not edit
 # One long-running container, safe to re-run. Its settings (the `docker run` arguments,
-# the image, the env file's content) are hashed into a label: a container that already runs
-# with the same settings (and is healthy) is left alone; otherwise the old one is stopped and
-# kept aside, the new one started and waited for; if it never becomes healthy it is removed
-# and the old one started again, and the step fails. Containers with this name's label that
-# are neither (left by an interrupted run) are removed first.
+# the image, the content of its env file and of the files it mounts alone) are hashed
+# into a label: a container that already runs with the same settings (and is healthy) is
+# left alone; otherwise the old one is stopped and kept aside, the new one started and
+# waited for; if it never becomes healthy it is removed and the old one started again, and
+# the step fails. Containers with this name's label that are neither (left by an
+# interrupted run) are removed first.
 set -euo pipefail
 name=djscale-app
 image=sha256:feed
-settings_base=42612da8d845186c
+settings_base=58c97e36438c502d
 healthy_within=180
 stop_timeout=30
 env_file=/etc/djscale/app.env
-settings="$settings_base-$(sha256sum < "$env_file" | cut -c1-16)"
+settings="$settings_base-$(cat -- /etc/djscale/app.env /etc/djscale/db-ca.pem | sha256sum | cut -c1-16)"
 
 label() {  # label value of a container, empty when absent
     docker container inspect --format '{{index .Config.Labels "djscale.settings"}}' "$1" 2>/dev/null || true
@@ -67,6 +68,7 @@ docker run --detach --name "$name" --label "djscale.container=$name" \
     --log-opt max-size=10m \
     --log-opt max-file=5 \
     --publish 10.0.0.21:8000:8000/tcp \
+    --volume /etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro \
     --health-cmd 'python3 -c '"'"'import sys, urllib.request; sys.exit(0 if urllib.request.urlopen("http://127.0.0.1:8000/healthz", timeout=4).status == 200 else 1)'"'"'' \
     --health-interval 10s \
     --health-timeout 5s \
