@@ -54,5 +54,7 @@ pulumi.export("dbPassword", pulumi.Output.secret(database.password))
 pulumi.export("dbCaCert", database.ca_cert)  # public: what clients verify the database with
 if db_clients is not None:  # what stacks with database.stack = this one check against
     pulumi.export("dbClientAddresses", db_clients)
+    # each of them was counted with this many connections in database.maxConnections
+    pulumi.export("dbWorkersPerClient", cfg.app.workers)
 pulumi.export("adminUsername", cfg.app.superuser.username)
 pulumi.export("adminPassword", pulumi.Output.secret(superuser_password.result))

@@ -49,25 +49,36 @@ def referenced_database(stack_name: str, cfg: StackConfig) -> DatabaseEndpoint:
     That stack exports `dbClientAddresses`, what its pg_hba and firewall admit: when one of
     our app servers is missing there, the program fails (in preview too) instead of deploying
     app servers that PostgreSQL refuses. A database stack without that export is not checked.
+    That stack's connection budget counts each of our app servers with its own `app.workers`
+    (exported as `dbWorkersPerClient`): more workers here would overrun its max_connections,
+    so the program fails on that too.
     It exports `dbCaCert`, the certificate our app servers verify it with: a database stack
     without it (deployed by a djscale without TLS) fails the program, naming what to do.
     """
     ref = pulumi.StackReference("database-stack", stack_name=stack_name)
 
     def admitted(values: list) -> str:
-        clients, private_address = values
+        clients, workers_per_client, private_address = values
+        problems = []
         if clients is not None:
-            problems = [
+            problems += [
                 f"appServers[{i}].privateAddress: {host.private_address!r} is not admitted by "
                 f"the database of {stack_name}; add it to database.allowedClients of that "
                 f"stack and update it first"
                 for i, host in enumerate(cfg.app_servers) if host.private_address not in clients]
-            if problems:
-                raise ConfigError(problems)
+        if workers_per_client is not None and cfg.app.workers > int(workers_per_client):
+            problems.append(
+                f"app.workers: {cfg.app.workers} is more than the database of {stack_name} "
+                f"counts per client ({int(workers_per_client)}, its app.workers): lower it, "
+                f"or raise app.workers (and database.maxConnections) of that stack and update "
+                f"it first")
+        if problems:
+            raise ConfigError(problems)
         return private_address
 
     return DatabaseEndpoint(
         private_address=pulumi.Output.all(ref.get_output("dbClientAddresses"),
+                                          ref.get_output("dbWorkersPerClient"),
                                           ref.require_output("dbPrivateAddress")).apply(admitted),
         port=ref.require_output("dbPort").apply(int),  # numbers arrive as floats
         name=ref.require_output("dbName"),

@@ -391,6 +391,7 @@ def test_exports(deployed):
     assert ex["dbPassword"] == (DB_PASSWORD, True, True)
     clients = [*(h.private_address for h in cfg.app_servers), *cfg.database.allowed_clients]
     assert ex["dbClientAddresses"] == (clients, True, False)
+    assert ex["dbWorkersPerClient"] == (cfg.app.workers, True, False)
 
 
 # --- preview -----------------------------------------------------------------------------
@@ -558,6 +559,26 @@ def test_exports_of_the_referencing_stack_come_from_the_database_stack():
     assert ex["appAddresses"] == (["10.0.4.41", "10.0.4.42"], True, False)
     assert ex["url"] == ("https://app.example.com/", True, False)
     assert ex["adminPassword"] == (ADMIN_PASSWORD, True, True)  # its own superuser
+
+
+def test_more_workers_than_the_database_stack_counted_fail_the_referencing_stack():
+    """The database stack's budget counted each allowed client with its app.workers (3): a
+    referencing stack with 4 per server would overrun max_connections, so it stops."""
+    _, db_graph, _, _ = _two_stacks()
+    db_exports = {k: v[0] for k, v in db_graph.exports.items()}
+    assert db_exports["dbWorkersPerClient"] == 3
+    config, secret_keys = cli_stack_config(FIXTURES / "stack_dbref.yaml", SECRETS)
+    app = json.loads(config["djscale:app"])
+    app["workers"] = 4
+    config["djscale:app"] = json.dumps(app)
+    with pytest.raises(ValueError) as err:
+        run_program(config, secret_keys=secret_keys, stack="app",
+                    stack_references={DB_STACK: (db_exports, ["dbPassword"])})
+    assert (f"app.workers: 4 is more than the database of {DB_STACK} counts per client (3, "
+            "its app.workers): lower it, or raise app.workers (and database.maxConnections) "
+            "of that stack and update it first") in str(err.value)
+    registered = {r.name for r in run_program.last_monitor.registrations}
+    assert not {"app1-env-file", "app1-container"} & registered
 
 
 def test_a_database_stack_without_a_certificate_fails_the_referencing_stack():

@@ -3,8 +3,9 @@
 Each key is read by its own declaration (components/config/schema.py); what is left here
 are the rules that involve more than one key: a conditionally required key, the SSH key
 given once, host names and addresses unique across hosts, a pinned host key for every host
-and the bastion (or the explicit `ssh.insecureSkipHostKeyCheck`, and its warning), and
-`database.allowedClients` against this stack's own hosts.
+and the bastion (or the explicit `ssh.insecureSkipHostKeyCheck`, and its warning),
+`database.allowedClients` against this stack's own hosts, and the database's connection
+budget (`database.maxConnections` against `appServers` × `app.workers`).
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from . import rules
 from .keys import Reading, declared_keys, read_section
 from .reader import ConfigError, Problems, Section, decode_json
 from .rules import show
-from .schema import (SECRET_KEYS, SECRETS, AcmeConfig, AppServerConfig, DatabaseConfig,
-                     HostConfig, SshConfig, StackConfig)
+from .schema import (RELEASE_CONNECTIONS, SECRET_KEYS, SECRETS,
+                     SUPERUSER_RESERVED_CONNECTIONS, AcmeConfig, AppServerConfig,
+                     DatabaseConfig, HostConfig, SshConfig, StackConfig)
 
 # How an operator pins the hosts' keys (components/hostkeys.py), named in the problems.
 PIN_COMMAND = "python -m components.hostkeys --stack <stack>"
@@ -77,8 +79,10 @@ def _build_stack(values: dict, top: Section, reading: Reading) -> StackConfig:
     _check_hosts(reading.problems, stack, app_paths)
     if reading.require_host_keys:
         _check_host_keys_pinned(reading.problems, stack, app_paths, _pinned_as_written(top))
-    return dataclasses.replace(stack, database=_check_allowed_clients(
+    stack = dataclasses.replace(stack, database=_check_allowed_clients(
         reading.problems, stack, top.data.get("database")))
+    _check_connection_budget(reading.problems, stack)
+    return stack
 
 
 def _build_acme(values: dict, acme: Section, reading: Reading) -> AcmeConfig:
@@ -237,3 +241,21 @@ def _check_allowed_clients(problems: Problems, stack: StackConfig,
             first_index[address] = index
             clients.append(address)
     return dataclasses.replace(database, allowed_clients=tuple(clients))
+
+
+def _check_connection_budget(problems: Problems, stack: StackConfig) -> None:
+    """The database this stack owns takes every connection its clients keep open at once."""
+    database = stack.database
+    if database.host is None:
+        return  # another stack's database: that stack checks (and exports dbWorkersPerClient)
+    needed = stack.database_connections_needed()
+    available = database.max_connections - SUPERUSER_RESERVED_CONNECTIONS
+    if needed > available:
+        clients = len(database.allowed_clients)
+        problems.add("database.maxConnections", (
+            f"{database.max_connections} is too few: {len(stack.app_servers)} appServers"
+            + (f" + {clients} database.allowedClients" if clients else "")
+            + f" × app.workers {stack.app.workers} + {RELEASE_CONNECTIONS} for the release "
+            f"need {needed} connections, and PostgreSQL keeps "
+            f"{SUPERUSER_RESERVED_CONNECTIONS} for superusers; set database.maxConnections to "
+            f"at least {needed + SUPERUSER_RESERVED_CONNECTIONS} or lower app.workers"))

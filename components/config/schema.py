@@ -16,6 +16,11 @@ from . import rules
 from .keys import (REQUIRED, Conditional, Derived, Flag, Integer, ListOf, MapOf, Object, Port,
                    Text, setting)
 
+# PostgreSQL keeps this many of max_connections for superusers (its default
+# superuser_reserved_connections); the release's one-off container holds one connection.
+SUPERUSER_RESERVED_CONNECTIONS = 3
+RELEASE_CONNECTIONS = 1
+
 # Kinds shared by several keys.
 SSH_ADDRESS = Text(rules.ssh_address_problem, doc="string (IPv4 or DNS name)")
 IPV4 = Text(rules.ipv4_problem, doc="string (IPv4)")
@@ -168,6 +173,11 @@ class DatabaseConfig:
     user: str = setting("user", Text(rules.db_user_problem), "django",
                         "Database role (same rules; not `postgres`, not `pg_*`).")
     port: int = setting("port", Port(), 5432, "PostgreSQL port.")
+    max_connections: int = setting(
+        "maxConnections", Integer(minimum=1), 100,
+        "PostgreSQL `max_connections` (a change restarts PostgreSQL). Checked before anything "
+        "is created: (`appServers` + `database.allowedClients`) × `app.workers` + 1 for the "
+        "release must fit in it, less the 3 PostgreSQL keeps for superusers.")
     postgres_version: Optional[str] = setting(
         "postgresVersion", Text(rules.postgres_version_problem, numbers=True), None,
         "Major version (`\"16\"`) to install; `null` = the distribution's `postgresql` "
@@ -221,9 +231,14 @@ class AppConfig:
                                          "The Django superuser.")
     port: int = setting("port", Port(), 8000, "The app's (gunicorn's) port, published on "
                         "each app server's private address only.")
-    workers: Optional[int] = setting("workers", Integer(minimum=1), None,
-                                     "gunicorn workers; `null` = the image's default "
-                                     "(2 × cores + 1).")
+    workers: int = setting(
+        "workers", Integer(minimum=1), 3,
+        "gunicorn sync workers per app server; each serves one request at a time and keeps "
+        "at most one database connection. Explicit, so the connection budget "
+        "(`database.maxConnections`) is checked before deploying: the app image's own "
+        "default, 2 × cores + 1, is known only on each server. 3 suits one core; raise it "
+        "for bigger servers (and `database.maxConnections` with it). With `database.stack`, "
+        "at most what that stack counts per client (its `app.workers`).")
     extra_allowed_hosts: tuple[str, ...] = setting(
         "extraAllowedHosts", ListOf(Text(rules.allowed_host_problem, normalize=str.lower),
                                     doc="list of strings"), (),
@@ -343,6 +358,13 @@ class StackConfig:
     def unpinned_targets(self) -> list[SshTarget]:
         """The machines without a key in ssh.hostKeys (connected to unchecked, if at all)."""
         return [t for t in self.ssh_targets() if self.ssh.host_key_for(t.address) is None]
+
+    def database_connections_needed(self) -> int:
+        """Connections the database must take at once: one per gunicorn worker of every
+        app server it admits (this stack's and `database.allowedClients`, each counted with
+        this stack's `app.workers`; `CONN_MAX_AGE` keeps them open), and the release's."""
+        clients = len(self.app_servers) + len(self.database.allowed_clients)
+        return clients * self.app.workers + RELEASE_CONNECTIONS
 
     def database_client_addresses(self) -> list[str]:
         """Every address pg_hba and the database firewall admit: this stack's app servers,

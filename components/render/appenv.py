@@ -72,7 +72,7 @@ def render_app_env(cfg: StackConfig, *, db_host: str, db_port: int, db_name: str
         envvars.S3_ADDRESSING_STYLE: "path" if storage.path_style else "virtual",
         envvars.S3_CUSTOM_DOMAIN: storage.custom_domain,
         envvars.S3_DEFAULT_ACL: "public-read" if storage.public_read_acl else "",
-        envvars.GUNICORN_WORKERS: str(app.workers) if app.workers else None,
+        envvars.GUNICORN_WORKERS: str(app.workers),
     }
     if superuser_password is not None:
         values[envvars.SUPERUSER_USERNAME] = app.superuser.username

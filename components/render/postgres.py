@@ -66,7 +66,8 @@ def render_postgresql_conf(cfg: StackConfig, *, tls_dir: str = TLS_DIR) -> str:
     """conf.d/djscale.conf: TCP on the DB's private address only, TLS with the certificate
     of `render_db_tls_script`, scram-sha-256 passwords."""
     return render_template("postgresql.conf.j2", listen_addresses=_listen_addresses(cfg),
-                           port=int(cfg.database.port), tls_dir=tls_dir)
+                           port=int(cfg.database.port), tls_dir=tls_dir,
+                           max_connections=int(cfg.database.max_connections))
 
 
 def render_db_tls_script(cfg: StackConfig, *, tls_dir: str = TLS_DIR) -> str:
@@ -102,7 +103,8 @@ def render_configure_postgres_script(cfg: StackConfig, *, staged_conf: str = STA
     return render_script("configure-postgres.sh.j2",
                          version=cfg.database.postgres_version or "",
                          staged_conf=staged_conf, staged_hba=staged_hba,
-                         listen_addresses=_listen_addresses(cfg), port=int(cfg.database.port))
+                         listen_addresses=_listen_addresses(cfg), port=int(cfg.database.port),
+                         max_connections=int(cfg.database.max_connections))
 
 
 def render_db_setup_sql(cfg: StackConfig) -> str:

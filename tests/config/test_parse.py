@@ -140,11 +140,11 @@ def test_defaults_applied():
     assert stack.ssh.host_keys == tuple(PINS.items()) and stack.ssh.bastion is None
     assert stack.ssh.insecure_skip_host_key_check is False
     db = stack.database
-    assert (db.name, db.user, db.port, db.postgres_version, db.stack) == (
-        "django", "django", 5432, None, None)
+    assert (db.name, db.user, db.port, db.postgres_version, db.stack, db.max_connections) == (
+        "django", "django", 5432, None, None, 100)
     assert all(host.ssh_port is None for host in (*stack.app_servers, stack.proxy, db.host))
     assert stack.images == ImagesConfig("python:3.12-slim", "nginx:1.27", "certbot/certbot:v2.11.0")
-    assert stack.app == AppConfig(port=8000, workers=None, extra_allowed_hosts=(), debug=False,
+    assert stack.app == AppConfig(port=8000, workers=3, extra_allowed_hosts=(), debug=False,
                                   log_level="INFO", superuser=stack.app.superuser)
     assert (stack.app.superuser.username, stack.app.superuser.email) == (
         "admin", "admin@example.com")
@@ -955,6 +955,62 @@ def _shown(path: str) -> str:
     for part in parts[1:]:
         shown += f"[{part}]" if part.isdigit() else f".{part}"
     return shown
+
+
+# --- the database's connection budget ------------------------------------------------------
+
+def with_budget(max_connections, workers, app_servers=2, clients=()) -> dict:
+    raw = with_value("database.maxConnections", max_connections)
+    raw["app"]["workers"] = workers
+    raw["appServers"] = [{"name": f"app{i}", "address": f"203.0.113.{100 + i}",
+                          "privateAddress": f"10.0.1.{i}"} for i in range(1, app_servers + 1)]
+    raw["database"]["allowedClients"] = list(clients)
+    # so many servers are not worth pinning here: the budget is what these tests are about
+    raw["ssh"] = {"insecureSkipHostKeyCheck": True,
+                  "hostKeys": {a: PINS[a] for a in ("203.0.113.10", "203.0.113.30")}}
+    return raw
+
+
+def test_the_connection_budget_fits_exactly():
+    """(2 app servers + 2 allowed clients) x 3 workers + 1 release = 13, + 3 reserved = 16."""
+    stack = parse(with_budget(16, 3, clients=("10.0.0.41", "10.0.0.42")))
+    assert stack.database_connections_needed() == 13
+    assert stack.database.max_connections == 16
+
+
+def test_a_connection_budget_that_does_not_fit_names_the_keys():
+    assert problems(with_budget(15, 3, clients=("10.0.0.41", "10.0.0.42"))) == [
+        "database.maxConnections: 15 is too few: 2 appServers + 2 database.allowedClients "
+        "× app.workers 3 + 1 for the release need 13 connections, and PostgreSQL keeps 3 for "
+        "superusers; set database.maxConnections to at least 16 or lower app.workers"]
+
+
+def test_the_default_budget_takes_32_app_servers_of_3_workers():
+    """max_connections 100 - 3 reserved - 1 release = 96 = 32 x 3."""
+    assert parse(with_budget(100, 3, app_servers=32)).database_connections_needed() == 97
+    assert problems(with_budget(100, 3, app_servers=33)) == [
+        "database.maxConnections: 100 is too few: 33 appServers × app.workers 3 + 1 for the "
+        "release need 100 connections, and PostgreSQL keeps 3 for superusers; set "
+        "database.maxConnections to at least 103 or lower app.workers"]
+
+
+def test_many_workers_per_server_are_counted_too():
+    assert problems(with_budget(100, 50)) == [
+        "database.maxConnections: 100 is too few: 2 appServers × app.workers 50 + 1 for the "
+        "release need 101 connections, and PostgreSQL keeps 3 for superusers; set "
+        "database.maxConnections to at least 104 or lower app.workers"]
+
+
+def test_max_connections_is_a_positive_integer_and_only_where_the_database_is_deployed():
+    assert problems(with_value("database.maxConnections", 0)) == [
+        "database.maxConnections: must be at least 1, got 0"]
+    raw = with_database({"stack": "example-org/djscale/db-prod", "maxConnections": 500})
+    assert problems(raw) == [
+        "database.maxConnections: not used when database.stack is set (the database is "
+        "deployed by that stack); remove it"]
+    # that stack's budget is not this one's to check: no budget problem here
+    assert parse(with_database({"stack": "example-org/djscale/db-prod"})
+                 | {"app": {"workers": 500, "superuser": {"email": "a@example.com"}}})
 
 
 def test_stack_files_are_read_as_the_cli_reads_them(tmp_path):

@@ -31,6 +31,10 @@ def test_postgresql_conf_listens_on_private_address_only_with_tls(cfg):
 listen_addresses = '10.0.0.10'
 port = 5432
 password_encryption = 'scram-sha-256'
+# database.maxConnections: djscale checked that every app server's workers fit (each keeps
+# one connection open) with the release's, beside the 3 kept for superusers. Takes effect on
+# a restart, which db-configure does when the running value differs.
+max_connections = 100
 # TLS with the key and certificate djscale made on this host; pg_hba.conf admits clients
 # from the network over TLS only, and they verify this certificate (sslmode=verify-full).
 ssl = on
@@ -358,6 +362,11 @@ def test_configure_script_installs_validates_and_restores_on_a_real_cluster(tmp_
         host.script("hba2", hba_two)
         host.script("hba-bad", hba_two + "host django django 10.0.0.23/32 bogus\n")
         host.script("conf-bad", conf + "port = many\n")
+        more = replace(cfg, database=replace(cfg.database, max_connections=120))
+        host.script("conf-more", render_postgresql_conf(more, tls_dir=host.tls_dir))
+        script_more = host.script("configure-more.sh", render_configure_postgres_script(
+            more, staged_conf=str(staged / "djscale.conf"),
+            staged_hba=str(staged / "pg_hba.conf")))
         live = "/etc/postgresql/15/main"
         result = host.run(f"""
 bash {tls} > {tmp_path}/tls.out 2>&1 || echo "tls failed"
@@ -365,7 +374,7 @@ step() {{  # step NAME CONF HBA
     cp {tmp_path}/$2 {staged}/djscale.conf
     cp {tmp_path}/$3 {staged}/pg_hba.conf
     : > "$STUB_LOG"
-    bash {script} > {tmp_path}/$1.out 2>&1
+    bash "${{script:-{script}}}" > {tmp_path}/$1.out 2>&1
     echo "$1 rc=$? $(tr '\\n' ';' < "$STUB_LOG")"
 }}
 step first conf hba1
@@ -383,6 +392,8 @@ cmp -s {live}/pg_hba.conf {tmp_path}/hba2 && echo "hba restored"
 step bad_setting conf-bad hba2
 cmp -s {live}/conf.d/djscale.conf {tmp_path}/conf && echo "settings restored"
 runuser -u postgres -- psql -X -At -c 'SELECT 1'
+script={script_more} step more_connections conf-more hba2
+runuser -u postgres -- psql -X -At -c 'SHOW max_connections'
 """)
     assert result.stdout.splitlines() == [
         "first rc=0 systemctl start postgresql@15-main;systemctl restart postgresql@15-main;",
@@ -401,7 +412,13 @@ runuser -u postgres -- psql -X -At -c 'SELECT 1'
         "bad_setting rc=1 systemctl start postgresql@15-main;",
         "settings restored",
         "1",
+        # database.maxConnections changed: a restart (a reload would not apply it)
+        "more_connections rc=0 systemctl start postgresql@15-main;"
+        "systemctl restart postgresql@15-main;",
+        "120",
     ], result.stderr + (tmp_path / "tls.out").read_text()
+    assert (tmp_path / "more_connections.out").read_text() == (
+        "djscale: max_connections is 100, restarting postgresql@15-main for 120\n")
     assert (tmp_path / "more_apps.out").read_text() == \
         "djscale: configuration changed, reloading postgresql@15-main\n"
     assert (tmp_path / "again.out").read_text() == "djscale: PostgreSQL configuration unchanged\n"

@@ -4,9 +4,9 @@
 # cluster "main", check them with the server's own parsers (`postgres -C` loads every
 # setting as a start would, before they take effect; pg_hba_file_rules reads pg_hba.conf
 # from disk, before a reload can take it), and put the old files back if the server
-# rejects them. Then restart when the running server's listen_addresses or port differ
-# from the drop-in's (they change only on restart; comparing with the running server also
-# finishes a run that stopped half-way), else reload when a file changed.
+# rejects them. Then restart when the running server's listen_addresses, port or
+# max_connections differ from the drop-in's (they change only on restart; comparing with the
+# running server also finishes a run that stopped half-way), else reload when a file changed.
 set -euo pipefail
 
 version=''
@@ -14,6 +14,7 @@ staged_conf=/etc/djscale/postgres/djscale.conf
 staged_hba=/etc/djscale/postgres/pg_hba.conf
 listen_addresses=10.0.0.10
 wanted_port=5432
+max_connections=100
 
 if [ -z "$version" ]; then
     version=$(pg_lsclusters --no-header | awk '$2 == "main" { print $1 }' | sort -V | tail -n 1)
@@ -98,8 +99,12 @@ if [ "$changed_conf" = yes ] || [ "$changed_hba" = yes ]; then
 fi
 
 running_listen=$(psql_admin -c "SHOW listen_addresses")
+running_max=$(psql_admin -c "SHOW max_connections")
 if [ "$running_listen" != "$listen_addresses" ] || [ "$port" != "$wanted_port" ]; then
     echo "djscale: listening on '$running_listen' port $port, restarting $unit for '$listen_addresses' port $wanted_port"
+    systemctl restart "$unit"
+elif [ "$running_max" != "$max_connections" ]; then
+    echo "djscale: max_connections is $running_max, restarting $unit for $max_connections"
     systemctl restart "$unit"
 elif [ "$changed_conf" = yes ] || [ "$changed_hba" = yes ]; then
     echo "djscale: configuration changed, reloading $unit"
