@@ -79,13 +79,14 @@ def _release(cfg: StackConfig) -> list[Item]:
     script = Deferred(lambda values: release.render_release_script(values["app_image"]),
                       ("app_image",))
     return [
-        File("release-env-file", path=release.RELEASE_ENV_PATH, content=_env(cfg, True),
-             mode="0600", secret=True, source="appenv.render_app_env(superuser_password=...)",
-             what="the env file plus the superuser's credentials, for the release only"),
-        Step("release", after=("release-env-file", "db-ca-file"), script=script,
-             triggers=(ValueOf("app_image"),), source="release.render_release_script",
-             what="once per image: `migrate`, `collectstatic`, `createsuperuser` (if missing) "
-                  "in a one-off container"),
+        Step("release", after=("db-ca-file",), script=script, stdin=_env(cfg, True),
+             stdin_doc="the release's environment", secret=True,
+             triggers=(ValueOf("app_image"),),
+             source="release.render_release_script, appenv.render_app_env(superuser_password=...)",
+             what="once per image (and environment): `migrate`, `collectstatic`, "
+                  "`createsuperuser` (if missing) in a one-off container; its environment "
+                  "(the app's, plus the superuser's credentials) reaches `docker run` "
+                  "through a pipe, never a file"),
     ]
 
 
@@ -121,9 +122,10 @@ def _serve(cfg: StackConfig, host: HostConfig, release_after: str) -> list[Item]
         Teardown("teardown", after=("install-docker",),
                  script=containers.render_teardown_script(
                      CONTAINER_NAME, STOP_TIMEOUT,
-                     files=(appenv.APP_ENV_PATH, release.RELEASE_ENV_PATH,
+                     files=(appenv.APP_ENV_PATH, release.LEGACY_RELEASE_ENV_PATH,
                             appenv.DB_CA_PATH, UPLOAD_DIR)),
                  source="containers.render_teardown_script",
                  what="when the server leaves the stack: the app container stopped and "
-                      "removed, env files and uploads deleted"),
+                      "removed, its env file, the database certificate and the uploads "
+                      "deleted"),
     ]

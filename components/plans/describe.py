@@ -55,7 +55,8 @@ def host_files(plan: HostPlan, values: dict[str, object]) -> list[Written]:
 
     Files at their server path (an earlier version of a path that a later item replaces gets
     `.<item name>` appended), scripts under steps/ numbered by plan position (a teardown
-    script as steps/NN-<name>.sh too), an upload as the list of its files."""
+    script as steps/NN-<name>.sh too; a step's stdin as steps/NN-<name>.stdin), an upload as
+    the list of its files."""
     last_at = {}
     for item in plan.items:
         if isinstance(item, File):
@@ -73,6 +74,9 @@ def host_files(plan: HostPlan, values: dict[str, object]) -> list[Written]:
         elif isinstance(item, Step):
             written.append(Written(_step_path(number, item.name),
                                    render_text(item.script, values), True))
+            if item.stdin is not None:  # from the placeholders (a verifier: of their text)
+                written.append(Written(_step_path(number, item.name, ".stdin"),
+                                       render_text(item.stdin, values)))
             written += [Written(path.lstrip("/"), content) for path, content, _ in item.writes]
         elif isinstance(item, Teardown):
             written.append(Written(_step_path(number, item.name), item.script, True))

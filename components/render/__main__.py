@@ -6,8 +6,9 @@
 Reads `Pulumi.<stack>.yaml` (never decrypting anything), validates it as `pulumi up` would
 and writes each host's plan (components/plans/, the same plan the components deploy):
 files at DIR/<host>/<path on the server>, the scripts remote steps run under
-DIR/<host>/steps/NN-<step>.sh (NN: position in the plan), containers as DIR/<host>/docker/
-JSON, and a listing in DIR/SUMMARY.txt. Secrets appear as placeholders
+DIR/<host>/steps/NN-<step>.sh (NN: position in the plan) and what a step reads on stdin as
+DIR/<host>/steps/NN-<step>.stdin, containers as DIR/<host>/docker/JSON, and a listing in
+DIR/SUMMARY.txt. Secrets appear as placeholders
 (`<secret:database password>`), so the output is safe to share and to diff between two
 versions of a stack or of djscale. Nothing here imports pulumi.
 Exits 2 with the config problems when the stack's config is invalid.

@@ -1,12 +1,14 @@
 """The release on the first app server (assets/templates/release.sh.j2): migrations,
-collectstatic and the superuser, in a one-off container of the release's image."""
+collectstatic and the superuser, in a one-off container of the release's image, its
+environment (secrets) on stdin and never in a file."""
 from __future__ import annotations
 
 from components.render.appenv import DB_CA_PATH
 from components.render.templating import render_script
 
-# The app's env file plus the superuser's credentials; only on the first app server.
-RELEASE_ENV_PATH = "/etc/djscale/release.env"
+# Where djscale versions before the release's environment came on stdin kept it (the app's
+# env file plus the superuser's credentials): the release script and the teardown delete it.
+LEGACY_RELEASE_ENV_PATH = "/etc/djscale/release.env"
 
 # Run by `sh -c` in the app image (WORKDIR = the app). Idempotent: `createsuperuser
 # --noinput` fails when the user exists, so check first (any other failure of the check,
@@ -27,9 +29,11 @@ fi
 """
 
 
-def render_release_script(image_ref: str, env_file: str = RELEASE_ENV_PATH,
-                          db_ca_file: str = DB_CA_PATH) -> str:
-    """Root script: RELEASE_STEPS in a one-off container of `image_ref` (an image id), with
-    the database's certificate mounted where the app's settings look for it."""
-    return render_script("release.sh.j2", image=image_ref, env_file=env_file,
+def render_release_script(image_ref: str, *, db_ca_file: str = DB_CA_PATH,
+                          legacy_env_file: str = LEGACY_RELEASE_ENV_PATH) -> str:
+    """Root script: RELEASE_STEPS in a one-off container of `image_ref` (an image id), its
+    environment read from stdin (`appenv.render_app_env(..., superuser_password=...)`) and
+    passed on through a pipe, the database's certificate mounted where the app's settings
+    look for it."""
+    return render_script("release.sh.j2", image=image_ref, legacy_env_file=legacy_env_file,
                          volume=f"{db_ca_file}:{DB_CA_PATH}:ro", steps=RELEASE_STEPS)

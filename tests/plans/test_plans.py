@@ -67,14 +67,20 @@ def test_first_app_server_alone_runs_the_release_with_the_image_it_builds(cfg):
     first = app_server_plan(cfg, cfg.app_servers[0], runs_release=True)
     other = app_server_plan(cfg, cfg.app_servers[1], runs_release=False)
     assert names(first) == ["install-docker", "firewall", "upload-context", "image", "env-file",
-                            "db-ca-file", "release-env-file", "release", "container",
-                            "prune-images", "teardown"]
+                            "db-ca-file", "release", "container", "prune-images", "teardown"]
     assert names(other) == ["install-docker", "firewall", "upload-context", "image",
                             "env-file", "db-ca-file", "container", "prune-images", "teardown"]
     step = first.item("release")
-    assert step.triggers == (ValueOf("app_image"),)
+    assert step.triggers == (ValueOf("app_image"),)  # and its stdin's hash (components/apply)
     assert render_text(step.script, {"app_image": "sha256:feed"}) == \
         release.render_release_script("sha256:feed")
+    # the release's environment, superuser included, is its stdin (secret), never a file
+    values = {**inspect_values(cfg), "superuser_password": "<pw>"}
+    assert step.secret and render_text(step.stdin, values) == appenv.render_app_env(
+        cfg, **{k: values[k] for k in ("db_host", "db_port", "db_name", "db_user",
+                                       "db_password", "secret_key", "s3_secret_key")},
+        superuser_password="<pw>")
+    assert not any(isinstance(i, File) and "release" in i.path for i in first.items)
     assert first.item("container").after == ("env-file", "db-ca-file", "firewall", "release",
                                              "@previous")
     assert other.item("container").after == ("env-file", "db-ca-file", "firewall", "@release",

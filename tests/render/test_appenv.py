@@ -20,8 +20,8 @@ def test_env_file_for_the_release_run_with_superuser(cfg):
 # managed by djscale, do not edit
 # Environment of the djscale release's one-off container (migrate, collectstatic,
 # createsuperuser): the app containers' settings plus the superuser's credentials.
-# docker --env-file: the value is the rest of the line, taken literally. Readable by root
-# only: it holds secrets.
+# docker --env-file: the value is the rest of the line, taken literally. It holds secrets:
+# the release step's stdin, handed to docker through a pipe, never stored in a file.
 DJANGO_SECRET_KEY=<secret:django secret key>
 DJANGO_DEBUG=false
 DJANGO_ALLOWED_HOSTS=shop.example.com

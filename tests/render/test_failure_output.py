@@ -10,6 +10,7 @@ container against a real Docker engine (tests/render/test_containers.py).
 """
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -19,7 +20,7 @@ from components.plans.items import File, Step, render_text
 from components.render import release
 from components.render.files import render_install_file_command
 from tests.render.conftest import make_config
-from tests.render.stubs import make_stubs, run_sandboxed
+from tests.render.stubs import make_stubs
 
 SECRET = "Top-Secret-Value-9d1c"
 
@@ -56,22 +57,44 @@ def test_a_failing_secret_file_install_prints_no_content(tmp_path, mode):
     assert SECRET not in command + result.stdout + result.stderr
 
 
-def test_a_failing_release_prints_no_secret(tmp_path):
+def test_a_failing_release_prints_no_secret_and_leaves_nothing_behind(tmp_path):
     """Failure injected: `docker run` fails (a stand-in that prints every argument it got,
-    the way Docker's own errors quote them); the release env file's secrets stay in the file."""
+    the way Docker's own errors quote them). The release's environment (its stdin, secrets
+    included) reaches docker through a pipe: docker's arguments name the pipe, not a file,
+    and no output holds a secret. The stand-in reads the pipe, as docker does, to prove the
+    environment arrived; the file an older djscale kept is deleted."""
     cfg = make_config()
     plan = next(p for p in stack_plans(cfg) if p.host == "app1")
-    env_text = render_text(plan.item("release-env-file").content, _secret_values(cfg))
-    assert SECRET in env_text  # the file does hold them
-    env_file = tmp_path / "release.env"
-    env_file.write_text(env_text)
+    step = plan.item("release")
+    env_text = render_text(step.stdin, _secret_values(cfg))
+    assert SECRET in env_text  # the stdin does hold them
+    legacy = tmp_path / "release.env"
+    legacy.write_text(f"DJANGO_SUPERUSER_PASSWORD={SECRET}\n")
     bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
-    make_stubs(bin_dir, {"docker": 'echo "docker: error running: $*" >&2; exit 125'})
-    script = release.render_release_script("sha256:feed", env_file=str(env_file))
-    result = run_sandboxed(script, bin_dir, log)
-    assert result.returncode == 125
-    assert "--env-file" in result.stderr  # the stand-in did print its arguments
+    make_stubs(bin_dir, {"docker": """
+echo "docker: error running: $*" >&2
+while [ $# -gt 0 ]; do
+    if [ "$1" = --env-file ]; then
+        [ -p "$2" ] && echo "env from a pipe" >> "$STUB_LOG"
+        grep -c '^DJANGO_SUPERUSER_PASSWORD=' "$2" >> "$STUB_LOG"
+    fi
+    shift
+done
+exit 125"""})
+    script = release.render_release_script("sha256:feed", legacy_env_file=str(legacy))
+    scratch = tmp_path / "tmp"  # TMPDIR: where bash and mktemp would put a file
+    scratch.mkdir()
+    result = subprocess.run(
+        ["unshare", "-m", "bash", "-c", 'mount --make-rprivate / && mount -t tmpfs x /run && '
+         'bash -c "$0"; echo "rc=$?"; find /run "$TMPDIR" -type f', script],
+        input=env_text, text=True, capture_output=True,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB_LOG": str(log),
+             "TMPDIR": str(scratch)})
+    assert result.stdout == "rc=125\n", result  # and no file in /run or TMPDIR
+    assert log.read_text().splitlines()[-2:] == ["env from a pipe", "1"]
+    assert "--env-file /dev/fd/" in result.stderr  # the stand-in did print its arguments
     assert SECRET not in result.stdout + result.stderr + script
+    assert not legacy.exists()
 
 
 def test_secret_steps_are_marked_and_silent():
@@ -81,6 +104,6 @@ def test_secret_steps_are_marked_and_silent():
     secret_items = [(p.host, i) for p in stack_plans(cfg) for i in p.items
                     if getattr(i, "secret", False)]
     assert {f"{h}-{i.name}" for h, i in secret_items} == {
-        "db-setup", "app1-env-file", "app1-release-env-file", "app2-env-file"}
+        "db-setup", "app1-env-file", "app1-release", "app2-env-file"}
     for _, item in secret_items:
         assert isinstance(item, (File, Step))

@@ -48,9 +48,11 @@ def test_two_app_stack_writes_every_host(tmp_path):
         db_password="<secret:database password>", secret_key="<secret:django secret key>",
         s3_secret_key="<secret:static storage secret key>")
     assert "DJANGO_SUPERUSER_PASSWORD" not in env
-    release = (out / "app1/etc/djscale/release.env").read_text()
+    release = (out / "app1/steps/07-release.stdin").read_text()  # its stdin, no file
     assert "DJANGO_SUPERUSER_PASSWORD=<secret:superuser password>\n" in release
-    assert not (out / "app2/etc/djscale/release.env").exists()  # the release runs on app1
+    assert not list(out.glob("app*/etc/djscale/release.env"))
+    assert not list(out.glob("app2/steps/*release*"))  # the release runs on app1
+    assert (out / "db/steps/06-setup.stdin").read_text().startswith("SCRAM-SHA-256$4096:")
     assert (out / "db/steps/06-setup.sh").stat().st_mode & 0o111
     assert (out / "db/steps/02-tls.sh").read_text() == postgres.render_db_tls_script(cfg)
     assert (out / "app2/etc/djscale/db-ca.pem").read_text() == (

@@ -32,9 +32,10 @@ def test_release_script_runs_the_steps_in_one_container_of_the_image(tmp_path):
     assert_golden("release.sh", script)
     check_shell(script, tmp_path)
     assert script.endswith(
-        "docker run --rm --env-file /etc/djscale/release.env "
+        "docker run --rm --env-file <(printf '%s\\n' \"$release_env\") "
         "--volume /etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro sha256:abc sh -c "
         + shlex.quote(RELEASE_STEPS) + "\n")
+    assert "legacy_env_file=/etc/djscale/release.env\n" in script
     assert RELEASE_STEPS.index("migrate --noinput") < RELEASE_STEPS.index(
         "collectstatic --noinput") < RELEASE_STEPS.index("createsuperuser --noinput")
     assert "makemigrations" not in RELEASE_STEPS
@@ -42,9 +43,27 @@ def test_release_script_runs_the_steps_in_one_container_of_the_image(tmp_path):
 
 
 def test_release_script_quotes_its_values():
-    script = render_release_script("img; rm -rf /", env_file="/etc/dj scale/release.env")
-    assert "--env-file '/etc/dj scale/release.env' --volume " \
-        "/etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro 'img; rm -rf /' sh -c" in script
+    script = render_release_script("img; rm -rf /", db_ca_file="/etc/dj scale/db-ca.pem")
+    assert "--volume '/etc/dj scale/db-ca.pem:/etc/djscale/db-ca.pem:ro' 'img; rm -rf /' sh -c" \
+        in script
+
+
+@pytest.mark.parametrize("stdin", ["", "DJANGO_SECRET_KEY=x\n"])
+def test_release_script_needs_its_environment_on_stdin(tmp_path, stdin):
+    """Nothing, or an environment without the superuser's credentials: refused before
+    docker is asked for anything."""
+    from tests.render.stubs import calls, make_stubs
+
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    make_stubs(bin_dir, {"docker": "exit 0"})
+    script = render_release_script("sha256:abc", legacy_env_file=str(tmp_path / "old.env"))
+    result = subprocess.run(["bash", "-c", script], input=stdin, text=True,
+                            capture_output=True,
+                            env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                                 "STUB_LOG": str(log)})
+    assert result.returncode == 1
+    assert result.stderr == "djscale: expected the release's environment on stdin\n"
+    assert calls(log) == []
 
 
 @pytest.fixture(scope="module")
