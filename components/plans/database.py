@@ -29,8 +29,8 @@ def database_plan(cfg: StackConfig) -> HostPlan:
                   f"servers verify the database with"),
         File("postgresql-conf", after=("install",), path=postgres.STAGED_CONF,
              content=postgres.render_postgresql_conf(cfg), source="postgres.render_postgresql_conf",
-             what="`listen_addresses` = private address, port, scram-sha-256, TLS with that "
-                  "certificate (staged)"),
+             what="`listen_addresses` = private address, port, scram-sha-256, "
+                  "`max_connections`, TLS with that certificate (staged)"),
         File("pg-hba", after=("install",), path=postgres.STAGED_HBA, mode="0640",
              content=postgres.render_pg_hba(cfg, clients), source="postgres.render_pg_hba",
              what="local peer for postgres; `hostnossl ... reject` for every network address; "
