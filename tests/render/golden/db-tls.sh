@@ -17,7 +17,8 @@ cert=$tls_dir/server.crt
 
 install -d -o root -g postgres -m 0750 "$tls_dir"
 umask 077
-work=$(mktemp -d)
+# Made beside their final place and renamed into it: the key is never anywhere else.
+work=$(mktemp -d "$tls_dir/.new.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
 
 if [ ! -s "$key" ]; then
