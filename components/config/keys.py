@@ -185,7 +185,9 @@ class Integer(Kind):
 
     def __init__(self, minimum: Optional[int] = None, maximum: Optional[int] = None):
         self.minimum, self.maximum = minimum, maximum
-        self.doc = "integer" + (f" ≥ {minimum}" if minimum is not None else "")
+        bounds = [f"≥ {minimum}"] if minimum is not None else []
+        bounds += [f"≤ {maximum}"] if maximum is not None else []
+        self.doc = " ".join(["integer", *bounds])
 
     def convert(self, raw, path, fallback, reading):
         if isinstance(raw, str) and re.fullmatch(r"-?[0-9]+", raw):
@@ -196,6 +198,9 @@ class Integer(Kind):
         value = int(raw)
         if self.minimum is not None and value < self.minimum:
             reading.problems.add(path, f"must be at least {self.minimum}, got {value}")
+            return fallback
+        if self.maximum is not None and value > self.maximum:
+            reading.problems.add(path, f"must be at most {self.maximum}, got {value}")
             return fallback
         return value
 

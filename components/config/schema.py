@@ -174,7 +174,7 @@ class DatabaseConfig:
                         "Database role (same rules; not `postgres`, not `pg_*`).")
     port: int = setting("port", Port(), 5432, "PostgreSQL port.")
     max_connections: int = setting(
-        "maxConnections", Integer(minimum=1), 100,
+        "maxConnections", Integer(minimum=1, maximum=262143), 100,
         "PostgreSQL `max_connections` (a change restarts PostgreSQL). Checked before anything "
         "is created: (`appServers` + `database.allowedClients`) × `app.workers` + 1 for the "
         "release must fit in it, less the 3 PostgreSQL keeps for superusers.")

@@ -64,7 +64,9 @@ def widest() -> dict:
         "database": {"address": hosts[0], "privateAddress": "10.255.255.254",
                      "sshPort": 1, "name": "_" + "a9" * 31, "user": "u" + "_" * 62,
                      "port": 1, "postgresVersion": "9.6",
-                     "allowedClients": ["192.168.255.254", "172.31.0.1", "10.0.0.200"]},
+                     "allowedClients": ["192.168.255.254", "172.31.0.1", "10.0.0.200"],
+                     # PostgreSQL's highest; the most workers that still fit its budget
+                     "maxConnections": 262143},
         "appServers": [
             {"name": LONGEST_NAME, "address": hosts[1], "privateAddress": "223.255.255.254",
              "sshPort": 65535},
@@ -77,7 +79,7 @@ def widest() -> dict:
                    "certbot": f"certbot/certbot:v2.11.0@{DIGEST}", "platform": "linux/riscv64"},
         "app": {"superuser": {"username": "a.b@c+d-e_f" + "\u00df" * 139,
                               "email": "admin+x@example.com"},
-                "port": 65535, "workers": 1_000_000, "debug": True, "logLevel": "CRITICAL",
+                "port": 65535, "workers": 43689, "debug": True, "logLevel": "CRITICAL",
                 "extraAllowedHosts": [".example.com", "192.0.2.8", "x" * 63,
                                       "Upper.Example.COM"]},
         "staticStorage": {"bucket": "a" + "-" * 61 + "z", "accessKeyId": "s.v_c-1@m+" * 12,
@@ -117,6 +119,21 @@ def database_elsewhere() -> dict:
 SCENARIOS = {"widest": widest, "narrowest": narrowest, "database_elsewhere": database_elsewhere}
 
 
+# what the database host's TLS step prints (a real certificate, for a real PEM check)
+CA_CERT = """-----BEGIN CERTIFICATE-----
+MIIBjzCCATSgAwIBAgIUHP8KbIyOm9RafaC3KLzNEKCXUnkwCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJMTAuMC40LjEwMB4XDTI2MTIwMTAzNTQyMloXDTM2MTEyODAz
+NTQyMlowFDESMBAGA1UEAwwJMTAuMC40LjEwMFkwEwYHKoZIzj0CAQYIKoZIzj0D
+AQcDQgAEfSuXUyHGmrWD+hJW6K5EjeJb4+R3scrUGfxvoj34pnqYGR6KS0XJiXGl
+u7upQSTW44KqiuYwQl7Uh6sfHFTBU6NkMGIwHQYDVR0OBBYEFB6moxpdrRAd60iW
+4Y63lnajxThhMB8GA1UdIwQYMBaAFB6moxpdrRAd60iW4Y63lnajxThhMA8GA1Ud
+EwEB/wQFMAMBAf8wDwYDVR0RBAgwBocECgAECjAKBggqhkjOPQQDAgNJADBGAiEA
+6mALWhLy9CLF3YlnikjdoO0ZwoQWc2nUPUVL177qCocCIQDfebzlZIlKDYim2GOA
+tWzATmzjgZvOtnleVDREipQ06Q==
+-----END CERTIFICATE-----
+"""
+
+
 def deploy_values(cfg) -> dict[str, object]:
     """Deploy values as the components have them: the database endpoint, generated secrets
     (RandomPassword: letters and digits), the S3 secret as AWS writes one, an image id."""
@@ -126,7 +143,7 @@ def deploy_values(cfg) -> dict[str, object]:
                 {"db_host": "10.9.9.9", "db_port": 5432, "db_name": "django", "db_user": "django"})
     return {**endpoint, "db_password": "Aa0" * 21 + "z", "secret_key": "Zz9" * 21 + "a",
             "s3_secret_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            "superuser_password": "Pp1" * 8, "app_image": DIGEST}
+            "superuser_password": "Pp1" * 8, "app_image": DIGEST, "db_ca_cert": CA_CERT}
 
 
 def render_as_deployed(item, values) -> None:

@@ -595,6 +595,8 @@ DB_STACK = '''
     pulumi.export("dbName", "shop")
     pulumi.export("dbUser", "shop_app")
     pulumi.export("dbPassword", pulumi.Output.secret("placeholder"))
+    pulumi.export("dbCaCert", "-----BEGIN CERTIFICATE-----\\nplaceholder\\n-----END CERTIFICATE-----\\n")
+    pulumi.export("dbWorkersPerClient", 3)
 '''
 
 

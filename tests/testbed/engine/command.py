@@ -207,7 +207,7 @@ class RemoteCommand(Handler):
                       previous=record["outputs"])
 
     def fake_outputs(self, inputs):
-        return {"stdout": "", "stderr": ""}
+        return {}  # a preview: stdout and stderr unknown until the command runs
 
 
 class CopyToRemote(Handler):

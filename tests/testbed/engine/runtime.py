@@ -150,8 +150,9 @@ def run_program(engine: Engine, config: dict[str, str], project_dir: Path, stack
     exports: dict = {}
     with _RUN_LOCK, _program_environment(project_dir), _own_executor():
         try:
+            # inspect (dry) is a preview: what providers compute is unknown, as in Pulumi's
             run_under_mocks(_RefusingMocks(), project_dir, project=PROJECT, stack=stack,
-                            config=config, secret_keys=secret_keys,
+                            config=config, secret_keys=secret_keys, preview=engine.dry,
                             monitor=EngineMonitor(engine), exports_out=exports)
             wire = _wire_exports(exports)
         except BaseException as exc:
