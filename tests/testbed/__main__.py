@@ -1,6 +1,8 @@
 """`python -m tests.testbed up|down|status|deploy|ssh` — the live test bed from a shell.
 
-    up [--apps N]   bring the bed up (tears down a previous one first)
+    up [--apps N] [--suite S]
+                    bring the bed up (tears down a previous one first); hosts of Debian S:
+                    bookworm (default, or DJSCALE_TESTBED_SUITE) or trixie
     deploy          run the real __main__.py against the bed (stand-in engine), print outputs
     status          what is running
     ssh ROLE [CMD]  a shell (or command) on db, app1.., proxy as the deploy user
@@ -22,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="bring the bed up")
     p_up.add_argument("--apps", type=int, default=2, help="number of app servers (default 2)")
+    p_up.add_argument("--suite", choices=layout.SUITES, default=None,
+                      help="Debian suite of the hosts (default: DJSCALE_TESTBED_SUITE, "
+                      "else bookworm)")
     sub.add_parser("down", help="tear the bed down")
     sub.add_parser("status", help="show the bed")
     sub.add_parser("deploy", help="deploy the program onto the bed")
@@ -31,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "up":
-        state = bed.up(app_count=args.apps)
+        state = bed.up(app_count=args.apps, suite=args.suite)
         print(json.dumps(bed.status(), indent=2))
         print(f"stack file: {bed.STACK_FILE}  (bed up in {state.up_seconds}s)")
     elif args.command == "down":

@@ -107,8 +107,11 @@ def _http_ok(url: str, cafile: str | None = None) -> bool:
         return resp.status == 200
 
 
-def up(app_count: int = 2, engine: DockerEngine | None = None) -> layout.BedState:
-    """Bring the bed up (tearing down a previous one first). Returns the saved state."""
+def up(app_count: int = 2, engine: DockerEngine | None = None,
+       suite: str | None = None) -> layout.BedState:
+    """Bring the bed up with hosts of Debian `suite` (layout.bed_suite() unless given),
+    tearing down a previous one first. Returns the saved state."""
+    suite = layout.check_suite(suite or layout.bed_suite())
     started = time.monotonic()
     if layout.BedState.load() is not None or _bed_containers(engine or engine_from_environment()):
         log("a previous bed exists: tearing it down first")
@@ -123,7 +126,7 @@ def up(app_count: int = 2, engine: DockerEngine | None = None) -> layout.BedStat
             engine.start()
             saved = dict(engine.saved_machine)  # for `down`, which may run in another process
     state = layout.BedState(app_count=app_count, engine_host=engine.host, engine_owned=owned,
-                            saved_machine=saved)
+                            suite=suite, saved_machine=saved)
     state.save()  # from here on, `down` knows what to clean up even if `up` fails
     try:
         _up(engine, state)
@@ -133,17 +136,17 @@ def up(app_count: int = 2, engine: DockerEngine | None = None) -> layout.BedStat
         raise
     state.up_seconds = round(time.monotonic() - started, 1)
     state.save()
-    log(f"bed up in {state.up_seconds}s")
+    log(f"bed up ({suite} hosts) in {state.up_seconds}s")
     return state
 
 
 def _up(engine: DockerEngine, state: layout.BedState) -> None:
     t = time.monotonic()
-    bed_images = images.build_bed_images(engine)
+    bed_images = images.build_bed_images(engine, state.suite)
     public_key = _make_ssh_key()
     pebble_dir = acme.write_pebble_files()
-    program_images = images.build_program_images(engine, acme.bed_ca_cert())
-    log(f"images ready ({time.monotonic() - t:.0f}s)")
+    program_images = images.build_program_images(engine, acme.bed_ca_cert(), state.suite)
+    log(f"images ready ({state.suite}: {time.monotonic() - t:.0f}s)")
 
     engine.docker("network", "create", "--driver", "bridge", "--subnet", layout.SUBNET,
                   "--gateway", layout.GATEWAY, "--label", hosts.LABEL,
@@ -328,6 +331,7 @@ def status() -> dict:
     ps = engine.docker("ps", "-a", "--filter", f"label={hosts.LABEL}",
                        "--format", "{{.Names}}\t{{.Status}}", check=False).stdout
     containers = dict(line.split("\t", 1) for line in ps.splitlines() if "\t" in line)
-    return {"up": True, "engine": state.engine_host, "app_count": state.app_count,
+    return {"up": True, "engine": state.engine_host, "suite": state.suite,
+            "app_count": state.app_count,
             "up_seconds": state.up_seconds, "containers": containers,
             "stack_file": str(STACK_FILE) if STACK_FILE.exists() else None}

@@ -1,12 +1,15 @@
 """Fixtures of the live test bed (marker `testbed`).
 
-`bed`: the bed, up once per session, torn down at the end even when tests fail
-(DJSCALE_TESTBED_KEEP=1 keeps it for inspection; `python -m tests.testbed down` removes it;
-DJSCALE_TESTBED_REUSE=1 uses the bed that `python -m tests.testbed up` brought up, and
-leaves it up).
-`deployed`: the program deployed onto it once (the real __main__.py, stand-in engine);
-its stack outputs. A failed deploy fails every test that needs it with the same error,
-without deploying again.
+`bed`: the bed, parametrized over the Debian suites of its hosts (DJSCALE_TESTBED_SUITES,
+default "bookworm trixie"): pytest runs every proof on a bookworm bed, then brings that bed
+down and runs them again on a trixie bed (test ids end in `[bookworm]` / `[trixie]`). Each
+bed is torn down when its suite is done, even when tests fail (DJSCALE_TESTBED_KEEP=1 keeps
+the last one for inspection; `python -m tests.testbed down` removes it;
+DJSCALE_TESTBED_REUSE=1 uses the bed that `python -m tests.testbed up` brought up, proves its
+suite only, and leaves it up).
+`deployed`: the program deployed onto it once per bed (the real __main__.py, stand-in
+engine); its stack outputs. A failed deploy fails every test of that bed that needs it with
+the same error, without deploying again.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import time
 
 import pytest
 
+from . import layout
 from .probes import Bed
 
 _PROOF_FILE = re.compile(r"^test_\d\d_")  # test_10_bed.py, test_95_firewall_lockout.py, ...
@@ -30,20 +34,29 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.testbed)
 
 
-@pytest.fixture(scope="session")
-def bed(docker_engine):
+def _reuse() -> bool:
+    return os.environ.get("DJSCALE_TESTBED_REUSE") == "1"
+
+
+def _suites() -> list[str]:
+    """The suites to prove: the one of the bed that is up when reusing it."""
+    state = layout.BedState.load() if _reuse() else None
+    return [state.suite] if state is not None else layout.suites_to_prove()
+
+
+@pytest.fixture(scope="session", params=_suites())
+def bed(request, docker_engine):
     from . import bed as lifecycle
 
+    suite = request.param
     apps = int(os.environ.get("DJSCALE_TESTBED_APPS", "2"))
-    if os.environ.get("DJSCALE_TESTBED_REUSE") == "1":  # development: the bed that is up
-        from . import layout
-
+    if _reuse():  # development: the bed that is up
         state = layout.BedState.load()
         assert state is not None, "DJSCALE_TESTBED_REUSE=1 but no bed is up"
         yield Bed(engine=docker_engine, state=state)
         return
     try:
-        state = lifecycle.up(app_count=apps, engine=docker_engine)
+        state = lifecycle.up(app_count=apps, engine=docker_engine, suite=suite)
         yield Bed(engine=docker_engine, state=state)
     finally:
         if os.environ.get("DJSCALE_TESTBED_KEEP") != "1":
@@ -51,13 +64,14 @@ def bed(docker_engine):
             lifecycle.down(docker_engine)  # and is idempotent
 
 
-_deploy_result: dict = {}
+_deploy_results: dict[str, dict] = {}  # suite -> outputs, actions, seconds (or error)
 
 
 @pytest.fixture(scope="session")
 def deployed(bed):
     from .deploy import deploy_bed
 
+    _deploy_result = _deploy_results.setdefault(bed.state.suite, {})
     if "error" in _deploy_result:
         raise _deploy_result["error"]
     if "outputs" not in _deploy_result:

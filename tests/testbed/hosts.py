@@ -1,4 +1,5 @@
-"""The bed's hosts: systemd containers that behave like small Debian 12 servers.
+"""The bed's hosts: systemd containers that behave like small Debian 12 or 13 servers (the
+bed's suite, see images.py).
 
 Run options from shared/ENVIRONMENT.md ("Hosts as systemd containers"): `--privileged` fails
 on this machine kind (the bounding set lacks CAP_SYS_RESOURCE), so every other capability,

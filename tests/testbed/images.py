@@ -9,8 +9,13 @@ Two kinds:
   nginx laid out like the official image), `certbot` (Debian certbot, entrypoint `certbot`,
   plus trust in the bed CA that signs pebble's listener certificate: test-only).
 
-Every image is a debootstrapped rootfs (tests/support/rootfs.py, cached by recipe), so only
-the first run pays for debootstrap. Test-only images trust the sandbox's intercepting CA.
+Every image is a debootstrapped rootfs (tests/support/rootfs.py, cached by recipe and suite),
+so only the first run pays for debootstrap. Test-only images trust the sandbox's intercepting CA.
+
+The bed's suite (layout.bed_suite: bookworm or trixie) makes the `host` image and the `nginx`
+image, i.e. the servers and the nginx that checks and serves the program's configuration.
+`app-base` and `certbot` stand in for official images that do not follow the server's
+distribution, and `services` is the bed's own plumbing: those stay on DEFAULT_SUITE.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from tests.support.dockerd import DockerEngine
-from tests.support.rootfs import ensure_base_image
+from tests.support.rootfs import DEFAULT_SUITE, ensure_base_image
 
 from . import layout
 
@@ -169,27 +174,29 @@ CERTBOT_CHANGES = ['ENTRYPOINT ["certbot"]', 'CMD ["--help"]']
 PROGRAM_IMAGES = ("app-base", "nginx", "certbot")
 
 
-def build_bed_images(engine: DockerEngine) -> dict[str, str]:
-    """Build (or find cached) the images the outer engine runs: "host", "services"."""
+def build_bed_images(engine: DockerEngine, suite: str) -> dict[str, str]:
+    """Build (or find cached) the images the outer engine runs: "host" (Debian `suite`),
+    "services"."""
     return {
         "host": ensure_base_image(engine, f"{layout.PREFIX}/host", HOST_PACKAGES, HOST_SETUP,
-                                  HOST_CHANGES),
+                                  HOST_CHANGES, suite=suite),
         "services": ensure_base_image(engine, f"{layout.PREFIX}/services", SERVICES_PACKAGES,
-                                      SERVICES_SETUP, SERVICES_CHANGES),
+                                      SERVICES_SETUP, SERVICES_CHANGES, suite=DEFAULT_SUITE),
     }
 
 
-def build_program_images(engine: DockerEngine, bed_ca: Path) -> dict[str, str]:
-    """Build the images the program pulls. role -> local tag. certbot additionally trusts
-    the bed CA (pebble's listener certificate): a small layer built per bed."""
+def build_program_images(engine: DockerEngine, bed_ca: Path, suite: str) -> dict[str, str]:
+    """Build the images the program pulls (nginx from Debian `suite`). role -> local tag.
+    certbot additionally trusts the bed CA (pebble's listener certificate): a small layer
+    built per bed."""
     images = {
         "app-base": ensure_base_image(engine, f"{layout.PREFIX}/app-base", APP_BASE_PACKAGES,
-                                      "", APP_BASE_CHANGES),
+                                      "", APP_BASE_CHANGES, suite=DEFAULT_SUITE),
         "nginx": ensure_base_image(engine, f"{layout.PREFIX}/nginx", ["nginx"], NGINX_SETUP,
-                                   NGINX_CHANGES),
+                                   NGINX_CHANGES, suite=suite),
     }
     certbot_base = ensure_base_image(engine, f"{layout.PREFIX}/certbot-base", CERTBOT_PACKAGES,
-                                     CERTBOT_SETUP, CERTBOT_CHANGES)
+                                     CERTBOT_SETUP, CERTBOT_CHANGES, suite=DEFAULT_SUITE)
     with tempfile.TemporaryDirectory() as ctx:
         (Path(ctx) / "djscale-testbed-ca.crt").write_bytes(bed_ca.read_bytes())
         (Path(ctx) / "Dockerfile").write_text(

@@ -3,6 +3,10 @@
 One user-defined Docker network with a fixed subnet; every bed host and service has a fixed
 address on it. A host's private address is its address (one network: the hosts' firewalls do
 the isolation). The machine itself is the network's gateway: it is the admin source for SSH.
+
+The hosts run one Debian suite per bed (`bed_suite()`: bookworm or trixie); the pytest session
+proves one bed per suite in `suites_to_prove()`, one after the other, on the same names and
+addresses (only one bed is up at a time).
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tests.support.dockerd import STATE_ROOT
+from tests.support.rootfs import DEFAULT_SUITE, SUITES, check_suite
 
 STATE_DIR = STATE_ROOT / "testbed"
 STATE_FILE = STATE_DIR / "state.json"
@@ -42,6 +47,27 @@ PROXY_ADDRESS = "10.214.200.11"
 APP_ADDRESS_BASE = 21          # app1 = .21, app2 = .22, ...
 
 
+# What each suite's hosts run that the proofs check: Debian release, PostgreSQL major.
+DEBIAN_RELEASES = {"bookworm": "12", "trixie": "13"}
+POSTGRESQL_MAJORS = {"bookworm": "15", "trixie": "17"}
+
+
+def bed_suite() -> str:
+    """The Debian suite of the hosts (and of the proxy's nginx image) for `python -m
+    tests.testbed up`: DJSCALE_TESTBED_SUITE, bookworm unless set."""
+    return check_suite(os.environ.get("DJSCALE_TESTBED_SUITE", DEFAULT_SUITE))
+
+
+def suites_to_prove() -> list[str]:
+    """The suites the pytest session proves, in order: DJSCALE_TESTBED_SUITES
+    (space or comma separated), every suite unless set."""
+    raw = os.environ.get("DJSCALE_TESTBED_SUITES", " ".join(SUITES))
+    suites = [check_suite(s) for s in raw.replace(",", " ").split()]
+    if not suites:
+        raise ValueError("DJSCALE_TESTBED_SUITES names no suite")
+    return list(dict.fromkeys(suites))
+
+
 def app_address(index: int) -> str:
     """Address of app server `index` (1-based)."""
     return f"10.214.200.{APP_ADDRESS_BASE + index - 1}"
@@ -58,6 +84,7 @@ class BedState:
     app_count: int
     engine_host: str
     engine_owned: bool                  # the bed started the outer engine: `down` stops it
+    suite: str = DEFAULT_SUITE          # Debian suite of the hosts and the nginx image
     containers: list[str] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)    # role -> image the stack pulls
     host_keys: dict[str, str] = field(default_factory=dict)  # address -> "ssh-ed25519 AAAA"

@@ -21,10 +21,17 @@ def test_systemd_is_pid_1_and_the_host_keys_are_pinned(bed):
     assert len(set(bed.state.host_keys.values())) == len(bed.roles)
 
 
+def test_every_host_runs_the_bed_suite(bed):
+    suite = bed.state.suite
+    for role in bed.roles:
+        release = bed.ssh(role, ". /etc/os-release; echo $VERSION_ID $VERSION_CODENAME").stdout
+        assert release.split() == [layout.DEBIAN_RELEASES[suite], suite], f"{role}: {release}"
+
+
 def test_apt_reaches_the_debian_mirror_from_a_host(bed):
     out = bed.sudo("db", "apt-get update -q >/dev/null && apt-cache policy postgresql",
                    timeout=300).stdout
-    assert "Candidate: 15" in out, out
+    assert f"Candidate: {layout.POSTGRESQL_MAJORS[bed.state.suite]}" in out, out
 
 
 def test_ufw_works_inside_a_host(bed):
@@ -59,6 +66,7 @@ def test_the_registry_serves_the_program_images_to_a_host(bed):
     assert {"djscale/app-base", "djscale/nginx", "djscale/certbot"} <= repos
     for role in ("app-base", "nginx", "certbot"):
         assert bed.state.images[role].startswith(layout.SERVICE_ADDRESSES["registry"])
+    assert f":{bed.state.suite}-" in bed.state.images["nginx"]  # the proxy's nginx: bed suite
 
 
 def test_the_s3_server_has_the_bucket(bed):

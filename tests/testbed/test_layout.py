@@ -1,0 +1,29 @@
+"""tests/testbed/layout.py: which Debian suites the bed runs on (no bed needed)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.testbed import layout
+
+
+def test_the_session_proves_every_suite_unless_told(monkeypatch):
+    monkeypatch.delenv("DJSCALE_TESTBED_SUITES", raising=False)
+    assert layout.suites_to_prove() == ["bookworm", "trixie"]
+    monkeypatch.setenv("DJSCALE_TESTBED_SUITES", "trixie, bookworm trixie")
+    assert layout.suites_to_prove() == ["trixie", "bookworm"]
+    monkeypatch.setenv("DJSCALE_TESTBED_SUITES", "bullseye")
+    with pytest.raises(ValueError, match="unknown Debian suite 'bullseye'"):
+        layout.suites_to_prove()
+
+
+def test_up_uses_bookworm_unless_told(monkeypatch):
+    monkeypatch.delenv("DJSCALE_TESTBED_SUITE", raising=False)
+    assert layout.bed_suite() == "bookworm"
+    monkeypatch.setenv("DJSCALE_TESTBED_SUITE", "trixie")
+    assert layout.bed_suite() == "trixie"
+
+
+def test_every_suite_has_the_facts_the_proofs_check():
+    from tests.support.rootfs import SUITES
+
+    assert set(layout.DEBIAN_RELEASES) == set(layout.POSTGRESQL_MAJORS) == set(SUITES)
