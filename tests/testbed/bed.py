@@ -148,6 +148,7 @@ def _up(engine: DockerEngine, state: layout.BedState) -> None:
     program_images = images.build_program_images(engine, acme.bed_ca_cert(), state.suite)
     log(f"images ready ({state.suite}: {time.monotonic() - t:.0f}s)")
 
+    _remove_network(engine)  # a network left by a `down` that failed half-way
     engine.docker("network", "create", "--driver", "bridge", "--subnet", layout.SUBNET,
                   "--gateway", layout.GATEWAY, "--label", hosts.LABEL,
                   "-o", f"com.docker.network.bridge.name={layout.BRIDGE}", layout.NETWORK)
@@ -237,6 +238,29 @@ def _remove_cgroups(container_ids: list[str], timeout: float = 15) -> None:
         time.sleep(0.5)
 
 
+def _has_network(engine: DockerEngine) -> bool:
+    return engine.docker("network", "inspect", layout.NETWORK, check=False).returncode == 0
+
+
+def _remove_network(engine: DockerEngine) -> None:
+    """Remove the bed network (idempotent). It once outlived the bed's containers at the end
+    of a two-suite run, and the next `up` then failed to create it: on failure, log why,
+    force-disconnect any endpoint left attached, and try again."""
+    for _ in range(5):
+        if not _has_network(engine):
+            return
+        proc = engine.docker("network", "rm", layout.NETWORK, check=False)
+        if proc.returncode == 0:
+            return
+        attached = engine.docker("network", "inspect", "-f",
+                                 "{{range .Containers}}{{.Name}} {{end}}", layout.NETWORK,
+                                 check=False).stdout.split()
+        log(f"network rm {layout.NETWORK}: {proc.stderr.strip()}; attached: {attached}")
+        for endpoint in attached:
+            engine.docker("network", "disconnect", "-f", layout.NETWORK, endpoint, check=False)
+        time.sleep(1)
+
+
 def _unmount_under(path: Path) -> None:
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
     for mount in sorted((m for m in mounts if m.startswith(str(path) + "/")), reverse=True):
@@ -277,7 +301,7 @@ def down(engine: DockerEngine | None = None) -> float:
                                      check=False).stdout.split()
             engine.docker("rm", "-f", "-v", *ids, check=False, timeout=300)
         _remove_cgroups(full_ids)
-        engine.docker("network", "rm", layout.NETWORK, check=False)
+        _remove_network(engine)
         engine.docker("rmi", f"{layout.PREFIX}/certbot:bed", check=False)
     _remove_bridge_rules()
     subprocess.run(["ip", "link", "del", layout.BRIDGE], capture_output=True)
@@ -302,7 +326,7 @@ def leftovers(engine: DockerEngine | None) -> list[str]:
     left = []
     if engine is not None:
         left += [f"container {c}" for c in _bed_containers(engine)]
-        if engine.docker("network", "inspect", layout.NETWORK, check=False).returncode == 0:
+        if _has_network(engine):
             left.append(f"network {layout.NETWORK}")
     if subprocess.run(["ip", "link", "show", layout.BRIDGE], capture_output=True).returncode == 0:
         left.append(f"bridge {layout.BRIDGE}")
