@@ -620,6 +620,16 @@ def test_region_format():
 
 # --- images and app ----------------------------------------------------------------------
 
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize("reference", [
+    "nginx:1.30", f"nginx@{DIGEST}", f"nginx:1.30@{DIGEST}", "certbot/certbot:v5.10.0",
+    f"10.214.200.3:5000/djscale/nginx:abc123@{DIGEST}", "registry.example.com/team/app_x"])
+def test_image_references_by_tag_or_digest_are_accepted(reference):
+    assert parse(with_value("images", {"nginx": reference})).images.nginx == reference
+
+
 def test_image_reference():
     assert problems(with_value("images", {"appBase": "python 3.12"})) == [
         "images.appBase: 'python 3.12' is not an image reference "

@@ -89,6 +89,68 @@ def test_the_label_holds_the_content_of_the_env_file_and_of_the_files_mounted_al
     assert label("CERT TWO\n") != first
 
 
+# A stand-in `docker` for one script run: records each call (one argument per line, calls
+# separated by a blank line), knows no image until one is pulled, then runs containers that
+# are immediately "running" without a healthcheck.
+DOCKER_STUB = r"""#!/usr/bin/env bash
+{ printf '%s\n' "$@"; echo; } >> "$DOCKER_LOG"
+case "$1 $2" in
+  "image inspect") grep -qxF -- "$3" "$PULLED" ;;
+  "pull --quiet") echo "$3" >> "$PULLED" ;;
+  "container inspect")
+    name=${!#}
+    [ -e "$STATE/$name" ] || exit 1
+    case "$*" in
+      *State.Status*) echo "running none" ;;
+      *djscale.settings*) cat "$STATE/$name" ;;
+      *) echo "stub-$name" ;;
+    esac ;;
+  "container ls") ;;
+  run\ --detach)
+    for arg; do case "$arg" in djscale.settings=*) echo "${arg#*=}" > "$STATE/$4" ;; esac; done ;;
+  *) ;;
+esac
+"""
+
+
+def test_an_image_pinned_by_digest_is_pulled_and_run_by_that_exact_reference(tmp_path):
+    """`name:tag@sha256:...` reaches `docker image inspect`, `docker pull` and `docker run`
+    as one unchanged argument (Docker resolves it by the digest: the daemon's reference
+    store drops the tag of a tag+digest reference, moby reference/store.go Get, and the
+    client pulls `fromImage=name, tag=<digest>`, client/image_pull.go)."""
+    from components.plans.proxy import nginx_container
+    digest = "sha256:" + "0123456789abcdef" * 4
+    reference = f"nginx:1.30@{digest}"
+    cfg = make_config(images=replace(make_config().images, nginx=reference))
+    spec = replace(nginx_container(cfg), healthy_within=5)
+    assert spec.image == reference and spec.pull
+    script = render_run_container_script(spec)
+    assert f"image=nginx:1.30@{digest}\n" in script
+    bin_dir, state = tmp_path / "bin", tmp_path / "state"
+    bin_dir.mkdir()
+    state.mkdir()
+    (bin_dir / "docker").write_text(DOCKER_STUB)
+    (bin_dir / "docker").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "DOCKER_LOG": str(tmp_path / "calls"),
+           "PULLED": str(tmp_path / "pulled"), "STATE": str(state)}
+    (tmp_path / "pulled").write_text("")
+    for run in (1, 2):  # the second run finds the image pulled by the first
+        result = subprocess.run(["bash", "-c", script], env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        calls = [call.split("\n") for call in
+                 (tmp_path / "calls").read_text().strip().split("\n\n")]
+        (tmp_path / "calls").unlink()
+        pulls = [call for call in calls if call[0] == "pull"]
+        assert ["image", "inspect", reference] in calls
+        assert pulls == ([["pull", "--quiet", reference]] if run == 1 else [])
+        runs = [call for call in calls if call[:2] == ["run", "--detach"]]
+        assert (len(runs), runs[0][-6:] if runs else None) == (
+            (1, [reference, "nginx", "-g", "daemon off;", "-c", "/etc/djscale/nginx/nginx.conf"])
+            if run == 1 else (0, None))  # the second run: the same settings already run
+    assert (tmp_path / "pulled").read_text() == f"{reference}\n"
+
+
 # --- for real ---------------------------------------------------------------------------
 
 SERVER = r'''
