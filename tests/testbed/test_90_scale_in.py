@@ -5,6 +5,8 @@ Its pin leaves ssh.hostKeys with it (a pin for no host is a config problem); its
 still connects with the key pinned when it was deployed (the resource's stored connection)."""
 from __future__ import annotations
 
+import pytest
+
 from . import layout
 from .bed import stack_values
 from .deploy import deploy_bed
@@ -12,7 +14,9 @@ from .test_70_health_gate import _Load
 
 
 def test_removing_the_middle_app_server_touches_only_what_named_it(bed, deployed):
-    assert len(bed.apps) >= 3, "the proof removes the middle one of three app servers"
+    if len(bed.apps) < 3:  # the default bed has two
+        pytest.skip("the proof removes the middle one of three app servers: "
+                    "DJSCALE_TESTBED_APPS=3")
     gone, kept = bed.apps[1], [bed.apps[0], *bed.apps[2:]]
     ids = {app: bed.app_container_ids(app) for app in kept}
     servers = [entry for entry in _app_servers(bed) if entry["name"] != gone]
