@@ -208,9 +208,14 @@ class DatabaseConfig:
 class ImagesConfig:
     app_base: str = setting("appBase", IMAGE, "python:3.12-slim",
                             "Base image of the app's Dockerfile (`BASE_IMAGE`).")
-    nginx: str = setting("nginx", IMAGE, "nginx:1.27", "nginx image on the proxy.")
-    certbot: str = setting("certbot", IMAGE, "certbot/certbot:v2.11.0",
-                           "Certbot image on the proxy.")
+    nginx: str = setting(
+        "nginx", IMAGE, "nginx:1.30",
+        "nginx image on the proxy: nginx 1.25.1 or later (the config says `http2 on;`). The "
+        "default is nginx.org's stable branch; its tag follows the branch's security "
+        "releases. Pin an exact image with a digest: `nginx:1.30@sha256:<64 hex>`.")
+    certbot: str = setting(
+        "certbot", IMAGE, "certbot/certbot:v5.10.0",
+        "Certbot image on the proxy (also pinnable by `@sha256:` digest).")
     platform: str = setting(
         "platform", Text(rules.platform_problem), "linux/amd64",
         "Platform the app image is built for: the app servers' (`uname -m` x86_64 = "
@@ -308,6 +313,15 @@ class NginxConfig:
         "Buffer app responses in nginx (`proxy_buffering`): a slow client then holds no "
         "gunicorn worker. `false` streams each response as the app writes it (server-sent "
         "events, long downloads), at the cost of a worker per slow client.")
+    hsts_preload: bool = setting(
+        "hstsPreload", Flag(), False,
+        "Send HSTS as `max-age=63072000; includeSubDomains; preload` (what hstspreload.org "
+        "requires before browsers build the name into their HTTPS-only list) instead of "
+        "`max-age=63072000` for this host alone. Only for a `domain` that is the registrable "
+        "domain itself (`example.com`, not `www.example.com`), and only once every subdomain, "
+        "internal ones included, serves valid HTTPS: once the name is on the list, browsers "
+        "refuse plain HTTP for all of them, and taking it off again takes months (a browser "
+        "release). Turning this off later does not undo a submission.")
 
 
 @dataclass(frozen=True)

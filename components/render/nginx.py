@@ -6,6 +6,23 @@ challenges on port 80, nothing that needs the certificate), then `tls=True`. Eac
 next to the live file and activated: checked by the running nginx, swapped in, reloaded.
 The paths are keyword arguments with production defaults so a test can point them into a
 scratch directory and run the real nginx on the result.
+
+The config is written for nginx 1.25.1 or later, as `images.nginx` requires (the default is
+the 1.30 stable branch): HTTP/2 is switched on with `http2 on;` (the `http2` parameter of
+`listen` is deprecated since 1.25.1). `legacy_nginx=True` renders the older forms instead,
+for the one place that runs an older nginx: the renderer tests, which serve through the
+config with this machine's Debian 12 nginx 1.22 (it rejects `http2 on;`). The test bed's
+nginx image is Debian 13's nginx 1.26, so the bed deploys the production form.
+
+TLS follows Mozilla's "intermediate" profile, Server Side TLS guidelines 6.0
+(https://ssl-config.mozilla.org/guidelines/6.0.json; the generator's nginx output,
+mozilla/ssl-config-generator src/js/helpers/nginx.js): TLS 1.2 and 1.3; for TLS 1.2 only
+ECDHE key exchange with AES-GCM or ChaCha20-Poly1305; curves X25519, P-256, P-384; the
+client's cipher order; a one-day shared session cache; HSTS for two years. Two deliberate
+differences from the 6.0 lists: no X25519MLKEM768 group (OpenSSL before 3.5, such as
+Debian 12's, refuses the whole curve list, and nginx with it), and tickets stay on only
+where nginx rotates their keys itself (1.23.2 and later, with the shared cache), as the
+generator does.
 """
 from __future__ import annotations
 
@@ -25,6 +42,15 @@ NGINX_STAGED_CONF_PATH = f"{NGINX_CONF_PATH}.new"  # a new config waits here for
 NGINX_CONTAINER_NAME = "djscale-nginx"
 LETSENCRYPT_DIR = "/etc/letsencrypt"
 WEBROOT = "/var/www/certbot"
+
+# Mozilla intermediate (guidelines 6.0): the TLS 1.2 suites, in the profile's order (TLS 1.3's
+# own suites are OpenSSL's defaults, all three in the profile), and the key exchange groups.
+TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
+TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+                 "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+                 "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305")
+ECDH_CURVES = ("X25519", "prime256v1", "secp384r1")
+HSTS_MAX_AGE = 63072000  # two years: the profile's hsts_min_age
 
 # One nginx word: no whitespace, quotes, semicolons or braces can end a directive early.
 _WORD = re.compile(r"[A-Za-z0-9._:/\[\]@+-]+")
@@ -50,9 +76,11 @@ def render_nginx_conf(cfg: StackConfig, app_private_addresses: Sequence[str], *,
                       error_log: str = "/var/log/nginx/error.log",
                       access_log: str = "/var/log/nginx/access.log",
                       mime_types: str = "/etc/nginx/mime.types",
-                      user: Optional[str] = None, ipv6: bool = True) -> str:
+                      user: Optional[str] = None, ipv6: bool = True,
+                      legacy_nginx: bool = False) -> str:
     """The full nginx.conf. `user=None` leaves the worker user to the image's build default
-    (`nginx` in the official image, `www-data`/`nobody` in distribution builds)."""
+    (`nginx` in the official image, `www-data`/`nobody` in distribution builds).
+    `legacy_nginx=True`: for nginx older than 1.25.1, tests only (see the module docstring)."""
     if not app_private_addresses:
         raise ValueError("nginx needs at least one app server")
     nginx = cfg.nginx
@@ -61,6 +89,12 @@ def render_nginx_conf(cfg: StackConfig, app_private_addresses: Sequence[str], *,
         "nginx.conf.j2",
         tls=tls,
         ipv6=ipv6,
+        legacy_nginx=bool(legacy_nginx),
+        tls_protocols=" ".join(TLS_PROTOCOLS),
+        tls12_ciphers=":".join(TLS12_CIPHERS),
+        ecdh_curves=":".join(ECDH_CURVES),
+        hsts=f"max-age={HSTS_MAX_AGE}" + ("; includeSubDomains; preload"
+                                          if nginx.hsts_preload else ""),
         user=_word("user", user) if user else None,
         domain=_word("domain", cfg.domain),
         upstream_servers=servers,

@@ -143,7 +143,7 @@ def test_defaults_applied():
     assert (db.name, db.user, db.port, db.postgres_version, db.stack, db.max_connections) == (
         "django", "django", 5432, None, None, 100)
     assert all(host.ssh_port is None for host in (*stack.app_servers, stack.proxy, db.host))
-    assert stack.images == ImagesConfig("python:3.12-slim", "nginx:1.27", "certbot/certbot:v2.11.0")
+    assert stack.images == ImagesConfig("python:3.12-slim", "nginx:1.30", "certbot/certbot:v5.10.0")
     assert stack.app == AppConfig(port=8000, workers=3, extra_allowed_hosts=(), debug=False,
                                   log_level="INFO", superuser=stack.app.superuser)
     assert (stack.app.superuser.username, stack.app.superuser.email) == (

@@ -14,7 +14,7 @@ from components.render.certbot import (render_certbot_obtain_script,
 from tests.render.conftest import assert_golden, check_shell, make_config
 from tests.render.stubs import calls, make_stubs, run_sandboxed
 
-IMAGE = "certbot/certbot:v2.11.0"
+IMAGE = "certbot/certbot:v5.10.0"
 STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 
 

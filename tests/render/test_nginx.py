@@ -3,8 +3,10 @@ nginx serving through it inside a private network namespace. The activation scri
 text, run with a stand-in `docker`, and against a real running nginx that it reloads."""
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -40,7 +42,8 @@ def test_tls_variant(cfg):
     text = render_nginx_conf(cfg, APPS, tls=True)
     assert_golden("nginx-tls.conf", text)
     assert "keepalive " not in text.replace("keepalive_timeout", "")
-    assert "proxy_http_version" not in text
+    # HTTP/1.0 and a closed connection per request, whatever the image's nginx defaults to
+    assert "proxy_http_version 1.0;\n" in text and "proxy_set_header Connection close;\n" in text
 
 
 def test_upstream_keepalive_only_when_configured():
@@ -117,6 +120,60 @@ def test_values_that_would_break_out_of_a_directive_are_refused(nginx):
 def test_no_app_server_is_refused(cfg):
     with pytest.raises(ValueError):
         render_nginx_conf(cfg, [], tls=True)
+
+
+def test_tls_follows_mozillas_intermediate_profile(cfg):
+    """Server Side TLS guidelines 6.0, intermediate (ssl-config.mozilla.org/guidelines/6.0.json)."""
+    text = render_nginx_conf(cfg, APPS, tls=True)
+    http = text[:text.index("upstream djscale_app")]
+    for line in ["ssl_protocols TLSv1.2 TLSv1.3;",
+                 "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;",
+                 "ssl_ecdh_curve X25519:prime256v1:secp384r1;",
+                 "ssl_prefer_server_ciphers off;", "ssl_session_timeout 1d;",
+                 "ssl_session_cache shared:djscale_tls:10m;"]:
+        assert f"\n    {line}\n" in http, line
+    assert "ssl_session_tickets" not in text  # on: nginx >= 1.23.2 rotates the keys
+    assert text.count('add_header Strict-Transport-Security "max-age=63072000" always;\n') == 1
+
+
+def test_http2_is_switched_on_per_server_unless_rendered_for_an_old_nginx(cfg):
+    """`listen ... http2` is deprecated since nginx 1.25.1; the legacy form is for this
+    machine's nginx 1.22 (the tests), and differs in nothing else."""
+    modern = render_nginx_conf(cfg, APPS, tls=True)
+    assert modern.count("http2") == 1  # in the site's server only
+    assert "        listen 443 ssl;\n        listen [::]:443 ssl;\n        http2 on;\n" in modern
+    legacy = render_nginx_conf(cfg, APPS, tls=True, legacy_nginx=True)
+    assert "http2 on" not in legacy
+    changed = [line for line in difflib.unified_diff(modern.splitlines(), legacy.splitlines(),
+                                                     lineterm="", n=0)
+               if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert changed == [
+        "-    # Session tickets stay on: with a shared cache nginx rotates their keys (1.23.2 "
+        "and later).",
+        "+    # nginx before 1.23.2 never rotates session ticket keys: no tickets.",
+        "+    ssl_session_tickets off;",
+        "-        listen 443 ssl default_server;",
+        "-        listen [::]:443 ssl default_server;",
+        "+        listen 443 ssl http2 default_server;",
+        "+        listen [::]:443 ssl http2 default_server;",
+        "-        listen 443 ssl;",
+        "-        listen [::]:443 ssl;",
+        "-        http2 on;",
+        "+        listen 443 ssl http2;",
+        "+        listen [::]:443 ssl http2;"]
+
+
+def test_hsts_preload_adds_include_subdomains_and_preload():
+    cfg = make_config(nginx=NginxConfig(hsts_preload=True))
+    text = render_nginx_conf(cfg, APPS, tls=True)
+    assert ('add_header Strict-Transport-Security '
+            '"max-age=63072000; includeSubDomains; preload" always;\n') in text
+    assert parse_config(_raw_with_nginx({"hstsPreload": True}), SECRET_KEYS,
+                        check_files=False).nginx.hsts_preload is True
+    assert parse_config(_raw_with_nginx({}), SECRET_KEYS,
+                        check_files=False).nginx.hsts_preload is False
 
 
 def test_the_app_servers_hsts_header_is_hidden_behind_nginx_own(cfg):
@@ -258,12 +315,16 @@ def nginx_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _sandbox(tmp_path: Path, tls: bool, cfg=None, apps=APPS) -> Path:
-    """A rendered nginx.conf with every path in tmp_path and a self-signed certificate."""
+def _sandbox(tmp_path: Path, tls: bool, cfg=None, apps=APPS, key: str = "rsa:2048") -> Path:
+    """A rendered nginx.conf (the form for this machine's nginx 1.22) with every path in
+    tmp_path and a self-signed certificate for `key` (`rsa:2048`, or `ec` for a P-256 key
+    like the ones certbot makes by default)."""
     letsencrypt = tmp_path / "letsencrypt"
     live = letsencrypt / "live" / DOMAIN
     live.mkdir(parents=True)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+    key_options = ["-newkey", key] + (["-pkeyopt", "ec_paramgen_curve:prime256v1"]
+                                      if key == "ec" else [])
+    subprocess.run(["openssl", "req", "-x509", *key_options, "-nodes", "-days", "2",
                     "-subj", f"/CN={DOMAIN}", "-addext", f"subjectAltName=DNS:{DOMAIN}",
                     "-keyout", str(live / "privkey.pem"), "-out", str(live / "fullchain.pem")],
                    check=True, capture_output=True)
@@ -274,7 +335,8 @@ def _sandbox(tmp_path: Path, tls: bool, cfg=None, apps=APPS) -> Path:
     conf.write_text(render_nginx_conf(
         cfg or make_config(), apps, tls=tls, letsencrypt_dir=str(letsencrypt),
         webroot=str(webroot), pid_path=str(tmp_path / "nginx.pid"),
-        error_log=str(tmp_path / "error.log"), access_log=str(tmp_path / "access.log")))
+        error_log=str(tmp_path / "error.log"), access_log=str(tmp_path / "access.log"),
+        legacy_nginx=True))
     return conf
 
 
@@ -389,7 +451,7 @@ def test_nginx_serves_the_site_through_the_rendered_config(nginx_dir, netns):
         assert answer["headers"]["X-Real-IP"] == "127.0.0.1"
         headers = (tmp_path / "headers").read_text().lower().splitlines()
         hsts = [h for h in headers if h.startswith("strict-transport-security:")]
-        assert hsts == ["strict-transport-security: max-age=31536000"]
+        assert hsts == ["strict-transport-security: max-age=63072000"]
     assert seen == set(APPS)
 
     # TLS below 1.2 is refused by the server (the client is allowed to offer it: SECLEVEL=0),
@@ -412,6 +474,44 @@ def test_nginx_serves_the_site_through_the_rendered_config(nginx_dir, netns):
         body, code = response.stdout.rsplit("\n", 1)
         assert code == "200"
         assert json.loads(body)["server"] == "10.0.0.22"
+
+
+@pytest.mark.parametrize("key,auth", [("rsa:2048", "RSA"), ("ec", "ECDSA")])
+def test_real_nginx_negotiates_only_the_intermediate_suites(nginx_dir, netns, key, auth):
+    """With TLS 1.2 a client gets a forward-secret AEAD suite or no connection: CBC and
+    plain-RSA key exchange are refused, as is a curve outside the profile's. Both
+    certificate types (certbot makes ECDSA keys by default, RSA on request)."""
+    run, start = netns
+    conf = _sandbox(nginx_dir, tls=True, key=key)
+    start("nginx", "-c", str(conf), "-p", str(nginx_dir), "-e", str(nginx_dir / "error.log"),
+          "-g", "daemon off;")
+    _wait_for(run, "-k", f"https://{DOMAIN}/.well-known/", "--resolve",
+              f"{DOMAIN}:443:127.0.0.1")
+
+    def handshake(*options: str) -> subprocess.CompletedProcess:
+        return run("openssl", "s_client", "-connect", "127.0.0.1:443", "-servername", DOMAIN,
+                   *options, input="")
+
+    def negotiated(result: subprocess.CompletedProcess) -> str:
+        match = re.search(r"^New, (TLSv[\d.]+), Cipher is (\S+)$", result.stdout, re.M)
+        return f"{match[1]} {match[2]}" if match else f"refused (rc {result.returncode})"
+
+    for cipher in (f"ECDHE-{auth}-AES128-GCM-SHA256", f"ECDHE-{auth}-AES256-GCM-SHA384",
+                   f"ECDHE-{auth}-CHACHA20-POLY1305"):
+        assert negotiated(handshake("-tls1_2", "-cipher", cipher)) == f"TLSv1.2 {cipher}"
+    for cipher in (f"ECDHE-{auth}-AES128-SHA256", f"ECDHE-{auth}-AES128-SHA",  # CBC
+                   "AES128-GCM-SHA256", "AES256-SHA256",  # RSA key exchange
+                   f"ECDHE-{auth}-AES128-CCM8" if auth == "ECDSA" else "AES128-CCM8",
+                   "ECDHE-ARIA128-GCM-SHA256", "CAMELLIA128-SHA256"):
+        refused = handshake("-tls1_2", "-cipher", f"{cipher}@SECLEVEL=0")
+        assert refused.returncode != 0 and "Cipher is (NONE)" in refused.stdout, cipher
+    # Key exchange groups: the profile's only (for ECDSA in TLS 1.2 the client must offer the
+    # certificate's curve too, so only the RSA certificate shows a refused group alone).
+    offered = "X25519" if auth == "RSA" else "X25519:prime256v1"
+    assert "Server Temp Key: X25519," in handshake("-tls1_2", "-curves", offered).stdout
+    if auth == "RSA":
+        assert handshake("-tls1_2", "-curves", "secp521r1").returncode != 0
+    assert negotiated(handshake("-tls1_3")) == "TLSv1.3 TLS_AES_256_GCM_SHA384"
 
 
 # `docker exec <container> nginx ...` against a real nginx master in the test's namespace, in

@@ -7,7 +7,7 @@
 set -euo pipefail
 domain=shop.example.com
 server=https://acme-staging-v02.api.letsencrypt.org/directory
-image=certbot/certbot:v2.11.0
+image=certbot/certbot:v5.10.0
 webroot=/var/www/certbot
 letsencrypt_dir=/etc/letsencrypt
 # certbot in its container: the certificate store and the webroot (shared with nginx) are

@@ -7,7 +7,7 @@
 # Arguments go to `certbot renew`: without a terminal certbot first sleeps a random while
 # (spreading the load on the CA); tests pass --no-random-sleep-on-renew --force-renewal.
 set -euo pipefail
-image=certbot/certbot:v2.11.0
+image=certbot/certbot:v5.10.0
 webroot=/var/www/certbot
 letsencrypt_dir=/etc/letsencrypt
 nginx_container=djscale-nginx
