@@ -273,10 +273,12 @@ class ListOf(Kind):
         return items
 
     def absent(self, key, path, reading):
-        return Items()
+        items = Items(key.value_default or ())  # the declared default (usually empty)
+        items.indexes = tuple(range(len(items)))
+        return items
 
     def show_default(self, value):
-        return "`[]`" if not value else f"`{list(value)}`"
+        return "`[]`" if not value else "`[" + ", ".join(f'"{v}"' for v in value) + "]`"
 
 
 class MapOf(Kind):

@@ -4,8 +4,9 @@ Each key is read by its own declaration (components/config/schema.py); what is l
 are the rules that involve more than one key: a conditionally required key, the SSH key
 given once, host names and addresses unique across hosts, a pinned host key for every host
 and the bastion (or the explicit `ssh.insecureSkipHostKeyCheck`, and its warning),
-`database.allowedClients` against this stack's own hosts, and the database's connection
-budget (`database.maxConnections` against `appServers` × `app.workers`).
+`database.allowedClients` against this stack's own hosts, the database's connection budget
+(`database.maxConnections` against `appServers` × `app.workers`), and nginx's retry window
+between its timeouts.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .reader import ConfigError, Problems, Section, decode_json
 from .rules import show
 from .schema import (RELEASE_CONNECTIONS, SECRET_KEYS, SECRETS,
                      SUPERUSER_RESERVED_CONNECTIONS, AcmeConfig, AppServerConfig,
-                     DatabaseConfig, HostConfig, SshConfig, StackConfig)
+                     DatabaseConfig, HostConfig, NginxConfig, SshConfig, StackConfig)
 
 # How an operator pins the hosts' keys (components/hostkeys.py), named in the problems.
 PIN_COMMAND = "python -m components.hostkeys --stack <stack>"
@@ -130,7 +131,32 @@ def _build_database(values: dict, db: Section, reading: Reading) -> DatabaseConf
     return DatabaseConfig(**values)
 
 
-BUILDERS = {AcmeConfig: _build_acme, SshConfig: _build_ssh, DatabaseConfig: _build_database}
+def _build_nginx(values: dict, nginx: Section, reading: Reading) -> NginxConfig:
+    """nextUpstreamTimeout between connectTimeout and the read/send timeouts (read the
+    NginxConfig declarations for why); loginPaths listed once."""
+    ms = rules.nginx_time_ms
+    retry = values["next_upstream_timeout"]
+    if ms(retry) <= ms(values["connect_timeout"]):
+        nginx.problem("nextUpstreamTimeout",
+                      f"{show(retry)} must be longer than nginx.connectTimeout "
+                      f"({show(values['connect_timeout'])}): a server that takes no connection "
+                      "would not be skipped")
+    for key, attr in (("readTimeout", "read_timeout"), ("sendTimeout", "send_timeout")):
+        if ms(retry) >= ms(values[attr]):
+            nginx.problem("nextUpstreamTimeout",
+                          f"{show(retry)} must be shorter than nginx.{key} "
+                          f"({show(values[attr])}): a request that timed out on a busy app "
+                          "server would be sent to the next one")
+    seen = set()
+    for path in values["login_paths"]:
+        if path in seen:
+            nginx.problem("loginPaths", f"{show(path)} is listed twice")
+        seen.add(path)
+    return NginxConfig(**values)
+
+
+BUILDERS = {AcmeConfig: _build_acme, SshConfig: _build_ssh, DatabaseConfig: _build_database,
+            NginxConfig: _build_nginx}
 
 
 def _check_hosts(problems: Problems, stack: StackConfig, app_paths: list[str]) -> None:

@@ -62,6 +62,11 @@ _IMAGE_DIGEST = re.compile(
 # means seconds / bytes. The one definition: the nginx renderer checks against these too.
 NGINX_TIME = re.compile(r"[0-9]+(ms|s|m)?")
 NGINX_SIZE = re.compile(r"[0-9]+[kKmMgG]?")
+NGINX_RATE = re.compile(r"[1-9][0-9]*r/[sm]")  # limit_req_zone's rate
+# A path as nginx compares it with `location =` after normalizing the request's (decoded,
+# slashes merged, dot segments resolved): so no %-escapes, `//`, `.` or `..` segments,
+# query, and nothing that could end the directive.
+URL_PATH = re.compile(r"/[A-Za-z0-9._~@:+-]*(/[A-Za-z0-9._~@:+-]+)*/?")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # pg_hba.conf words with a meaning of their own in the database and user columns: a database
 # or role of that name could not be written there unquoted (components/render/postgres.py).
@@ -478,4 +483,25 @@ def nginx_time_problem(value: str) -> Optional[str]:
 def nginx_size_problem(value: str) -> Optional[str]:
     if not NGINX_SIZE.fullmatch(value):
         return f"{show(value)} is not an nginx size (e.g. 512k, 10m, 1g)"
+    return None
+
+
+def nginx_time_ms(value: str) -> int:
+    """An nginx time (`NGINX_TIME`) in milliseconds; a bare number is seconds."""
+    number, unit = re.fullmatch(r"([0-9]+)(ms|s|m)?", value).groups()
+    return int(number) * {"ms": 1, "s": 1000, "m": 60000, None: 1000}[unit]
+
+
+def nginx_rate_problem(value: str) -> Optional[str]:
+    if not NGINX_RATE.fullmatch(value):
+        return f"{show(value)} is not an nginx rate (requests per second or minute: 10r/s, 6r/m)"
+    return None
+
+
+def url_path_problem(value: str) -> Optional[str]:
+    segments = value.split("/")[1:]
+    if not URL_PATH.fullmatch(value) or any(seg in (".", "..") for seg in segments) \
+            or "//" in value:
+        return (f"{show(value)} is not a plain URL path (starts with /; letters, digits and "
+                "._~@:+-; no %-escapes, query, // or dot segments)")
     return None

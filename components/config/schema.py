@@ -27,6 +27,7 @@ IPV4 = Text(rules.ipv4_problem, doc="string (IPv4)")
 UNIX_USER = Text(rules.unix_user_problem)
 NGINX_TIME = Text(rules.nginx_time_problem, doc="nginx time", numbers=True)
 NGINX_SIZE = Text(rules.nginx_size_problem, doc="nginx size", numbers=True)
+NGINX_RATE = Text(rules.nginx_rate_problem, doc="nginx rate")
 IMAGE = Text(rules.image_problem, doc="string (image reference)")
 
 
@@ -301,10 +302,61 @@ class NginxConfig:
         "app server can stall a request before the next one is tried.")
     read_timeout: str = setting("readTimeout", NGINX_TIME, "30s", "`proxy_read_timeout`.")
     send_timeout: str = setting("sendTimeout", NGINX_TIME, "30s", "`proxy_send_timeout`.")
+    next_upstream_timeout: str = setting(
+        "nextUpstreamTimeout", NGINX_TIME, "5s",
+        "`proxy_next_upstream_timeout`: a request is passed to the next app server only within "
+        "this time of its start. Longer than `connectTimeout` (a server that takes no "
+        "connection is skipped) and shorter than `readTimeout` and `sendTimeout` (a server too "
+        "busy to answer in time gets 504, not its request sent on to load the others).")
     client_max_body_size: str = setting("clientMaxBodySize", NGINX_SIZE, "10m",
                                         "`client_max_body_size` (`512k`, `10m`, `1g`).")
-    max_fails: int = setting("maxFails", Integer(minimum=0), 1, "Upstream `max_fails`.")
-    fail_timeout: str = setting("failTimeout", NGINX_TIME, "10s", "Upstream `fail_timeout`.")
+    client_header_timeout: str = setting(
+        "clientHeaderTimeout", NGINX_TIME, "10s",
+        "`client_header_timeout`: a client has this long to send its request headers (nginx's "
+        "default is 60 s), so slow or idle connections are closed early.")
+    client_body_timeout: str = setting(
+        "clientBodyTimeout", NGINX_TIME, "10s",
+        "`client_body_timeout`: the longest pause between two reads of a request body (not "
+        "the time for the whole upload).")
+    request_rate: str = setting(
+        "requestRate", NGINX_RATE, "10r/s",
+        "Requests per client address, for every request (`limit_req`; `10r/s` or `600r/m`). "
+        "Beyond it and `requestBurst` the client gets 429. Static files come from the bucket, "
+        "so a page is one or two requests; raise it when many users share one address (an "
+        "office behind NAT).")
+    request_burst: int = setting(
+        "requestBurst", Integer(minimum=0), 20,
+        "Requests a client may send above `requestRate` at once before it gets 429 (`burst`, "
+        "served without delay).")
+    connections_per_client: int = setting(
+        "connectionsPerClient", Integer(minimum=1), 10,
+        "Requests in progress at once per client address (`limit_conn`; each HTTP/2 stream "
+        "counts); beyond it, 429. Bounds how many app workers one client can hold.")
+    login_paths: tuple[str, ...] = setting(
+        "loginPaths", ListOf(Text(rules.url_path_problem), doc="list of strings (URL paths)"),
+        ("/admin/login/",),
+        "Exact paths where a request other than GET or HEAD is a login attempt: each costs the "
+        "app one password hash (PBKDF2, a sync worker busy for a large fraction of a second). "
+        "They get the `loginRate` limit besides `requestRate`. `[]`: no login limit.")
+    login_rate: str = setting(
+        "loginRate", NGINX_RATE, "6r/m",
+        "Login attempts (see `loginPaths`) per client address: one every 10 s, so no single "
+        "address can keep the app's workers hashing passwords. Beyond it and `loginBurst`, 429.")
+    login_burst: int = setting(
+        "loginBurst", Integer(minimum=0), 5,
+        "Login attempts above `loginRate` at once before 429 (a person mistyping a password "
+        "a few times never sees it).")
+    max_fails: int = setting(
+        "maxFails", Integer(minimum=0), 0,
+        "Upstream `max_fails`: failed requests after which nginx leaves an app server alone "
+        "for `failTimeout`. `0`: never. nginx counts a read timeout from a busy server like a "
+        "refused connection from a dead one, so with `1` an overload takes healthy servers out "
+        "one after another until the site answers 502 to everyone; with `0` a dead server is "
+        "still skipped for each request (refused at once, or after `connectTimeout` for a host "
+        "that is gone), at the cost of that wait on its share of requests until it is back "
+        "or removed from the stack.")
+    fail_timeout: str = setting("failTimeout", NGINX_TIME, "10s",
+                                "Upstream `fail_timeout` (used when `maxFails` is above 0).")
     upstream_keepalive: int = setting(
         "upstreamKeepalive", Integer(minimum=0), 0, "Upstream keepalive connections; keep `0` "
         "for gunicorn sync workers (they close every connection).")

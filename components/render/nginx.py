@@ -57,11 +57,18 @@ _WORD = re.compile(r"[A-Za-z0-9._:/\[\]@+-]+")
 # Times and sizes: the config's own rules (one definition, components/config/rules.py).
 _SIZE = rules.NGINX_SIZE
 _TIME = rules.NGINX_TIME
+_RATE = rules.NGINX_RATE
 
 
 def _word(what: str, value: str, pattern: re.Pattern = _WORD) -> str:
     if not pattern.fullmatch(value):
         raise ValueError(f"{what}: {value!r} is not valid in nginx.conf")
+    return value
+
+
+def _login_path(value: str) -> str:
+    if rules.url_path_problem(value):
+        raise ValueError(f"nginx.loginPaths: {value!r} is not valid in nginx.conf")
     return value
 
 
@@ -106,7 +113,18 @@ def render_nginx_conf(cfg: StackConfig, app_private_addresses: Sequence[str], *,
         connect_timeout=_word("nginx.connectTimeout", nginx.connect_timeout, _TIME),
         read_timeout=_word("nginx.readTimeout", nginx.read_timeout, _TIME),
         send_timeout=_word("nginx.sendTimeout", nginx.send_timeout, _TIME),
+        next_upstream_timeout=_word("nginx.nextUpstreamTimeout", nginx.next_upstream_timeout,
+                                    _TIME),
         client_max_body_size=_word("nginx.clientMaxBodySize", nginx.client_max_body_size, _SIZE),
+        client_header_timeout=_word("nginx.clientHeaderTimeout", nginx.client_header_timeout,
+                                    _TIME),
+        client_body_timeout=_word("nginx.clientBodyTimeout", nginx.client_body_timeout, _TIME),
+        request_rate=_word("nginx.requestRate", nginx.request_rate, _RATE),
+        request_burst=int(nginx.request_burst),
+        connections_per_client=int(nginx.connections_per_client),
+        login_paths=[_login_path(path) for path in nginx.login_paths],
+        login_rate=_word("nginx.loginRate", nginx.login_rate, _RATE),
+        login_burst=int(nginx.login_burst),
         letsencrypt_dir=_word("letsencrypt_dir", letsencrypt_dir.rstrip("/")),
         webroot=_word("webroot", webroot.rstrip("/")),
         pid_path=_word("pid_path", pid_path),

@@ -151,12 +151,19 @@ def test_defaults_applied():
     storage = stack.static_storage
     assert (storage.endpoint_url, storage.region, storage.path_style, storage.custom_domain,
             storage.public_read_acl) == (None, "us-east-1", False, None, True)
-    assert stack.nginx == NginxConfig("1s", "30s", "30s", "10m", 1, "10s", 0)
+    assert stack.nginx == NginxConfig()
+    assert (stack.nginx.connect_timeout, stack.nginx.next_upstream_timeout,
+            stack.nginx.read_timeout, stack.nginx.max_fails, stack.nginx.request_rate,
+            stack.nginx.request_burst, stack.nginx.connections_per_client,
+            stack.nginx.login_paths, stack.nginx.login_rate, stack.nginx.login_burst,
+            stack.nginx.client_header_timeout, stack.nginx.client_body_timeout) == (
+        "1s", "5s", "30s", 0, "10r/s", 20, 10, ("/admin/login/",), "6r/m", 5, "10s", "10s")
 
 
 def test_objects_given_as_json_strings_are_accepted():
     raw = valid()
-    raw.update(nginx={"readTimeout": "5s"}, ssh={"port": 2222, "hostKeys": PINS})
+    raw.update(nginx={"readTimeout": "50s", "loginPaths": ["/login/"]},
+               ssh={"port": 2222, "hostKeys": PINS})
     as_json = {key: value if isinstance(value, str) else json.dumps(value)
                for key, value in raw.items()}
     assert parse(as_json) == parse(raw)
@@ -681,13 +688,55 @@ def test_superuser_email():
 
 # --- nginx -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("key", ["connectTimeout", "readTimeout", "sendTimeout", "failTimeout"])
-def test_nginx_times(key):
+@pytest.mark.parametrize("key,attr,value", [
+    ("connectTimeout", "connect_timeout", "500ms"), ("readTimeout", "read_timeout", "2m"),
+    ("sendTimeout", "send_timeout", "90"), ("failTimeout", "fail_timeout", "500ms"),
+    ("nextUpstreamTimeout", "next_upstream_timeout", "3s"),
+    ("clientHeaderTimeout", "client_header_timeout", "20s"),
+    ("clientBodyTimeout", "client_body_timeout", "1m")])
+def test_nginx_times(key, attr, value):
     assert problems(with_value(f"nginx.{key}", "1 sec")) == [
         f"nginx.{key}: '1 sec' is not an nginx time (e.g. 500ms, 1s, 2m)"]
-    assert getattr(parse(with_value(f"nginx.{key}", "500ms")).nginx,
-                   {"connectTimeout": "connect_timeout", "readTimeout": "read_timeout",
-                    "sendTimeout": "send_timeout", "failTimeout": "fail_timeout"}[key]) == "500ms"
+    assert getattr(parse(with_value(f"nginx.{key}", value)).nginx, attr) == value
+
+
+def test_the_retry_window_lies_between_the_connect_and_the_read_and_send_timeouts():
+    def nginx(**values):
+        return problems(with_value("nginx", values))
+
+    assert nginx(connectTimeout="5s") == [
+        "nginx.nextUpstreamTimeout: '5s' must be longer than nginx.connectTimeout ('5s'): "
+        "a server that takes no connection would not be skipped"]
+    assert nginx(readTimeout="5000ms", sendTimeout="4s") == [
+        "nginx.nextUpstreamTimeout: '5s' must be shorter than nginx.readTimeout ('5000ms'): "
+        "a request that timed out on a busy app server would be sent to the next one",
+        "nginx.nextUpstreamTimeout: '5s' must be shorter than nginx.sendTimeout ('4s'): "
+        "a request that timed out on a busy app server would be sent to the next one"]
+    assert parse(with_value("nginx", dict(connectTimeout="500ms", nextUpstreamTimeout="1",
+                                          readTimeout="2s", sendTimeout="2s")))
+
+
+def test_nginx_rates_and_login_paths():
+    assert problems(with_value("nginx.requestRate", "10/s")) == [
+        "nginx.requestRate: '10/s' is not an nginx rate (requests per second or minute: "
+        "10r/s, 6r/m)"]
+    assert problems(with_value("nginx.loginRate", "1r/h")) == [
+        "nginx.loginRate: '1r/h' is not an nginx rate (requests per second or minute: "
+        "10r/s, 6r/m)"]
+    stack = parse(with_value("nginx", {"requestRate": "600r/m", "loginRate": "2r/m",
+                                       "loginPaths": ["/accounts/login/", "/admin/login/"]}))
+    assert (stack.nginx.request_rate, stack.nginx.login_rate, stack.nginx.login_paths) == (
+        "600r/m", "2r/m", ("/accounts/login/", "/admin/login/"))
+    assert parse(with_value("nginx.loginPaths", [])).nginx.login_paths == ()
+    plain = ("is not a plain URL path (starts with /; letters, digits and ._~@:+-; no "
+             "%-escapes, query, // or dot segments)")
+    assert problems(with_value("nginx.loginPaths", ["admin/login/", "/a%2Fb", "/x;y", "/a/../b",
+                                                   "/login?next=/"])) == [
+        f"nginx.loginPaths[0]: 'admin/login/' {plain}", f"nginx.loginPaths[1]: '/a%2Fb' {plain}",
+        f"nginx.loginPaths[2]: '/x;y' {plain}", f"nginx.loginPaths[3]: '/a/../b' {plain}",
+        f"nginx.loginPaths[4]: '/login?next=/' {plain}"]
+    assert problems(with_value("nginx.loginPaths", ["/login/", "/login/"])) == [
+        "nginx.loginPaths: '/login/' is listed twice"]
 
 
 def test_nginx_bare_number_means_seconds():
@@ -702,6 +751,11 @@ def test_nginx_body_size():
 def test_nginx_counts_not_negative():
     assert problems(with_value("nginx.maxFails", -1)) == [
         "nginx.maxFails: must be at least 0, got -1"]
+    for key in ("requestBurst", "loginBurst"):
+        assert problems(with_value(f"nginx.{key}", -1)) == [
+            f"nginx.{key}: must be at least 0, got -1"]
+    assert problems(with_value("nginx.connectionsPerClient", 0)) == [
+        "nginx.connectionsPerClient: must be at least 1, got 0"]
 
 
 # --- database ----------------------------------------------------------------------------

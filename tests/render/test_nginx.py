@@ -7,6 +7,7 @@ import difflib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -51,18 +52,17 @@ def test_upstream_keepalive_only_when_configured():
     text = render_nginx_conf(cfg, ["10.0.0.100", "10.0.0.21", "10.0.0.3"], tls=True)
     assert """\
     upstream djscale_app {
-        server 10.0.0.3:8000 max_fails=1 fail_timeout=10s;
-        server 10.0.0.21:8000 max_fails=1 fail_timeout=10s;
-        server 10.0.0.100:8000 max_fails=1 fail_timeout=10s;
+        server 10.0.0.3:8000 max_fails=0;
+        server 10.0.0.21:8000 max_fails=0;
+        server 10.0.0.100:8000 max_fails=0;
         keepalive 16;
     }
 """ in text
     assert """\
-            proxy_pass http://djscale_app;
-            # The app keeps connections open: reuse them.
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-""" in text
+        # The app keeps connections open: reuse them.
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+""" in _site_server(text)
     assert "proxy_next_upstream_tries 3;\n" in text
 
 
@@ -85,13 +85,24 @@ def test_proxy_buffering_is_on_unless_turned_off(tmp_path):
     cfg = make_config(nginx=NginxConfig(proxy_buffering=False))
     text = render_nginx_conf(cfg, APPS, tls=True)
     assert text.count("proxy_buffering off;\n") == 1
-    proxied = text[text.index("proxy_pass http://djscale_app;"):]
-    assert "proxy_buffering off;" in proxied[:proxied.index("}")]  # in the proxied location
+    assert "        proxy_buffering off;\n" in _proxy_settings(text)  # for every location
     assert parse_config(_raw_with_nginx({"proxyBuffering": "false"}), SECRET_KEYS,
                         check_files=False).nginx.proxy_buffering is False
     assert "nginx.proxyBuffering: expected true or false, got 'sometimes'" in str(
         pytest.raises(ConfigError, parse_config, _raw_with_nginx({"proxyBuffering": "sometimes"}),
                       SECRET_KEYS, check_files=False).value)
+
+
+def _site_server(text: str) -> str:
+    """The TLS server block of the site (from its certificate to the end)."""
+    return text[text.index("        ssl_certificate "):]
+
+
+def _proxy_settings(text: str) -> str:
+    """What the site's server sets for every location: between its certificate and the
+    first location."""
+    site = _site_server(text)
+    return site[:site.index("        location ")]
 
 
 def _raw_with_nginx(nginx: dict) -> dict:
@@ -176,12 +187,91 @@ def test_hsts_preload_adds_include_subdomains_and_preload():
                         check_files=False).nginx.hsts_preload is False
 
 
+def test_limits_per_client_address(cfg):
+    text = render_nginx_conf(cfg, APPS, tls=True)
+    assert """\
+    client_header_timeout 10s;
+    client_body_timeout 10s;
+""" in text
+    assert """\
+    map $request_method $djscale_login_client {
+        GET "";
+        HEAD "";
+        default $binary_remote_addr;
+    }
+    limit_req_zone $binary_remote_addr zone=djscale_requests:10m rate=10r/s;
+    limit_req_zone $djscale_login_client zone=djscale_login:10m rate=6r/m;
+    limit_conn_zone $binary_remote_addr zone=djscale_connections:10m;
+    limit_req_status 429;
+    limit_conn_status 429;
+""" in text
+    assert """\
+        limit_conn djscale_connections 10;
+        limit_req zone=djscale_requests burst=20 nodelay;
+""" in _proxy_settings(text)
+    assert _site_server(text).endswith("""\
+        location / {
+            proxy_pass http://djscale_app;
+        }
+
+        # Login attempts: the strict budget on top of the general one (a location with its
+        # own limit_req inherits none).
+        location = /admin/login/ {
+            limit_req zone=djscale_requests burst=20 nodelay;
+            limit_req zone=djscale_login burst=5 nodelay;
+            proxy_pass http://djscale_app;
+        }
+    }
+}
+""")
+
+
+def test_configured_limits_and_login_paths():
+    cfg = make_config(nginx=NginxConfig(
+        request_rate="600r/m", request_burst=0, connections_per_client=3, login_rate="2r/m",
+        login_burst=1, login_paths=("/accounts/login/", "/admin/login/"),
+        client_header_timeout="5s", client_body_timeout="1m"))
+    text = render_nginx_conf(cfg, APPS, tls=True)
+    for line in ["client_header_timeout 5s;", "client_body_timeout 1m;",
+                 "limit_req_zone $binary_remote_addr zone=djscale_requests:10m rate=600r/m;",
+                 "limit_req_zone $djscale_login_client zone=djscale_login:10m rate=2r/m;",
+                 "limit_conn djscale_connections 3;"]:
+        assert f"{line}\n" in text, line
+    assert re.findall(r"location = (\S+) \{", text) == ["/accounts/login/", "/admin/login/"]
+    assert text.count("limit_req zone=djscale_login burst=1 nodelay;\n") == 2
+    assert text.count("limit_req zone=djscale_requests burst=0 nodelay;\n") == 3
+    no_login = render_nginx_conf(make_config(nginx=NginxConfig(login_paths=())), APPS, tls=True)
+    assert "location =" not in no_login and "zone=djscale_login burst" not in no_login
+    for bad in ("/a;b", "/a/../b", "a"):
+        with pytest.raises(ValueError, match="nginx.loginPaths"):
+            render_nginx_conf(make_config(nginx=NginxConfig(login_paths=(bad,))), APPS, tls=True)
+    with pytest.raises(ValueError, match="nginx.requestRate"):
+        render_nginx_conf(make_config(nginx=NginxConfig(request_rate="10r/s; x")), APPS, tls=True)
+
+
+def test_retries_only_requests_no_server_took_and_never_marks_a_server_down(cfg):
+    """A request goes to the next server only when this one did not take it, within
+    next_upstream_timeout (shorter than the read timeout: a busy server's timeout is not
+    retried); max_fails=0: no failure takes a server out (see the upstream's comment)."""
+    text = render_nginx_conf(cfg, APPS, tls=True)
+    assert """\
+        proxy_next_upstream error timeout;
+        proxy_next_upstream_timeout 5s;
+        proxy_next_upstream_tries 2;
+""" in _proxy_settings(text)
+    assert "non_idempotent" not in text and "http_50" not in text
+    assert "        server 10.0.0.21:8000 max_fails=0;\n" in text
+    assert "fail_timeout" not in text  # meaningless without max_fails
+
+
 def test_the_app_servers_hsts_header_is_hidden_behind_nginx_own(cfg):
     text = render_nginx_conf(cfg, APPS, tls=True)
-    server = text[text.index("ssl_certificate "):]
-    assert server.count("add_header Strict-Transport-Security ") == 1
-    location = server[server.index("location / {"):]
-    assert "proxy_hide_header Strict-Transport-Security;\n" in location
+    assert _site_server(text).count("add_header Strict-Transport-Security ") == 1
+    assert "proxy_hide_header Strict-Transport-Security;\n" in _proxy_settings(text)
+    # no location sets proxy_* of its own, which would drop the inherited ones
+    locations = _site_server(text)[len(_proxy_settings(text)):]
+    assert re.findall(r"^\s+(proxy_\w+|add_header)", locations, re.M) == [
+        "proxy_pass", "proxy_pass"]
 
 
 # --- activating a new nginx.conf ----------------------------------------------------------
@@ -353,10 +443,21 @@ def test_debian_nginx_accepts_the_config(nginx_dir, tls):
 
 
 BACKEND = textwrap.dedent("""
-    import json, sys
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+    import json, sys, time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     class Echo(BaseHTTPRequestHandler):
         def do_GET(self):
+            if self.path.startswith("/slow"):  # /slow?s=2: an app server too busy to answer
+                with open(sys.argv[2], "a") as hits:
+                    hits.write(self.path + "\\n")
+                time.sleep(float(self.path.partition("s=")[2] or 2))
+            self.answer()
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with open(sys.argv[2], "a") as hits:
+                hits.write(f"POST {self.path}\\n")
+            self.answer()
+        def answer(self):
             body = json.dumps({"server": sys.argv[1], "version": self.request_version,
                                "headers": dict(self.headers)}).encode()
             self.send_response(200)
@@ -367,8 +468,9 @@ BACKEND = textwrap.dedent("""
             self.wfile.write(body)
         def log_message(self, *args):
             pass
-    HTTPServer((sys.argv[1], 8000), Echo).serve_forever()
+    ThreadingHTTPServer((sys.argv[1], 8000), Echo).serve_forever()
 """)
+HTTPS = ["-k", "--resolve", f"{DOMAIN}:443:127.0.0.1"]
 
 
 @pytest.fixture
@@ -407,19 +509,38 @@ def _wait_for(run, *curl_args, attempts=50):
     raise AssertionError(f"nothing answered {curl_args}")
 
 
-def test_nginx_serves_the_site_through_the_rendered_config(nginx_dir, netns):
-    tmp_path = nginx_dir
+@pytest.fixture
+def site(nginx_dir, netns):
+    """serve(cfg): the real nginx serving the rendered TLS config in the test's namespace,
+    with an echo backend on each app address; returns {address: backend process}. Backends
+    log their /slow and POST requests to <nginx_dir>/hits-<address>."""
     run, start = netns
-    conf = _sandbox(tmp_path, tls=True)
-    backend = tmp_path / "backend.py"
-    backend.write_text(BACKEND)
-    backends = {a: start(sys.executable, str(backend), a) for a in APPS}
-    for address in APPS:
-        _wait_for(run, f"http://{address}:8000/")
-    start("nginx", "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
-          "-g", "daemon off;")
-    _wait_for(run, "-k", f"https://{DOMAIN}/", "--resolve", f"{DOMAIN}:443:127.0.0.1")
-    https = ["-k", "--resolve", f"{DOMAIN}:443:127.0.0.1"]
+
+    def serve(cfg=None) -> dict[str, subprocess.Popen]:
+        conf = _sandbox(nginx_dir, tls=True, cfg=cfg)
+        backend = nginx_dir / "backend.py"
+        backend.write_text(BACKEND)
+        backends = {a: start(sys.executable, str(backend), a, str(nginx_dir / f"hits-{a}"))
+                    for a in APPS}
+        for address in APPS:
+            _wait_for(run, f"http://{address}:8000/")
+        start("nginx", "-c", str(conf), "-p", str(nginx_dir), "-e",
+              str(nginx_dir / "error.log"), "-g", "daemon off;")
+        _wait_for(run, *HTTPS, f"https://{DOMAIN}/.well-known/acme-challenge/token123")
+        return backends
+
+    def hits() -> list[str]:
+        return [line for a in APPS if (nginx_dir / f"hits-{a}").exists()
+                for line in (nginx_dir / f"hits-{a}").read_text().splitlines()]
+
+    return serve, run, hits
+
+
+def test_nginx_serves_the_site_through_the_rendered_config(nginx_dir, site):
+    tmp_path = nginx_dir
+    serve, run, _ = site
+    backends = serve()
+    https = HTTPS
     plain = ["--resolve", f"{DOMAIN}:80:127.0.0.1"]
 
     # Unknown names: no HTTP answer at all (444), TLS refused in the handshake.
@@ -512,6 +633,98 @@ def test_real_nginx_negotiates_only_the_intermediate_suites(nginx_dir, netns, ke
     if auth == "RSA":
         assert handshake("-tls1_2", "-curves", "secp521r1").returncode != 0
     assert negotiated(handshake("-tls1_3")) == "TLSv1.3 TLS_AES_256_GCM_SHA384"
+
+
+def _codes(run, script: str) -> list[str]:
+    """HTTP status codes printed by a bash script of curl calls (one `%{http_code}` a line)."""
+    result = run("bash", "-c", script, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def _curl(source: str, *args: str) -> str:
+    """A curl command line from `source` (an address of the namespace) to the site."""
+    words = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}\\n", "--interface", source,
+             *HTTPS, *args]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+CLIENTS = ("10.0.0.5", "10.0.0.6")  # two client addresses in the test's namespace
+
+
+def _add_clients(run) -> None:
+    for address in CLIENTS:
+        run("ip", "addr", "add", f"{address}/32", "dev", "lo", check=True)
+
+
+def test_a_burst_of_login_posts_from_one_address_gets_429_beyond_the_limit(site):
+    """The defaults: 6 login attempts a minute and 5 at once per address. The rejected
+    ones never reach an app server; the login page itself and other addresses are free."""
+    serve, run, hits = site
+    serve()
+    _add_clients(run)
+    one, other = CLIENTS
+    post = _curl(one, "--data", "username=admin&password=guess", f"https://{DOMAIN}/admin/login/")
+    assert _codes(run, f"for i in $(seq 12); do {post}; done") == ["200"] * 6 + ["429"] * 6
+    assert _codes(run, _curl(one, f"https://{DOMAIN}/admin/login/")) == ["200"]  # a GET
+    assert _codes(run, _curl(one, "--data", "q=1", f"https://{DOMAIN}/mydb/")) == ["200"]
+    assert _codes(run, _curl(other, "--data", "username=admin&password=guess",
+                             f"https://{DOMAIN}/admin/login/")) == ["200"]
+    assert sorted(hits()) == ["POST /admin/login/"] * 7 + ["POST /mydb/"]
+
+
+def test_every_request_counts_against_the_general_limit_per_address(site):
+    serve, run, _ = site
+    serve(make_config(nginx=NginxConfig(request_rate="6r/m", request_burst=3)))
+    _add_clients(run)
+    one, other = CLIENTS
+    get = _curl(one, f"https://{DOMAIN}/mydb/")
+    assert _codes(run, f"for i in $(seq 8); do {get}; done") == ["200"] * 4 + ["429"] * 4
+    assert _codes(run, _curl(other, f"https://{DOMAIN}/mydb/")) == ["200"]
+
+
+def test_requests_in_progress_are_limited_per_address(site):
+    serve, run, _ = site
+    serve(make_config(nginx=NginxConfig(connections_per_client=2)))
+    _add_clients(run)
+    one, other = CLIENTS
+    slow = _curl(one, f"https://{DOMAIN}/slow?s=2")
+    script = (f"{slow} > /tmp/djscale-slow-1 & {slow} > /tmp/djscale-slow-2 & sleep 0.7; "
+              f"{_curl(one, f'https://{DOMAIN}/mydb/')}; {_curl(other, f'https://{DOMAIN}/mydb/')}; "
+              "wait; cat /tmp/djscale-slow-1 /tmp/djscale-slow-2")
+    assert _codes(run, script) == ["429", "200", "200", "200"]
+
+
+def test_a_busy_server_times_out_once_and_is_not_taken_out(site):
+    """A request that times out reading from an app server gets 504 and is not sent to the
+    other (next_upstream_timeout < read_timeout); with max_fails=0 (the default) both
+    servers keep getting requests afterwards."""
+    serve, run, hits = site
+    serve(make_config(nginx=NginxConfig(
+        connect_timeout="200ms", next_upstream_timeout="500ms", read_timeout="1s",
+        send_timeout="1s")))
+    started = time.monotonic()
+    assert _codes(run, _curl("127.0.0.1", f"https://{DOMAIN}/slow?s=3")) == ["504"]
+    assert time.monotonic() - started < 2.5  # one read timeout, no second try
+    time.sleep(0.2)
+    assert hits() == ["/slow?s=3"]
+    seen = set()
+    for _ in range(6):
+        response = run("curl", "-s", *HTTPS, f"https://{DOMAIN}/mydb/")
+        seen.add(json.loads(response.stdout)["server"])
+    assert seen == set(APPS)
+
+
+def test_a_dead_server_is_skipped_for_posts_too(site):
+    """A refused connection: the request never reached that server, so even a POST is sent
+    to the next one (max_fails=0 tries the dead one each time round, at no cost here)."""
+    serve, run, hits = site
+    backends = serve()
+    backends["10.0.0.21"].send_signal(signal.SIGTERM)
+    backends["10.0.0.21"].wait(timeout=10)
+    post = _curl("127.0.0.1", "--data", "q=1", f"https://{DOMAIN}/mydb/")
+    assert _codes(run, f"for i in $(seq 10); do {post}; done") == ["200"] * 10
+    assert hits() == ["POST /mydb/"] * 10
 
 
 # `docker exec <container> nginx ...` against a real nginx master in the test's namespace, in

@@ -56,6 +56,10 @@ def stack_values(state: layout.BedState) -> dict:
             "endpointUrl": f"http://{layout.SERVICE_ADDRESSES['s3']}:{layout.S3_PORT}",
             "region": "us-east-1", "accessKeyId": layout.S3_ACCESS_KEY_ID, "pathStyle": True},
         "firewall": {"adminCidrs": [f"{layout.GATEWAY}/32"]},
+        # The load proofs (failover, renewal, health gate, scale-in) send GETs from the one
+        # client address back to back, far above the production per-address rate: a budget
+        # they never reach. The login limit keeps its defaults (test_45_abuse_limits).
+        "nginx": {"requestRate": "1000r/s", "requestBurst": 1000},
     }
 
 

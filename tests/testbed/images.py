@@ -12,10 +12,11 @@ Two kinds:
 Every image is a debootstrapped rootfs (tests/support/rootfs.py, cached by recipe and suite),
 so only the first run pays for debootstrap. Test-only images trust the sandbox's intercepting CA.
 
-The bed's suite (layout.bed_suite: bookworm or trixie) makes the `host` image and the `nginx`
-image, i.e. the servers and the nginx that checks and serves the program's configuration.
-`app-base` and `certbot` stand in for official images that do not follow the server's
-distribution, and `services` is the bed's own plumbing: those stay on DEFAULT_SUITE.
+The bed's suite (layout.bed_suite: bookworm or trixie) makes the `host` image: the servers.
+The program images stand in for official images, which do not follow the servers'
+distribution: `nginx` comes from Debian 13 (nginx 1.26) on every bed, because the program's
+nginx.conf needs nginx >= 1.25.1 (`http2 on;`), as the official nginx:1.30 default is;
+`app-base` and `certbot` stay on DEFAULT_SUITE, and so does `services`, the bed's plumbing.
 """
 from __future__ import annotations
 
@@ -185,15 +186,19 @@ def build_bed_images(engine: DockerEngine, suite: str) -> dict[str, str]:
     }
 
 
+NGINX_SUITE = "trixie"  # nginx 1.26: the program's `http2 on;` needs >= 1.25.1
+
+
 def build_program_images(engine: DockerEngine, bed_ca: Path, suite: str) -> dict[str, str]:
-    """Build the images the program pulls (nginx from Debian `suite`). role -> local tag.
+    """Build the images the program pulls (nginx from Debian 13 whatever the hosts' suite:
+    see the module docstring). role -> local tag.
     certbot additionally trusts the bed CA (pebble's listener certificate): a small layer
     built per bed."""
     images = {
         "app-base": ensure_base_image(engine, f"{layout.PREFIX}/app-base", APP_BASE_PACKAGES,
                                       "", APP_BASE_CHANGES, suite=DEFAULT_SUITE),
         "nginx": ensure_base_image(engine, f"{layout.PREFIX}/nginx", ["nginx"], NGINX_SETUP,
-                                   NGINX_CHANGES, suite=suite),
+                                   NGINX_CHANGES, suite=NGINX_SUITE),
     }
     certbot_base = ensure_base_image(engine, f"{layout.PREFIX}/certbot-base", CERTBOT_PACKAGES,
                                      CERTBOT_SETUP, CERTBOT_CHANGES, suite=DEFAULT_SUITE)

@@ -66,7 +66,7 @@ def test_the_registry_serves_the_program_images_to_a_host(bed):
     assert {"djscale/app-base", "djscale/nginx", "djscale/certbot"} <= repos
     for role in ("app-base", "nginx", "certbot"):
         assert bed.state.images[role].startswith(layout.SERVICE_ADDRESSES["registry"])
-    assert f":{bed.state.suite}-" in bed.state.images["nginx"]  # the proxy's nginx: bed suite
+    assert ":trixie-" in bed.state.images["nginx"]  # nginx >= 1.25.1 on every bed (http2 on;)
 
 
 def test_the_s3_server_has_the_bucket(bed):
