@@ -73,6 +73,9 @@ def render_app_env(cfg: StackConfig, *, db_host: str, db_port: int, db_name: str
         envvars.S3_CUSTOM_DOMAIN: storage.custom_domain,
         envvars.S3_DEFAULT_ACL: "public-read" if storage.public_read_acl else "",
         envvars.GUNICORN_WORKERS: str(app.workers),
+        # The app port admits the proxy alone, and Docker's published port keeps its source
+        # address (DNAT), so the container sees it as the peer: trust its X-Forwarded-*.
+        envvars.GUNICORN_FORWARDED_ALLOW_IPS: cfg.proxy.private_address,
     }
     if superuser_password is not None:
         values[envvars.SUPERUSER_USERNAME] = app.superuser.username

@@ -52,6 +52,16 @@ TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
 ECDH_CURVES = ("X25519", "prime256v1", "secp384r1")
 HSTS_MAX_AGE = 63072000  # two years: the profile's hsts_min_age
 
+# Request headers a client could send to make the app believe another scheme, host, port,
+# path prefix or client: never passed on (X-Forwarded-For, X-Real-IP and X-Forwarded-Proto
+# are set by nginx itself). Django reads X-Forwarded-Host/-Port when told to
+# (USE_X_FORWARDED_HOST/PORT), gunicorn X-Forwarded-Protocol/-Ssl by default
+# (secure_scheme_headers), other frameworks the rest; RFC 7239's Forwarded carries all of it.
+# Spellings with underscores never pass: nginx drops them (underscores_in_headers off).
+CLEARED_REQUEST_HEADERS = ("Forwarded", "X-Forwarded-Host", "X-Forwarded-Port",
+                           "X-Forwarded-Prefix", "X-Forwarded-Protocol", "X-Forwarded-Scheme",
+                           "X-Forwarded-Ssl")
+
 # One nginx word: no whitespace, quotes, semicolons or braces can end a directive early.
 _WORD = re.compile(r"[A-Za-z0-9._:/\[\]@+-]+")
 # Times and sizes: the config's own rules (one definition, components/config/rules.py).
@@ -100,6 +110,7 @@ def render_nginx_conf(cfg: StackConfig, app_private_addresses: Sequence[str], *,
         tls_protocols=" ".join(TLS_PROTOCOLS),
         tls12_ciphers=":".join(TLS12_CIPHERS),
         ecdh_curves=":".join(ECDH_CURVES),
+        cleared_headers=CLEARED_REQUEST_HEADERS,
         hsts=f"max-age={HSTS_MAX_AGE}" + ("; includeSubDomains; preload"
                                           if nginx.hsts_preload else ""),
         user=_word("user", user) if user else None,

@@ -214,15 +214,16 @@ def wait_for_status(port: int, path: str, status: int, timeout: float = 30, **kw
 class Gunicorn:
     """gunicorn with the app's own gunicorn.conf.py, bound to a loopback port."""
 
-    def __init__(self, env: dict[str, str], port: int, log: Path):
-        self.env, self.port, self.log_path = env, port, log
+    def __init__(self, env: dict[str, str], port: int, log: Path, args: tuple[str, ...] = ()):
+        """`args`: more gunicorn arguments (another app: `--pythonpath DIR module:app`)."""
+        self.env, self.port, self.log_path, self.args = env, port, log, args
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> None:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{self.port}"],
+             "--bind", f"127.0.0.1:{self.port}", *self.args],
             cwd=APP_DIR, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout

@@ -106,6 +106,55 @@ def test_access_log_goes_to_stdout(gunicorn):
     assert '"GET /mydb/?from=access-log-test HTTP/1.1" 200' in gunicorn.log()
 
 
+def test_access_log_names_the_client_a_trusted_proxy_forwarded(gunicorn):
+    """The app env's default trusts 127.0.0.1 (the test's peer): the line starts with the
+    address in X-Forwarded-For (what nginx saw) and ends with the peer."""
+    request(gunicorn.port, "GET", "/mydb/?from=forwarded-client",
+            headers={"X-Forwarded-For": "198.51.100.7"})
+    request(gunicorn.port, "GET", "/mydb/?from=direct-client")
+    time.sleep(0.2)
+    lines = gunicorn.log().splitlines()
+    forwarded = next(line for line in lines if "from=forwarded-client" in line)
+    direct = next(line for line in lines if "from=direct-client" in line)
+    assert forwarded.startswith("198.51.100.7 - - [") and forwarded.endswith(" peer=127.0.0.1")
+    assert direct.startswith("127.0.0.1 - - [") and direct.endswith(" peer=127.0.0.1")
+
+
+ECHO_APP = """
+def app(environ, start_response):
+    body = f"{environ['wsgi.url_scheme']} {environ['REMOTE_ADDR']}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+@pytest.mark.parametrize("allowed,trusted", [("127.0.0.1", True), ("10.0.0.30", False),
+                                             ("10.0.0.30,127.0.0.0/8", True)])
+def test_forwarded_headers_count_only_from_the_proxy_address(prod_env, tmp_path, allowed,
+                                                             trusted):
+    """The app's own gunicorn.conf.py, serving a WSGI echo on a real socket: X-Forwarded-Proto
+    makes the scheme https and X-Forwarded-For names the client in the access log only when
+    the peer is in GUNICORN_FORWARDED_ALLOW_IPS (djscale writes the proxy's address)."""
+    (tmp_path / "echo.py").write_text(ECHO_APP)
+    env = {**prod_env, E.GUNICORN_FORWARDED_ALLOW_IPS: allowed}
+    server = Gunicorn(env, free_port(), tmp_path / "log",
+                      args=("--pythonpath", str(tmp_path), "echo:app"))
+    server.start()
+    try:
+        spoof = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+                 "X-Forwarded-Ssl": "off", "X-Forwarded-Protocol": "http"}
+        answer = request(server.port, "GET", "/?from=echo", headers=spoof)
+        assert answer.status == 200  # the other scheme headers are not gunicorn's (no 400)
+        assert answer.body == ("https 127.0.0.1" if trusted else "http 127.0.0.1")
+        time.sleep(0.2)
+        line = next(line for line in server.log().splitlines() if "from=echo" in line)
+        assert line.startswith("203.0.113.9 " if trusted else "127.0.0.1 "), line
+        assert line.endswith(" peer=127.0.0.1")
+    finally:
+        server.stop()
+
+
 def test_healthz_follows_the_database(gunicorn, postgres):
     """503 while PostgreSQL is down, 200 again after it is back, gunicorn never restarted."""
     wait_for_status(gunicorn.port, "/healthz", 200)
@@ -148,6 +197,21 @@ def test_gunicorn_configuration(prod_env):
     assert config["accesslog"] == "-"
     assert config["wsgi_app"] == "djsite.wsgi:application"
     assert int(config["graceful_timeout"]) < 30  # below djscale's container stop timeout
+    assert config["forwarded_allow_ips"] == "['127.0.0.1', '::1']"  # unset: this host only
+    assert config["secure_scheme_headers"] == "{'X-FORWARDED-PROTO': 'https'}"
+    assert config["forwarder_headers"] == "[]"
+    assert config["access_log_format"].startswith("%(client)s ")
+
+
+def test_trusted_proxies_from_environment(prod_env):
+    env = {**prod_env, E.GUNICORN_FORWARDED_ALLOW_IPS: "10.0.0.30"}
+    assert _print_config(env)["forwarded_allow_ips"] == "['10.0.0.30']"
+    for bad in ("*", "10.0.0.300", "proxy.internal"):
+        proc = subprocess.run([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
+                               "--check-config"], cwd=APP_DIR, text=True, capture_output=True,
+                              env={**prod_env, E.GUNICORN_FORWARDED_ALLOW_IPS: bad})
+        assert proc.returncode != 0
+        assert f"{E.GUNICORN_FORWARDED_ALLOW_IPS}={bad!r}" in proc.stdout + proc.stderr
 
 
 def test_bad_worker_count_is_refused(prod_env):

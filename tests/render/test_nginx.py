@@ -264,6 +264,20 @@ def test_retries_only_requests_no_server_took_and_never_marks_a_server_down(cfg)
     assert "fail_timeout" not in text  # meaningless without max_fails
 
 
+def test_the_client_is_forwarded_as_nginx_saw_it_and_its_own_forwarding_headers_are_dropped(
+        cfg):
+    settings = _proxy_settings(render_nginx_conf(cfg, APPS, tls=True))
+    assert """\
+        proxy_set_header X-Forwarded-For $remote_addr;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Forwarded-Proto $scheme;
+""" in settings
+    assert "$proxy_add_x_forwarded_for" not in settings
+    assert re.findall(r'proxy_set_header (\S+) "";', settings) == [
+        "Forwarded", "X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Prefix",
+        "X-Forwarded-Protocol", "X-Forwarded-Scheme", "X-Forwarded-Ssl"]
+
+
 def test_the_app_servers_hsts_header_is_hidden_behind_nginx_own(cfg):
     text = render_nginx_conf(cfg, APPS, tls=True)
     assert _site_server(text).count("add_header Strict-Transport-Security ") == 1
@@ -574,6 +588,25 @@ def test_nginx_serves_the_site_through_the_rendered_config(nginx_dir, site):
         hsts = [h for h in headers if h.startswith("strict-transport-security:")]
         assert hsts == ["strict-transport-security: max-age=63072000"]
     assert seen == set(APPS)
+
+    # A client's own forwarding headers never reach the app: nginx's replace them or none
+    # are sent (also over HTTP/2 and with underscores in place of dashes).
+    spoofed = ["X-Forwarded-For: 203.0.113.9", "X-Real-IP: 203.0.113.9",
+               "X-Forwarded-Proto: http", "Forwarded: for=203.0.113.9;proto=http",
+               "X-Forwarded-Host: evil.example", "X-Forwarded-Port: 8443",
+               "X-Forwarded-Prefix: /evil", "X-Forwarded-Protocol: http",
+               "X-Forwarded-Scheme: http", "X-Forwarded-Ssl: off",
+               "X_Forwarded_For: 203.0.113.9", "X_Forwarded_Proto: http"]
+    for version in ("--http1.1", "--http2"):
+        response = run("curl", "-s", version, *https,
+                       *(word for header in spoofed for word in ("-H", header)),
+                       f"https://{DOMAIN}/mydb/")
+        headers = {name.lower(): value
+                   for name, value in json.loads(response.stdout)["headers"].items()}
+        assert {name: value for name, value in headers.items() if "forward" in name
+                or name in ("x-real-ip",)} == {
+            "x-forwarded-for": "127.0.0.1", "x-real-ip": "127.0.0.1",
+            "x-forwarded-proto": "https"}, version
 
     # TLS below 1.2 is refused by the server (the client is allowed to offer it: SECLEVEL=0),
     # while the same client gets through with TLS 1.2.

@@ -31,6 +31,9 @@ S3_CUSTOM_DOMAIN = "AWS_S3_CUSTOM_DOMAIN"  # optional CDN / custom domain
 S3_DEFAULT_ACL = "AWS_DEFAULT_ACL"  # "public-read", or empty for a bucket policy
 
 GUNICORN_WORKERS = "GUNICORN_WORKERS"
+# Comma-separated addresses or networks of the proxies whose X-Forwarded-* gunicorn trusts
+# (djscale writes the proxy's private address); unset: 127.0.0.1 and ::1 only.
+GUNICORN_FORWARDED_ALLOW_IPS = "GUNICORN_FORWARDED_ALLOW_IPS"
 
 # Read by `manage.py createsuperuser --noinput` (Django's own names).
 SUPERUSER_USERNAME = "DJANGO_SUPERUSER_USERNAME"
@@ -43,5 +46,6 @@ ALL = (
     DB_SSLROOTCERT,
     S3_BUCKET, S3_ENDPOINT_URL, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY,
     S3_ADDRESSING_STYLE, S3_CUSTOM_DOMAIN, S3_DEFAULT_ACL,
-    GUNICORN_WORKERS, SUPERUSER_USERNAME, SUPERUSER_EMAIL, SUPERUSER_PASSWORD,
+    GUNICORN_WORKERS, GUNICORN_FORWARDED_ALLOW_IPS,
+    SUPERUSER_USERNAME, SUPERUSER_EMAIL, SUPERUSER_PASSWORD,
 )
