@@ -42,7 +42,7 @@ def test_stopping_one_app_container_fails_no_request_and_it_rejoins(bed, deploye
         assert seconds < 300, f"500 GETs took {seconds:.0f}s"
     finally:
         bed.ssh(victim, "sudo docker start djscale-app")
-    # back: healthy, then it gets traffic again (nginx retries it after fail_timeout)
+    # back: healthy, then it gets traffic again (max_fails=0: nginx never stopped trying it)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         health = bed.ssh(victim, "sudo docker inspect -f '{{.State.Health.Status}}' "
