@@ -2,7 +2,7 @@
 with TLS 1.2 only forward-secret AEAD suites, CBC and plain-RSA key exchange refused; HSTS
 for two years; HTTP/2 switched on with `http2 on;`, which the bed's nginx (Debian 13, 1.26)
 accepts. Written without a bed run: proven on the renderer side with this machine's nginx
-(tests/render/test_nginx.py) and, for the production form, by hand against Debian 13's
+(tests/render/test_nginx_real.py) and, for the production form, by hand against Debian 13's
 nginx 1.26.3 in a chroot."""
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Forwarded headers (issue 9, item 8): a client that claims to be someone else, in
 X-Forwarded-For and Forwarded, shows up in the app container's access log with its real bed
 address; gunicorn trusts the forwarded headers from the proxy's address alone. Written
-without a bed run: proven with the real nginx (tests/render/test_nginx.py) and the app's
+without a bed run: proven with the real nginx (tests/render/test_nginx_real.py) and the app's
 gunicorn config on a real socket (tests/app/test_serving.py)."""
 from __future__ import annotations
 

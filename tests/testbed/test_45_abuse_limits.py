@@ -3,7 +3,7 @@ login limit (the defaults: 6 a minute, 5 at once) and those never reach an app s
 while another client's requests meanwhile all succeed. The second client is the `db` host
 (another source address on the bed network; the proxy's 443 is open to it). Written
 without a bed run: proven with the real nginx in a network namespace
-(tests/render/test_nginx.py)."""
+(tests/render/test_nginx_real.py)."""
 from __future__ import annotations
 
 import shlex
