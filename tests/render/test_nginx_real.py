@@ -343,15 +343,16 @@ def test_every_request_counts_against_the_general_limit_per_address(site):
     assert _codes(run, _curl(other, f"https://{DOMAIN}/mydb/")) == ["200"]
 
 
-def test_requests_in_progress_are_limited_per_address(site):
+def test_requests_in_progress_are_limited_per_address(site, nginx_dir):
     serve, run, _ = site
     serve(make_config(nginx=NginxConfig(connections_per_client=2)))
     _add_clients(run)
     one, other = CLIENTS
     slow = _curl(one, f"https://{DOMAIN}/slow?s=2")
-    script = (f"{slow} > /tmp/djscale-slow-1 & {slow} > /tmp/djscale-slow-2 & sleep 0.7; "
-              f"{_curl(one, f'https://{DOMAIN}/mydb/')}; {_curl(other, f'https://{DOMAIN}/mydb/')}; "
-              "wait; cat /tmp/djscale-slow-1 /tmp/djscale-slow-2")
+    third, elsewhere = (_curl(source, f"https://{DOMAIN}/mydb/") for source in (one, other))
+    first, second = nginx_dir / "slow-1", nginx_dir / "slow-2"
+    script = (f"{slow} > {first} & {slow} > {second} & sleep 0.7; "
+              f"{third}; {elsewhere}; wait; cat {first} {second}")
     assert _codes(run, script) == ["429", "200", "200", "200"]
 
 
