@@ -247,6 +247,17 @@ class Gunicorn:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
 
+    def log_line(self, marker: str, timeout: float = 15) -> str:
+        """The first log line containing `marker`, waited for (workers write it after the
+        response, and a busy machine may take a while)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.log().splitlines() if marker in line]
+            if lines or time.monotonic() > deadline:
+                assert lines, f"no log line with {marker!r}:\n{self.log()}"
+                return lines[0]
+            time.sleep(0.1)
+
     def stop(self, timeout: float = 30) -> int:
         if self.proc is None:
             return 0
