@@ -90,7 +90,9 @@ def widest() -> dict:
         "firewall": {"adminCidrs": ["0.0.0.0/0", "255.255.255.255", "198.51.100.0/24"]},
         "nginx": {"connectTimeout": "0", "readTimeout": "999999ms", "sendTimeout": 1,
                   "clientMaxBodySize": "0", "maxFails": 0, "failTimeout": "0s",
-                  "upstreamKeepalive": 1_000_000, "proxyBuffering": False},
+                  "upstreamKeepalive": 1_000_000, "proxyBuffering": False,
+                  "nextUpstreamTimeout": "500ms", "hstsPreload": True,
+                  "loginPaths": ["/", "/a-b_c.d~e@f:g+h/"]},
     }
 
 
@@ -227,7 +229,8 @@ def test_nginx_accepts_the_widest_config(scratch, tls):
         cfg, [host.private_address for host in cfg.app_servers], tls=tls,
         letsencrypt_dir=str(scratch / "letsencrypt"), webroot=str(scratch / "webroot"),
         pid_path=str(scratch / "nginx.pid"), error_log=str(scratch / "error.log"),
-        access_log=str(scratch / "access.log")))
+        access_log=str(scratch / "access.log"),
+        legacy_nginx=True))  # this machine's nginx 1.22 (the production form: on the bed)
     result = subprocess.run(["unshare", "--net", "nginx", "-t", "-c", str(conf),
                              "-p", str(scratch), "-e", str(scratch / "error.log")],
                             capture_output=True, text=True)
