@@ -49,7 +49,10 @@ def bed(request, docker_engine):
     from . import bed as lifecycle
 
     suite = request.param
-    apps = int(os.environ.get("DJSCALE_TESTBED_APPS", "2"))
+    # Three app servers on the first suite (scale-in removes the middle one), two on the
+    # others: the proofs that need no third server, at a third less deploy time.
+    default_apps = "3" if suite == _suites()[0] else "2"
+    apps = int(os.environ.get("DJSCALE_TESTBED_APPS", default_apps))
     if _reuse():  # development: the bed that is up
         state = layout.BedState.load()
         assert state is not None, "DJSCALE_TESTBED_REUSE=1 but no bed is up"

@@ -36,12 +36,12 @@ def _certificate_auth(bed) -> str:
 
 
 def test_the_proxy_runs_an_nginx_that_takes_http2_on(bed, deployed):
-    version = bed.ssh("proxy", "docker exec djscale-nginx nginx -v 2>&1").stdout
+    version = bed.ssh("proxy", "sudo docker exec djscale-nginx nginx -v 2>&1").stdout
     major, minor, patch = map(int, re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", version).groups())
     assert (major, minor, patch) >= (1, 25, 1), version
     conf = bed.sudo("proxy", "cat /etc/djscale/nginx/nginx.conf").stdout
     assert "        http2 on;\n" in conf and "ssl http2" not in conf
-    check = bed.ssh("proxy", "docker exec djscale-nginx nginx -t "
+    check = bed.ssh("proxy", "sudo docker exec djscale-nginx nginx -t "
                     "-c /etc/djscale/nginx/nginx.conf 2>&1").stdout
     assert "test is successful" in check and "deprecated" not in check, check
 

@@ -15,8 +15,8 @@ SPOOFED = "203.0.113.9"
 def _access_log_lines(bed, marker: str) -> list[str]:
     lines = []
     for role in bed.apps:
-        out = bed.ssh(role, "for c in $(docker ps -aq --filter name=djscale-app); do "
-                      "docker logs $c 2>&1; done").stdout
+        out = bed.ssh(role, "for c in $(sudo docker ps -aq --filter name=djscale-app); do "
+                      "sudo docker logs $c 2>&1; done").stdout
         lines += [line for line in out.splitlines() if marker in line]
     return lines
 
@@ -48,7 +48,7 @@ def test_gunicorn_trusts_the_proxy_address_only(bed, deployed):
     role = bed.apps[0]
     marker = f"direct-{uuid.uuid4().hex[:12]}"
     bed.ssh(role, (
-        "docker exec $(docker ps -q --filter name=djscale-app) python3 -c "
+        "sudo docker exec djscale-app python3 -c "
         "\"import urllib.request as u; u.urlopen(u.Request("
         f"'http://127.0.0.1:8000/healthz?{marker}=1', "
         f"headers={{'X-Forwarded-For': '{SPOOFED}'}}), timeout=10)\""))

@@ -34,7 +34,7 @@ except psycopg.OperationalError as error:
 def _connect_from(bed, app: str, password: str, **options) -> str:
     """A connection to the database from `app`'s app container, as the app's role."""
     script = CONNECT.format(host=DB, options=options)
-    return bed.ssh(app, "docker exec -i $(docker ps -q --filter name=djscale-app | head -1) "
+    return bed.ssh(app, "sudo docker exec -i djscale-app "
                    f"python3 -c {shlex.quote(script)}", input_text=password).stdout.strip()
 
 

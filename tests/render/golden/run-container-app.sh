@@ -49,7 +49,8 @@ wait_ready() {  # until the container is ready; fails early when it stops
     while [ "$SECONDS" -lt "$deadline" ]; do
         now=$(state "$1")
         [ "$now" = "$ready" ] && return 0
-        case "$now" in running\ *) ;; *) return 1 ;; esac
+        # stopped, or its healthcheck gave up (start period over, every retry failed): done
+        case "$now" in "running unhealthy") return 1 ;; running\ *) ;; *) return 1 ;; esac
         sleep 1
     done
     return 1

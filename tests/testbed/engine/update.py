@@ -133,10 +133,15 @@ class Engine:
                     self.inflight -= 1
                     self.idle.notify_all()
         except Exception as exc:
+            if isinstance(exc, DeployError) and f"{reg.name!r}" not in str(exc):
+                # Pulumi names the resource whose step failed (its URN) in every such error
+                named = DeployError(f"{reg.type} {reg.name!r}: {exc}")
+                named.__cause__ = exc
+                exc = named
             with self.idle:
                 if self.failed is None:
                     self.failed, self.first_error = f"{reg.type} {reg.name!r}", exc
-            raise
+            raise exc
 
     def wait_idle(self, timeout: float = 3600) -> None:
         with self.idle:
