@@ -32,16 +32,22 @@ app_secrets = AppSecrets(secret_key=pulumi.Output.secret(secret_key.result),
                          superuser_password=pulumi.Output.secret(superuser_password.result),
                          static_storage_secret_key=secrets.static_storage_secret_key)
 
+# A release starts in batches (rollout.batchSize): each batch after the previous one's
+# starts; nginx switches to the new slots once all are up, then the old containers go.
+batch = cfg.rollout.servers_per_batch(len(cfg.app_servers))
 app_servers: list[AppServer] = []
-for host in cfg.app_servers:
+for index, host in enumerate(cfg.app_servers):
+    previous_batch = app_servers[max(0, (index // batch - 1) * batch):(index // batch) * batch]
     app_servers.append(AppServer(host.name, AppServerArgs(
         cfg=cfg, host=host, ssh=ssh, database=database, secrets=app_secrets, staging=staging,
-        first=app_servers[0] if app_servers else None,
-        previous=app_servers[-1] if app_servers else None,
+        first=app_servers[0] if app_servers else None, batch_before=previous_batch,
     )))
 
 proxy = ProxyHost("proxy", ProxyHostArgs(
-    cfg=cfg, ssh=ssh, app_containers=[server.container for server in app_servers]))
+    cfg=cfg, ssh=ssh, app_slot_ports={s.host_name: s.slot_port for s in app_servers},
+    app_starts=[server.start for server in app_servers]))
+for server in app_servers:
+    server.finish(switched=[proxy.upstream_switched])
 
 pulumi.export("url", proxy.url)
 pulumi.export("proxyAddress", proxy.public_address)

@@ -8,6 +8,7 @@ Each item becomes one resource named `<host>-<item name>`, a child of the host's
               the image it built); with `ssh_client`, the login shell's "$SSH_CLIENT" as its
               argument
     Upload    remote.CopyToRemote of a local staging directory (only the listed files)
+    Local     local.Command on the operator's machine: `python3 -m <module>`, request on stdin
     Teardown  remote.Command with only a `delete`: runs when the host leaves the stack
 
 `after` names become `depends_on`; `@name`s are peers' resources, given by the component.
@@ -24,11 +25,11 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import pulumi
-from pulumi_command import remote
+from pulumi_command import local, remote
 
 from components.config import HostConfig
-from components.plans.items import (Deferred, File, HashOf, HostPlan, Item, Step, Teardown,
-                                    Text, Trigger, Upload)
+from components.plans.items import (Deferred, File, HashOf, HostPlan, Item, Local, Step,
+                                    Teardown, Text, Trigger, Upload)
 from components.remote import SshAccess, content_hash, remote_input_step, remote_step
 from components.render.files import render_install_file_command, render_run_script_command
 
@@ -53,8 +54,19 @@ class PlanResources:
             raise ValueError(f"{plan.host}: the plan needs deploy values {sorted(missing)}")
 
     def apply(self) -> "PlanResources":
+        """The plan's items up to `plan.later` (all of them when it has none)."""
         for item in self.plan.items:
+            if item.name == self.plan.later:
+                break
             self.created[item.name] = self._create(item)
+        return self
+
+    def apply_later(self, peers: Mapping[str, Sequence[pulumi.Resource]]) -> "PlanResources":
+        """The items from `plan.later` on, once the peers they wait for exist."""
+        self.peers.update(peers)
+        for item in self.plan.items:
+            if item.name not in self.created:
+                self.created[item.name] = self._create(item)
         return self
 
     def __getitem__(self, name: str) -> pulumi.Resource:
@@ -69,6 +81,8 @@ class PlanResources:
             return self._file(name, item)
         if isinstance(item, Upload):
             return self._upload(name, item)
+        if isinstance(item, Local):
+            return self._local(name, item)
         if isinstance(item, Teardown):
             return remote.Command(name, connection=self.connection,
                                   delete=render_run_script_command(item.script),
@@ -119,6 +133,22 @@ class PlanResources:
             remote_path=item.remote_dir,
             triggers=[self.host.address, self.connection.port],
             opts=self._opts(item))
+
+    def _local(self, name: str, item: Local) -> pulumi.Resource:
+        stdin = pulumi.Output.secret(self._text(item.stdin)) if item.stdin is not None else None
+        # `python3 -m <module>`: the module needs only the standard library, so any python3
+        # will do, and the command is the same from every operator's machine (no interpreter
+        # or checkout path in the state, so no update when a colleague deploys). No `dir`: the
+        # provider runs commands in its own working directory (pulumi-command v1.2.1
+        # local/commandOutputs.go: `cmd.Dir, err = os.Getwd()`), and the engine starts
+        # providers in the project directory (pulumi sdk/go/common/resource/plugin/plugin.go
+        # execPlugin: `cmd.Dir = pwd`, the plugin context's project directory).
+        return local.Command(
+            name, create=f"python3 -m {item.module}", stdin=stdin,
+            triggers=[self._trigger(t) for t in item.triggers],
+            logging=local.Logging.STDERR, add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions.merge(self._opts(item), pulumi.ResourceOptions(
+                additional_secret_outputs=["stdout", "stderr"])))
 
     # -- helpers -----------------------------------------------------------------------
     def _text(self, text: Text) -> pulumi.Input[str]:

@@ -1,19 +1,22 @@
 """ProxyHost: nginx load-balancing the app servers, with a Let's Encrypt certificate.
 
-What the proxy receives is its plan (components/plans/proxy.py); this component supplies the
-peers it waits for: every app server's container, so that a new app server joins the
-upstream only once it is healthy.
+What the proxy receives is its plan (components/plans/proxy.py); this component supplies
+the port each app server's release runs on (their start steps' output) and waits for every
+start: nginx switches to a release, and a new app server joins the upstream, only once it
+is healthy. `upstream_switched` is the step after which nginx routes to the new slots (the
+app servers then retire their old containers).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import pulumi
 
 from components.apply import PlanResources
 from components.config import StackConfig
 from components.plans import proxy_plan
+from components.plans.proxy import slot_port_value
 from components.remote import SshAccess
 
 
@@ -21,7 +24,8 @@ from components.remote import SshAccess
 class ProxyHostArgs:
     cfg: StackConfig
     ssh: SshAccess
-    app_containers: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    app_slot_ports: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    app_starts: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
 class ProxyHost(pulumi.ComponentResource):
@@ -29,10 +33,14 @@ class ProxyHost(pulumi.ComponentResource):
                  opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("djscale:index:ProxyHost", name, None, opts)
         cfg = args.cfg
-        steps = PlanResources(self, proxy_plan(cfg), ssh=args.ssh, host=cfg.proxy, values={},
-                              peers={"@app-containers": list(args.app_containers)}).apply()
+        values = {slot_port_value(name): port for name, port in args.app_slot_ports.items()}
+        steps = PlanResources(self, proxy_plan(cfg), ssh=args.ssh, host=cfg.proxy,
+                              values=values, peers={"@app-starts": list(args.app_starts)}).apply()
 
         self.container = steps["nginx"]
+        # the TLS config is what nginx serves once there is a certificate (every deploy but
+        # a first one's bootstrap): its activation is the switch
+        self.upstream_switched = steps["nginx-tls-conf"]
         self.renewal = steps["renew-enable"]
         self.public_address = pulumi.Output.from_input(cfg.proxy.address)
         self.private_address = pulumi.Output.from_input(cfg.proxy.private_address)

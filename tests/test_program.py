@@ -38,6 +38,7 @@ DB_PASSWORD, SECRET_KEY, ADMIN_PASSWORD = "pw-db-password", "pw-django-secret-ke
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
+LOCAL = "command:local:Command"
 PASSWORD = "random:index/randomPassword:RandomPassword"
 
 STACKS = {
@@ -81,19 +82,22 @@ def deployed(request):
 
 def expected_counts(n_apps: int) -> dict[str, int]:
     db_commands = 7  # install, tls, postgresql-conf, pg-hba, configure, setup, firewall
-    # install-docker, firewall, image, env-file, db-ca-file, container, prune-images,
-    # teardown; + release on the first
-    app_commands = 8 * n_apps + 1
+    # install-docker, firewall, env-file, db-ca-file, start, retire, prune-images, teardown;
+    # + image and release on the first (the others get the image shipped: a local command)
+    app_commands = 8 * n_apps + 2
     # install, firewall, http conf, nginx, certbot, tls conf, 3 renew files, enable, teardown
     proxy_commands = 11
-    return {
+    counts = {
         "djscale:index:DatabaseHost": 1,
         "djscale:index:AppServer": n_apps,
         "djscale:index:ProxyHost": 1,
         COMMAND: db_commands + app_commands + proxy_commands,
-        COPY: n_apps,  # each app server's build context
+        COPY: 1,  # the build context, to the first app server only: one build per release
         PASSWORD: 3,  # db password, Django SECRET_KEY, superuser password
     }
+    if n_apps > 1:
+        counts[LOCAL] = n_apps - 1  # the image shipped to every other app server
+    return counts
 
 
 def test_resource_types_and_counts(deployed):
@@ -124,10 +128,11 @@ def test_component_steps_have_the_expected_names(deployed):
         assert f"db-{step}" in names
     first = cfg.app_servers[0].name
     for host in cfg.app_servers:
-        for step in ("install-docker", "firewall", "upload-context", "image", "env-file",
-                     "db-ca-file", "container", "prune-images", "teardown"):
+        for step in ("install-docker", "firewall", "image", "env-file", "db-ca-file",
+                     "start", "retire", "prune-images", "teardown"):
             assert f"{host.name}-{step}" in names
         assert (f"{host.name}-release" in names) == (host.name == first)
+        assert (f"{host.name}-upload-context" in names) == (host.name == first)
         assert f"{host.name}-release-env-file" not in names  # the release's env: stdin only
     for step in ("install-docker", "firewall", "nginx-http-conf", "nginx", "certbot",
                  "nginx-tls-conf", "renew-script", "renew-service", "renew-timer",
@@ -148,7 +153,8 @@ def test_database_steps_run_packages_then_config_then_service(deployed):
     assert "db-configure" in deps("db-firewall")
 
 
-def test_image_then_release_then_every_container_one_server_at_a_time(deployed):
+def test_one_build_then_release_then_starts_in_batches_then_the_switch_then_retires(
+        deployed):
     _, cfg, graph = deployed
     hosts = [h.name for h in cfg.app_servers]
     first = hosts[0]
@@ -156,28 +162,36 @@ def test_image_then_release_then_every_container_one_server_at_a_time(deployed):
     assert f"{first}-image" in graph.deps(release)
     image_id = _fake_digest(graph.named(f"{first}-image").plain_input("create"))
     assert image_id in plain(release.input("triggers"))  # the id the image step printed
-    previous = None
-    for host in hosts:
-        container = graph.named(f"{host}-container")
-        deps = graph.deps(container)
+    assert f"{first}-upload-context" in graph.deps(graph.named(f"{first}-image"))
+    batch = cfg.rollout.servers_per_batch(len(hosts))
+    for index, host in enumerate(hosts):
+        start = graph.named(f"{host}-start")
+        deps = graph.deps(start)
         assert f"{first}-release" in deps
-        assert f"{host}-image" in deps and f"{host}-env-file" in deps
+        assert {f"{host}-image", f"{host}-env-file", f"{host}-db-ca-file"} <= deps
         assert f"{host}-firewall" in deps  # never published before the DOCKER-USER block
-        if previous:
-            assert previous in deps
-        previous = container.name
-        host_image = _fake_digest(graph.named(f"{host}-image").plain_input("create"))
-        assert f"image={host_image}\n" in plain(container.input("create"))
-        assert f"{host}-upload-context" in graph.deps(graph.named(f"{host}-image"))
-        assert f"{host}-install-docker" in graph.deps(graph.named(f"{host}-upload-context"))
+        previous_batch = hosts[max(0, (index // batch - 1) * batch):(index // batch) * batch]
+        assert {f"{h}-start" for h in previous_batch} <= deps
+        assert not {f"{h}-start" for h in hosts[(index // batch) * batch:]} & deps
+        assert f"image={image_id}\n" in plain(start.input("create"))  # the same image
+        retire = graph.named(f"{host}-retire")
+        assert {f"{host}-start", "proxy-nginx-tls-conf"} <= graph.deps(retire)
+        if host != first:  # shipped from the first server through the operator's machine
+            ship = graph.named(f"{host}-image")
+            assert ship.type == LOCAL and f"{first}-image" in graph.deps(ship)
+            request = json.loads(plain(ship.input("stdin")))
+            assert (request["image"], request["source"]["host"]) == (
+                image_id, cfg.app_servers[0].address)
+            assert request["key"] == SSH_KEY and is_secret(ship.input("stdin"))
 
 
 def test_old_images_are_pruned_after_each_container_once_per_image(deployed):
     _, cfg, graph = deployed
     for host in (h.name for h in cfg.app_servers):
         prune = graph.named(f"{host}-prune-images")
-        assert f"{host}-container" in graph.deps(prune)
-        image_id = _fake_digest(graph.named(f"{host}-image").plain_input("create"))
+        assert f"{host}-retire" in graph.deps(prune)
+        image_id = _fake_digest(graph.named(f"{cfg.app_servers[0].name}-image")
+                                .plain_input("create"))
         assert plain(prune.input("triggers"))[-1] == image_id
         assert plain(prune.input("create")) == render_run_script_command(
             render_prune_app_images_script(image_id))
@@ -217,18 +231,21 @@ def test_the_database_certificate_reaches_every_app_server_and_its_settings(depl
         env = plain(graph.named(f"{host.name}-env-file").input("stdin"))
         assert "DATABASE_SSLMODE=verify-full\n" in env
         assert "DATABASE_SSLROOTCERT=/etc/djscale/db-ca.pem\n" in env
-        container = graph.named(f"{host.name}-container")
+        container = graph.named(f"{host.name}-start")
         assert f"{host.name}-db-ca-file" in graph.deps(container)
         assert "/etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro" in plain(
             container.input("create"))
     assert graph.exports["dbCaCert"] == (MOCK_CA_CERT, True, False)
 
 
-def test_proxy_config_waits_for_every_app_container(deployed):
+def test_proxy_config_lists_each_release_on_its_slot_once_every_start_is_done(deployed):
     _, cfg, graph = deployed
-    containers = {f"{h.name}-container" for h in cfg.app_servers}
-    assert containers <= graph.deps(graph.named("proxy-nginx-tls-conf"))
-    assert containers <= graph.deps(graph.named("proxy-nginx-http-conf"))
+    starts = {f"{h.name}-start" for h in cfg.app_servers}
+    for conf in ("proxy-nginx-tls-conf", "proxy-nginx-http-conf"):
+        assert starts <= graph.deps(graph.named(conf))
+        text = plain(graph.named(conf).input("stdin"))
+        for host in cfg.app_servers:  # the mocks' start steps print the second slot's port
+            assert f"server {host.private_address}:{cfg.app.port + 1} " in text
     assert "proxy-nginx-http-conf" in graph.deps(graph.named("proxy-nginx"))
     assert "proxy-nginx" in graph.deps(graph.named("proxy-certbot"))
     assert "proxy-certbot" in graph.deps(graph.named("proxy-nginx-tls-conf"))
@@ -290,7 +307,7 @@ def test_secret_bearing_inputs_are_secret_and_their_steps_log_nothing(deployed):
         if r.name not in secret_steps:
             assert not has_secret(r.input("stdin")), r.name  # no needless secrecy
     for host in cfg.app_servers:  # the container reads them from the root-only env file
-        assert not has_secret(graph.named(f"{host.name}-container").input("create"))
+        assert not has_secret(graph.named(f"{host.name}-start").input("create"))
     assert graph.named("db-password").protect
 
 
@@ -298,7 +315,8 @@ def test_every_remote_resource_carries_its_own_connection(deployed):
     """No Docker provider and no key file: each step's state holds the connection (key as a
     secret), so destroy and refresh work from any machine that can decrypt the stack."""
     _, cfg, graph = deployed
-    assert {r.type for r in graph.registrations if r.custom} <= {COMMAND, COPY, PASSWORD}
+    assert {r.type for r in graph.registrations if r.custom} <= {COMMAND, COPY, LOCAL,
+                                                                  PASSWORD}
     hosts = {h.name: h for h in (*cfg.app_servers, cfg.proxy)}
     if cfg.database.host:
         hosts["db"] = cfg.database.host
@@ -371,7 +389,8 @@ def test_pg_hba_and_nginx_upstreams_list_exactly_the_app_servers(deployed):
     for step in ("proxy-nginx-http-conf", "proxy-nginx-tls-conf"):
         conf = plain(graph.named(step).input("stdin"))
         upstreams = re.findall(r"^\s*server\s+(\d[\d.]+):(\d+)", conf, re.M)
-        assert upstreams == [(a, str(cfg.app.port)) for a in apps], step
+        # each server on the port of the slot its release started in (the mocks: the second)
+        assert upstreams == [(a, str(cfg.app.port + 1)) for a in apps], step
     assert "ssl_certificate" not in plain(graph.named("proxy-nginx-http-conf").input("stdin"))
     assert "ssl_certificate" in plain(graph.named("proxy-nginx-tls-conf").input("stdin"))
 
@@ -580,7 +599,7 @@ def test_more_workers_than_the_database_stack_counted_fail_the_referencing_stack
             "its app.workers): lower it, or raise app.workers (and database.maxConnections) "
             "of that stack and update it first") in str(err.value)
     registered = {r.name for r in run_program.last_monitor.registrations}
-    assert not {"app1-env-file", "app1-container"} & registered
+    assert not {"app1-env-file", "app1-start"} & registered
 
 
 def test_a_database_stack_without_a_certificate_fails_the_referencing_stack():
@@ -594,7 +613,7 @@ def test_a_database_stack_without_a_certificate_fails_the_referencing_stack():
     assert (f"database.stack: {DB_STACK} exports no dbCaCert (its database takes no TLS "
             "yet); update that stack with this djscale first") in str(err.value)
     registered = {r.name for r in run_program.last_monitor.registrations}
-    assert not {"app1-db-ca-file", "app1-container"} & registered
+    assert not {"app1-db-ca-file", "app1-start"} & registered
 
 
 def test_referencing_stack_previews_with_the_database_stacks_outputs():
@@ -621,7 +640,7 @@ def test_app_servers_the_database_stack_does_not_admit_fail_the_program():
                     f"database of {DB_STACK}; add it to database.allowedClients of that stack "
                     "and update it first") in str(err.value)
         registered = {r.name for r in run_program.last_monitor.registrations}
-        assert not {"app1-env-file", "app2-env-file", "app1-container"} & registered
+        assert not {"app1-env-file", "app2-env-file", "app1-start"} & registered
 
 
 # --- SSH key from a file; deletes ----------------------------------------------------------
@@ -698,8 +717,8 @@ def test_adding_an_app_server_changes_only_its_peers_allow_lists_and_upstreams()
 
     added = {r.name for r in after.registrations} - {r.name for r in before.registrations}
     assert added == {"app3", *(f"app3-{s}" for s in (
-        "install-docker", "firewall", "upload-context", "image", "env-file", "db-ca-file",
-        "container", "prune-images", "teardown"))}
+        "install-docker", "firewall", "image", "env-file", "db-ca-file", "start", "retire",
+        "prune-images", "teardown"))}
     assert _changed(before, after) == {
         "db-pg-hba", "db-configure", "db-firewall",  # the DB admits the new address
         "proxy-nginx-http-conf", "proxy-nginx-tls-conf",  # nginx balances over it
@@ -714,8 +733,8 @@ def test_new_app_code_rebuilds_releases_and_rolls_out_nothing_else(monkeypatch):
     after = _run(path, "prod")
     hosts = [h.name for h in _cfg(path).app_servers]
     assert _changed(before, after) == {
-        *(f"{h}-upload-context" for h in hosts), *(f"{h}-image" for h in hosts),
-        f"{hosts[0]}-release", *(f"{h}-container" for h in hosts),
+        f"{hosts[0]}-upload-context", *(f"{h}-image" for h in hosts),  # built once, shipped
+        f"{hosts[0]}-release", *(f"{h}-start" for h in hosts),
         *(f"{h}-prune-images" for h in hosts)}
     assert "tag=djscale-app:0123456789abcdef\n" in plain(
         after.named(f"{hosts[0]}-image").input("create"))
@@ -736,11 +755,11 @@ def test_a_new_machine_behind_an_app_servers_address_gets_everything_again():
     after = run_program(config, secret_keys=secret_keys, stack="prod")
     app2 = {r.name for r in after.registrations if r.name.startswith("app2-")}
     assert _changed(before, after) == app2
-    for name in app2:
+    for name in app2 - {"app2-image"}:  # the image is shipped from the operator's machine
         connection = plain(after.named(name).input("connection"))
         assert (connection["host"], connection["hostKey"]) == ("192.0.2.99", NEW_HOST_KEY)
-    upload = after.named("app2-upload-context")
-    assert plain(upload.input("triggers"))[0] == "192.0.2.99"  # replaced: copied again
+    ship = json.loads(plain(after.named("app2-image").input("stdin")))
+    assert ship["target"]["host"] == "192.0.2.99"  # a changed request: shipped again
 
 
 def test_removing_a_server_renames_nothing_and_touches_only_its_peers():
@@ -762,6 +781,65 @@ def test_removing_a_server_renames_nothing_and_touches_only_its_peers():
         "db-pg-hba", "db-configure", "db-firewall",  # the database no longer admits it
         "proxy-nginx-http-conf", "proxy-nginx-tls-conf",  # nor does the upstream list it
     }
-    assert "app1-container" in after.deps(after.named("app3-container"))  # the rollout order
+    assert "app1-start" in after.deps(after.named("app3-start"))  # the rollout order
     teardown = before.named("app2-teardown")
     assert plain(teardown.input("connection"))["host"] == "192.0.2.22"
+
+
+# --- rollout at scale (issue 10, item 3) --------------------------------------------------
+
+_PIN = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID9iDKygqTjLJTGNlrrfSNS7J7u4Nej213ePYwi3Q0or"
+
+
+def _fleet_stack(tmp_path: Path, servers: int, batch_size: str) -> Path:
+    """A stack with `servers` app servers (10.1.x.y), every host pinned, a connection budget
+    that fits them."""
+    apps = [f"10.1.{1 + i // 200}.{10 + i % 200}" for i in range(servers)]
+    hosts = ["10.1.0.2", "203.0.113.40", *apps]
+    lines = ["config:", "  djscale:domain: fleet.example.com",
+             "  djscale:sshPrivateKey:", "    secure: v1:fixture-placeholder-not-a-ciphertext",
+             "  djscale:staticStorageSecretKey:",
+             "    secure: v1:fixture-placeholder-not-a-ciphertext",
+             "  djscale:acme:", "    email: ops@example.com",
+             "  djscale:ssh:", "    hostKeys:", *(f"      {h}: {_PIN}" for h in hosts),
+             "  djscale:database:", "    address: 10.1.0.2", "    privateAddress: 10.1.0.2",
+             f"    maxConnections: {servers * 3 + 20}",
+             "  djscale:appServers:",
+             *(f"    - {{name: app{i + 1}, address: {a}, privateAddress: {a}}}"
+               for i, a in enumerate(apps)),
+             "  djscale:proxy:", "    address: 203.0.113.40", "    privateAddress: 10.1.0.3",
+             "  djscale:app:", "    superuser:", "      email: admin@example.com",
+             "  djscale:staticStorage:", "    bucket: fleet-static",
+             "    accessKeyId: AKIAEXAMPLEFIXTURE01",
+             "  djscale:firewall:", "    adminCidrs: [10.1.0.5/32]",
+             "  djscale:rollout:", f"    batchSize: {batch_size!r}"]
+    path = tmp_path / f"Pulumi.fleet-{servers}-{batch_size.strip('%')}.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def critical_path(graph: Graph) -> int:
+    """Resources on the longest dependency chain of a fresh deploy: what the engine runs one
+    after another however many steps it runs at once (components and the stack excluded)."""
+    resources = {r.name: r for r in graph.registrations if r.type in (COMMAND, COPY, LOCAL)}
+    longest: dict[str, int] = {}
+
+    def depth(name: str) -> int:
+        if name not in longest:
+            longest[name] = 1 + max((depth(d) for d in graph.deps(resources[name])
+                                     if d in resources), default=0)
+        return longest[name]
+
+    return max(depth(name) for name in resources)
+
+
+def test_with_a_percentage_the_deploy_critical_path_does_not_grow_with_the_fleet(tmp_path):
+    depths = {n: critical_path(_run(_fleet_stack(tmp_path, n, "25%"), f"fleet{n}"))
+              for n in (2, 10, 50)}
+    # 25%: two batches of one for two servers, four batches from four servers on
+    assert depths[10] == depths[50] and depths[2] < depths[10], depths
+    # a fixed batch of one server, for contrast: one more step on the path per server
+    one_by_one = {n: critical_path(_run(_fleet_stack(tmp_path, n, "1"), f"serial{n}"))
+                  for n in (2, 10)}
+    assert one_by_one[10] - one_by_one[2] == 8, one_by_one
+    assert depths[50] < one_by_one[10], (depths, one_by_one)

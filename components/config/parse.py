@@ -28,7 +28,8 @@ PIN_COMMAND = "python -m components.hostkeys --stack <stack>"
 # Problems are listed in this order of top-level keys (secrets beside what they belong to).
 TOP_LEVEL_KEYS = tuple(key.name for _, key in declared_keys(StackConfig))
 PROBLEM_ORDER = ["domain", "acme", "ssh", "sshPrivateKey", "database", "appServers", "proxy",
-                 "images", "app", "staticStorage", "staticStorageSecretKey", "firewall", "nginx"]
+                 "images", "app", "staticStorage", "staticStorageSecretKey", "firewall", "nginx",
+                 "rollout"]
 
 
 def parse_config(raw: dict, secrets_present: Iterable[str] = frozenset(),
@@ -83,6 +84,8 @@ def _build_stack(values: dict, top: Section, reading: Reading) -> StackConfig:
     stack = dataclasses.replace(stack, database=_check_allowed_clients(
         reading.problems, stack, top.data.get("database")))
     _check_connection_budget(reading.problems, stack)
+    _check_app_ports(reading.problems, stack)
+    _check_batch_size(reading.problems, stack)
     return stack
 
 
@@ -285,3 +288,30 @@ def _check_connection_budget(problems: Problems, stack: StackConfig) -> None:
             f"need {needed} connections, and PostgreSQL keeps "
             f"{SUPERUSER_RESERVED_CONNECTIONS} for superusers; set database.maxConnections to "
             f"at least {needed + SUPERUSER_RESERVED_CONNECTIONS} or lower app.workers"))
+
+
+def _check_app_ports(problems: Problems, stack: StackConfig) -> None:
+    """The app's two host ports (a release starts beside the running container) fit the port
+    range and collide with no other service the app servers' firewalls admit."""
+    port = stack.app.port
+    if port is None:
+        return
+    taken = {stack.ssh_port_for(host): f"the SSH port of {path}"
+             for path, host in [*((f"appServers[{i}]", h) for i, h in
+                                  enumerate(stack.app_servers))]}
+    if stack.database.host is not None:
+        taken.setdefault(stack.database.port, "database.port")
+    for candidate in (port, port + 1):
+        if candidate in taken:
+            problems.add("app.port", f"{port} makes the app use port {candidate}, which is "
+                                     f"{taken[candidate]}; choose another app.port")
+            return
+
+
+def _check_batch_size(problems: Problems, stack: StackConfig) -> None:
+    value = stack.rollout.batch_size
+    if value is None or value.endswith("%"):
+        return
+    if int(value) > len(stack.app_servers):
+        problems.add("rollout.batchSize", f"{value} is more than the {len(stack.app_servers)} "
+                                          "appServers")

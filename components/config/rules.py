@@ -505,3 +505,12 @@ def url_path_problem(value: str) -> Optional[str]:
         return (f"{show(value)} is not a plain URL path (starts with /; letters, digits and "
                 "._~@:+-; no %-escapes, query, // or dot segments)")
     return None
+
+
+def batch_size_problem(value: str) -> Optional[str]:
+    """`rollout.batchSize`: a count of servers (>= 1) or a percentage (1% to 100%)."""
+    count = re.fullmatch(r"[1-9][0-9]{0,3}", value)
+    percent = re.fullmatch(r"([1-9][0-9]?|100)%", value)
+    if not (count or percent):
+        return f"{show(value)} is not a count of servers (e.g. 2) or a percentage (e.g. 25%)"
+    return None

@@ -1,15 +1,20 @@
-"""An app server's plan: Docker, the firewall, the app image built from the uploaded context,
-its env file, the release (on the first app server), the app container, old images pruned,
-and what goes when the server leaves the stack.
+"""An app server's plan: Docker, the firewall, the app image (built on the first app server
+from the uploaded context, shipped from there to the others: one build per release), its env
+file and the database's certificate, the release (first server only), the release's
+container started beside the running one (blue/green), then, once nginx routes to it, the
+old one retired; old images pruned; and what goes when the server leaves the stack.
 
 Deploy values it needs: the database endpoint (db_host, db_port, db_name, db_user,
-db_password, db_ca_cert: the certificate it verifies the database with), secret_key, s3_secret_key, superuser_password (first server only), and
-app_image, which its own image step provides (its stdout). Peers it waits for: `@release`
-(the first server's release, for the others) and `@previous` (the previous server's
-container: a rollout replaces one server at a time).
+db_password, db_ca_cert), secret_key, s3_secret_key, superuser_password (first server only),
+app_image (the first server's image step prints it; the others get it with the image) and
+ssh_key (to ship the image). Peers it waits for: `@image` (the first server's image, for the
+others), `@release` (the first server's release), `@batch` (the previous batch's starts) and,
+for the items from `retire` on (`HostPlan.later`), `@switched` (nginx routing to every
+server's new slot).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from components.config import HostConfig, StackConfig
@@ -20,20 +25,46 @@ from components.render.app_image import (APP_CONTEXT, CONTAINER_NAME, PROJECT_RO
                                          render_build_image_script)
 
 from .docker_host import docker_host_items
-from .items import (Deferred, File, HashOf, HostPlan, Item, Step, Teardown, Upload, ValueOf)
+from .items import (Deferred, File, HashOf, HostPlan, Item, Local, Step, Teardown, Upload,
+                    ValueOf)
 
 ENV_NEEDS = ("db_host", "db_port", "db_name", "db_user", "db_password", "secret_key",
              "s3_secret_key")
 
 
 def app_server_plan(cfg: StackConfig, host: HostConfig, *, runs_release: bool) -> HostPlan:
+    """`runs_release`: the first app server, which builds the image and runs the release."""
     rules = firewall.app_rules(cfg, cfg.proxy.private_address, host)
-    items: list[Item] = [*docker_host_items(cfg, rules, "app"), *_image(cfg), _env_file(cfg),
-                         _db_ca_file()]
+    items: list[Item] = [*docker_host_items(cfg, rules, "app")]
+    items += _image(cfg) if runs_release else [_ship(cfg, host)]
+    items += [_env_file(cfg), _db_ca_file()]
     if runs_release:
         items += _release(cfg)
     items += _serve(cfg, host, release_after="release" if runs_release else "@release")
-    return HostPlan(host.name, "app", tuple(items))
+    return HostPlan(host.name, "app", tuple(items), later="retire")
+
+
+def ssh_connection(cfg: StackConfig, host: HostConfig) -> dict:
+    """How the operator's machine reaches `host` (components/ship_image.py's CONNECTION)."""
+    bastion = cfg.ssh.bastion
+    return {"host": host.address, "port": cfg.ssh_port_for(host), "user": cfg.ssh.user,
+            "hostKey": cfg.ssh.host_key_for(host.address),
+            "proxy": {"host": bastion.address, "port": bastion.port, "user": bastion.user,
+                      "hostKey": cfg.ssh.host_key_for(bastion.address), "proxy": None}
+            if bastion else None}
+
+
+def _ship(cfg: StackConfig, host: HostConfig) -> Local:
+    builder = cfg.app_servers[0]
+    source, target = ssh_connection(cfg, builder), ssh_connection(cfg, host)
+    request = Deferred(lambda values: json.dumps({
+        "image": values["app_image"], "source": source, "target": target,
+        "key": values["ssh_key"]}), ("app_image", "ssh_key"))
+    return Local("image", after=("install-docker", "@image"), module="components.ship_image",
+                 stdin=request, triggers=(ValueOf("app_image"),),
+                 source="components/ship_image.py",
+                 what=f"the image {builder.name} built, shipped through the operator's machine "
+                      "(docker save there, docker load here) unless this server holds it")
 
 
 def _image(cfg: StackConfig) -> list[Item]:
@@ -90,32 +121,43 @@ def _release(cfg: StackConfig) -> list[Item]:
     ]
 
 
-def app_container(cfg: StackConfig, host: HostConfig) -> containers.ContainerSpec:
-    """The app container, its image left to fill in (the id the image step prints)."""
+def app_slots(cfg: StackConfig, host: HostConfig) -> containers.SlotSpec:
+    """The app on `host`, its image left to fill in (the id the first server's image step
+    prints): published on the private address, on app.port or app.port + 1."""
     port = cfg.app.port
-    return containers.ContainerSpec(
+    container = containers.ContainerSpec(
         name=CONTAINER_NAME, image="", env_file=appenv.APP_ENV_PATH,
         volumes=(containers.Volume(appenv.DB_CA_PATH, appenv.DB_CA_PATH),),
         hashed_files=(appenv.DB_CA_PATH,),
-        ports=(containers.Port(host.private_address, port, port),),
-        healthcheck=containers.Healthcheck(healthcheck_command(port)),
+        healthcheck=containers.Healthcheck(healthcheck_command(cfg.app.container_port)),
         healthy_within=180, stop_timeout=STOP_TIMEOUT)
+    return containers.SlotSpec(container, address=host.private_address,
+                               container_port=cfg.app.container_port, ports=(port, port + 1))
 
 
 def _serve(cfg: StackConfig, host: HostConfig, release_after: str) -> list[Item]:
-    spec = app_container(cfg, host)
-    run = Deferred(lambda values: containers.render_run_container_script(
-        replace(spec, image=values["app_image"])), ("app_image",))
+    slots = app_slots(cfg, host)
+    start = Deferred(lambda values: containers.render_start_slot_script(
+        replace(slots, container=replace(slots.container, image=values["app_image"]))),
+        ("app_image",))
+    retire = Deferred(lambda values: containers.render_retire_slot_script(
+        slots, int(values["slot_port"])), ("slot_port",))
     prune = Deferred(lambda values: images.render_prune_app_images_script(values["app_image"]),
                      ("app_image",))
     return [
-        Step("container", after=("env-file", "db-ca-file", "firewall", release_after,
-                                 "@previous"),
-             script=run, triggers=(HashOf("env-file"), HashOf("db-ca-file")),
-             source="containers.render_run_container_script",
-             what="the app on the private address; replaced only when its settings change, "
-                  "health-gated (the previous container comes back if the new one fails)"),
-        Step("prune-images", after=("container",), script=prune,
+        Step("start", after=("env-file", "db-ca-file", "firewall", "image", release_after,
+                             "@batch"),
+             script=start, triggers=(HashOf("env-file"), HashOf("db-ca-file")),
+             provides="slot_port", source="containers.render_start_slot_script",
+             what="this release's container in the slot nginx does not route to (app.port "
+                  "or app.port + 1), healthy, beside the running one; prints its port (a "
+                  "new container that never gets healthy is removed: the running one keeps "
+                  "serving)"),
+        Step("retire", after=("start", "@switched"), script=retire,
+             source="containers.render_retire_slot_script",
+             what="once nginx routes to the new slot: the old container drained (no "
+                  "connection left), stopped gracefully, removed"),
+        Step("prune-images", after=("retire",), script=prune,
              triggers=(ValueOf("app_image"),), source="images.render_prune_app_images_script",
              what="once per image: old `djscale-app` images removed (keeps the current, the "
                   "newest previous and any a container uses)"),
@@ -123,9 +165,9 @@ def _serve(cfg: StackConfig, host: HostConfig, release_after: str) -> list[Item]
                  script=containers.render_teardown_script(
                      CONTAINER_NAME, STOP_TIMEOUT,
                      files=(appenv.APP_ENV_PATH, release.LEGACY_RELEASE_ENV_PATH,
-                            appenv.DB_CA_PATH, UPLOAD_DIR)),
+                            appenv.DB_CA_PATH, UPLOAD_DIR, containers.SLOT_STATE_FILE)),
                  source="containers.render_teardown_script",
-                 what="when the server leaves the stack: the app container stopped and "
+                 what="when the server leaves the stack: the app containers stopped and "
                       "removed, its env file, the database certificate and the uploads "
                       "deleted"),
     ]

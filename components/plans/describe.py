@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from components.config import StackConfig
 
-from .items import (File, HashOf, HostPlan, Item, Step, Teardown, Upload, ValueOf,
+from .items import (File, HashOf, HostPlan, Item, Local, Step, Teardown, Upload, ValueOf,
                     render_text)
 
 SECRET_PLACEHOLDERS = {
@@ -16,6 +16,7 @@ SECRET_PLACEHOLDERS = {
     "secret_key": "<secret:django secret key>",
     "s3_secret_key": "<secret:static storage secret key>",
     "superuser_password": "<secret:superuser password>",
+    "ssh_key": "<secret:ssh private key>",
 }
 OUTPUT_PLACEHOLDERS = {"app_image": "<output:app image id>"}
 CA_PLACEHOLDER = ("-----BEGIN CERTIFICATE-----\n<output:database certificate>\n"
@@ -34,7 +35,11 @@ def inspect_values(cfg: StackConfig) -> dict[str, object]:
             ("db_user", "dbUser"))}
         endpoint["db_ca_cert"] = CA_PLACEHOLDER.replace("database certificate",
                                                         f"{db.stack} dbCaCert")
-    return {**endpoint, **SECRET_PLACEHOLDERS, **OUTPUT_PLACEHOLDERS}
+    # which of its two ports a server's release runs on is known at deploy time only: the
+    # listing shows app.port (the other slot is app.port + 1)
+    ports = {f"port@{host.name}": cfg.app.port for host in cfg.app_servers}
+    return {**endpoint, **SECRET_PLACEHOLDERS, **OUTPUT_PLACEHOLDERS, **ports,
+            "slot_port": cfg.app.port}
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,10 @@ def host_files(plan: HostPlan, values: dict[str, object]) -> list[Written]:
                 written.append(Written(_step_path(number, item.name, ".stdin"),
                                        render_text(item.stdin, values)))
             written += [Written(path.lstrip("/"), content) for path, content, _ in item.writes]
+        elif isinstance(item, Local):
+            if item.stdin is not None:
+                written.append(Written(f"local/{number:02d}-{item.name}.stdin",
+                                       render_text(item.stdin, values)))
         elif isinstance(item, Teardown):
             written.append(Written(_step_path(number, item.name), item.script, True))
         elif isinstance(item, Upload):
@@ -93,6 +102,8 @@ def _location(item: Item, number: int) -> str:
         return _step_path(number, item.name)
     if isinstance(item, Upload):
         return f"{item.remote_dir}/{item.dir_name}/"
+    if isinstance(item, Local):
+        return f"operator: python3 -m {item.module}"
     raise TypeError(item)
 
 
@@ -105,6 +116,8 @@ def _detail(item: Item) -> str:
         return f"root, stdin: {item.stdin_doc}" if item.stdin else "run as root"
     if isinstance(item, Teardown):
         return "root, when the host goes"
+    if isinstance(item, Local):
+        return "on the operator's machine"
     return f"{len(item.files)} files, SFTP"
 
 
@@ -180,6 +193,7 @@ def _rerun_default(item: Item) -> str:
 
 
 def _peer(name: str, host: str) -> str:
-    peers = {"@release": "app1-release", "@previous": "app(K-1)-container",
-             "@app-containers": "every appK-container"}
+    peers = {"@release": "app1-release", "@image": "app1-image",
+             "@batch": "the previous batch's appK-start", "@switched": "proxy-nginx-tls-conf",
+             "@app-starts": "every appK-start"}
     return peers.get(name, f"{host}-{name}")

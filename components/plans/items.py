@@ -118,6 +118,17 @@ class Upload(Item):
 
 
 @dataclass(frozen=True)
+class Local(Item):
+    """A command on the operator's machine (pulumi-command's local.Command): `python3 -m
+    module` in the project directory, `stdin` (Deferred, secret) as its request; replaced
+    when a trigger changes. Used to ship the app image between servers."""
+
+    module: str = ""
+    stdin: Optional[Text] = None
+    triggers: tuple[Trigger, ...] = ()
+
+
+@dataclass(frozen=True)
 class Teardown(Item):
     """A root script run only when the host leaves the stack (or the stack is destroyed):
     it takes away what must not stay (containers, secret files)."""
@@ -127,11 +138,16 @@ class Teardown(Item):
 
 @dataclass(frozen=True)
 class HostPlan:
-    """One host: its name (resource name prefix), the config it is for, and its items."""
+    """One host: its name (resource name prefix), the config it is for, and its items.
+
+    `later` starts the items that wait for peers made after this host's component (an app
+    server's retire step waits for the proxy's switch): the component creates the items
+    before it, then the rest once those peers exist."""
 
     host: str
     role: str  # "database", "app", "proxy"
     items: tuple[Item, ...] = field(default_factory=tuple)
+    later: Optional[str] = None
 
     def item(self, name: str) -> Item:
         for item in self.items:

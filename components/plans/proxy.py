@@ -8,7 +8,9 @@ valid) -> the TLS nginx.conf (staged, `nginx -t`, swapped in, reloaded, never re
 renewal script, service and timer, enabled. When the proxy leaves the stack, its nginx
 container goes; certificates stay.
 
-Both nginx.conf items wait for `@app-containers` (every app server's container): a new app
+Both nginx.conf items wait for `@app-starts` (every app server's start step) and list each
+server on the port its release runs on (the deploy value `port@<server>`, the start step's
+output): nginx switches to a new release once it is healthy everywhere; a new app
 server joins the upstream only once it is healthy.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ from components.config import StackConfig
 from components.render import certbot, containers, firewall, nginx
 
 from .docker_host import docker_host_items
-from .items import File, HashOf, HostPlan, Item, Step, Teardown
+from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown
 
 
 def proxy_plan(cfg: StackConfig) -> HostPlan:
@@ -26,16 +28,25 @@ def proxy_plan(cfg: StackConfig) -> HostPlan:
     return HostPlan(cfg.proxy.name, "proxy", tuple(items))
 
 
-def _app_addresses(cfg: StackConfig) -> list[str]:
-    return [host.private_address for host in cfg.app_servers]
+def slot_port_value(server: str) -> str:
+    """The deploy value holding the host port `server`'s current release runs on."""
+    return f"port@{server}"
+
+
+def _upstream(cfg: StackConfig, tls: bool) -> Deferred:
+    """nginx.conf with each app server on the port of the slot its release runs in."""
+    names = tuple(slot_port_value(host.name) for host in cfg.app_servers)
+    return Deferred(lambda values: nginx.render_nginx_conf(
+        cfg, [(host.private_address, int(values[name]))
+              for host, name in zip(cfg.app_servers, names)], tls=tls), names)
 
 
 def _serve_http(cfg: StackConfig) -> list[Item]:
     certificate = nginx.certificate_path(cfg.domain)
     return [
-        File("nginx-http-conf", after=("install-docker", "@app-containers"),
+        File("nginx-http-conf", after=("install-docker", "@app-starts"),
              path=nginx.NGINX_STAGED_CONF_PATH, installs_as=nginx.NGINX_CONF_PATH,
-             content=nginx.render_nginx_conf(cfg, _app_addresses(cfg), tls=False),
+             content=_upstream(cfg, tls=False),
              activate=nginx.render_activate_nginx_conf_script(unless_exists=certificate),
              source="nginx.render_nginx_conf(tls=False), "
                     "nginx.render_activate_nginx_conf_script(unless_exists=certificate)",
@@ -64,9 +75,9 @@ def _certificate(cfg: StackConfig) -> list[Item]:
              script=certbot.render_certbot_obtain_script(cfg, certbot_image=cfg.images.certbot),
              source="certbot.render_certbot_obtain_script",
              what="`certbot certonly --webroot` in the certbot container (no-op while valid)"),
-        File("nginx-tls-conf", after=("certbot", "nginx-http-conf", "@app-containers"),
+        File("nginx-tls-conf", after=("certbot", "nginx-http-conf", "@app-starts"),
              path=nginx.NGINX_STAGED_CONF_PATH, installs_as=nginx.NGINX_CONF_PATH,
-             content=nginx.render_nginx_conf(cfg, _app_addresses(cfg), tls=True),
+             content=_upstream(cfg, tls=True),
              activate=nginx.render_activate_nginx_conf_script(),
              # a re-run of the bootstrap or of certbot may leave the HTTP-only file: follow it
              triggers=(HashOf("nginx-http-conf"), HashOf("certbot")),

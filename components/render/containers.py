@@ -130,3 +130,52 @@ def render_teardown_script(name: str, stop_timeout: int = 10,
             raise ValueError(f"{path!r}: teardown deletes only djscale's own files")
     return render_script("teardown.sh.j2", name=name, stop_timeout=int(stop_timeout),
                          files=list(files))
+
+
+# --- blue/green slots for the app -----------------------------------------------------------
+
+SLOT_STATE_FILE = "/var/lib/djscale/app-slot"  # the slot nginx routes to, once switched
+_PID_FORMAT = "{{.State.Pid}}"
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """The app on one server: `container` (its image, env file, healthcheck...; no ports),
+    published on `address` at host port `ports[0]` or `ports[1]` (the two slots), to
+    `container_port` inside."""
+
+    container: ContainerSpec
+    address: str
+    container_port: int
+    ports: tuple[int, int]
+    drain_within: int = 60  # seconds to wait for the old slot's last connections
+    state_file: str = SLOT_STATE_FILE
+
+
+def render_start_slot_script(spec: SlotSpec) -> str:
+    """Root script: this release in the slot nginx does not route to (unless a slot already
+    runs it), healthy; prints that slot's host port. See start-slot.sh.j2."""
+    container = spec.container
+    return render_script(
+        "start-slot.sh.j2", name=container.name, image=container.image,
+        address=spec.address, container_port=int(spec.container_port),
+        port_a=int(spec.ports[0]), port_b=int(spec.ports[1]), state_file=spec.state_file,
+        settings=settings_hash(container), healthy_within=int(container.healthy_within),
+        env_file=container.env_file, healthcheck=container.healthcheck is not None,
+        hashed_files=[f for f in (container.env_file, *container.hashed_files) if f],
+        run_options=run_options(container), command=list(container.command),
+        label_format=_LABEL_FORMAT, state_format=_STATE_FORMAT)
+
+
+def render_retire_slot_script(spec: SlotSpec, active_port: int) -> str:
+    """Root script, once nginx routes to `active_port`: the other slot's container (and one
+    of before slots) drained, stopped gracefully, removed; the active slot recorded."""
+    if int(active_port) not in spec.ports:
+        raise ValueError(f"{spec.container.name}: port {active_port} is neither of the app's "
+                         f"ports {spec.ports[0]}, {spec.ports[1]}")
+    return render_script(
+        "retire-slot.sh.j2", name=spec.container.name, active_port=int(active_port),
+        port_a=int(spec.ports[0]), port_b=int(spec.ports[1]),
+        container_port=int(spec.container_port), state_file=spec.state_file,
+        drain_within=int(spec.drain_within), stop_timeout=int(spec.container.stop_timeout),
+        pid_format=_PID_FORMAT)

@@ -126,12 +126,14 @@ def database_rules(cfg: StackConfig, app_private_addresses: Sequence[str]) -> Fi
 
 def app_rules(cfg: StackConfig, proxy_private_address: str,
               host: Optional[HostConfig] = None) -> FirewallRules:
-    """SSH from the admin networks; the app port only from the proxy (ufw and DOCKER-USER).
+    """SSH from the admin networks; the app's two ports (app.port and app.port + 1: a
+    release starts beside the running one) only from the proxy (ufw and DOCKER-USER).
 
     `host` is the app server the rules are for (its own SSH port); without it, ssh.port.
     """
-    proxy = Allow(cfg.app.port, proxy_private_address)
-    return FirewallRules(tuple(_ssh(cfg, host) + [proxy]), docker_published=(proxy,),
+    proxy = tuple(Allow(port, proxy_private_address)
+                  for port in (cfg.app.port, cfg.app.port + 1))
+    return FirewallRules(tuple(_ssh(cfg, host) + list(proxy)), docker_published=proxy,
                          ssh_port=_ssh_port(cfg, host))
 
 

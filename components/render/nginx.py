@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from components.config import StackConfig, rules
 from components.render.files import render_install_file_command, render_run_script_command
@@ -82,12 +82,20 @@ def _login_path(value: str) -> str:
     return value
 
 
-def _upstream_servers(addresses: Sequence[str], port: int) -> list[str]:
-    ips = sorted({ipaddress.ip_address(a) for a in addresses}, key=lambda ip: (ip.version, ip))
-    return [f"[{ip}]:{int(port)}" if ip.version == 6 else f"{ip}:{int(port)}" for ip in ips]
+def _upstream_servers(upstreams: Sequence[Union[str, tuple[str, int]]],
+                      default_port: int) -> list[str]:
+    """`address` (on `default_port`) or `(address, port)` entries, as nginx server lines'
+    targets: one per address, sorted."""
+    ports = {}
+    for entry in upstreams:
+        address, port = (entry, default_port) if isinstance(entry, str) else entry
+        ports[ipaddress.ip_address(address)] = int(port)
+    ips = sorted(ports, key=lambda ip: (ip.version, ip))
+    return [f"[{ip}]:{ports[ip]}" if ip.version == 6 else f"{ip}:{ports[ip]}" for ip in ips]
 
 
-def render_nginx_conf(cfg: StackConfig, app_private_addresses: Sequence[str], *, tls: bool,
+def render_nginx_conf(cfg: StackConfig,
+                      app_private_addresses: Sequence[Union[str, tuple[str, int]]], *, tls: bool,
                       letsencrypt_dir: str = LETSENCRYPT_DIR, webroot: str = WEBROOT,
                       pid_path: str = "/var/run/nginx.pid",
                       error_log: str = "/var/log/nginx/error.log",
@@ -97,7 +105,9 @@ def render_nginx_conf(cfg: StackConfig, app_private_addresses: Sequence[str], *,
                       legacy_nginx: bool = False) -> str:
     """The full nginx.conf. `user=None` leaves the worker user to the image's build default
     (`nginx` in the official image, `www-data`/`nobody` in distribution builds).
-    `legacy_nginx=True`: for nginx older than 1.25.1, tests only (see the module docstring)."""
+    `legacy_nginx=True`: for nginx older than 1.25.1, tests only (see the module docstring).
+    `app_private_addresses`: each app server's address, or (address, port) with the host
+    port of the slot its current release runs in (app.port or app.port + 1)."""
     if not app_private_addresses:
         raise ValueError("nginx needs at least one app server")
     nginx = cfg.nginx

@@ -13,17 +13,19 @@ import pytest
 
 from components.config import StackConfig
 from components.plans import stack_plans
-from components.plans.items import File, Step, Teardown, Upload, render_text
+from components.plans.items import File, Local, Step, Teardown, Upload, render_text
 from components.remote import sha256_text
 from components.render.files import render_install_file_command, render_run_script_command
-from tests.support.pulumi_mocks import MOCK_CA_CERT, Graph, _fake_digest, plain, run_program
+from tests.support.pulumi_mocks import (MOCK_CA_CERT, Graph, _fake_digest, is_secret, plain,
+                                        run_program)
 from tests.support.stack_files import cli_stack_config
-from tests.test_program import (ADMIN_PASSWORD, DB_PASSWORD, FIXTURES, S3_SECRET, SECRET_KEY,
+from tests.test_program import (SSH_KEY, ADMIN_PASSWORD, DB_PASSWORD, FIXTURES, S3_SECRET, SECRET_KEY,
                                 SECRETS, STACKS, _cfg)
 
 TYPES = {Step: "command:remote:Command", File: "command:remote:Command",
-         Teardown: "command:remote:Command", Upload: "command:remote:CopyToRemote"}
-PEERS = {"@release", "@previous", "@app-containers"}
+         Teardown: "command:remote:Command", Upload: "command:remote:CopyToRemote",
+         Local: "command:local:Command"}
+PEERS = {"@release", "@image", "@batch", "@switched", "@app-starts"}
 REFERENCED_CA_CERT = ("-----BEGIN CERTIFICATE-----\nTHE-DATABASE-STACK-CERTIFICATE\n"
                       "-----END CERTIFICATE-----\n")
 
@@ -54,9 +56,13 @@ def _values(cfg: StackConfig, graph: Graph, host: str) -> dict[str, object]:
     values = {**endpoint, "db_password": DB_PASSWORD, "secret_key": SECRET_KEY,
               "s3_secret_key": S3_SECRET, "superuser_password": ADMIN_PASSWORD,
               "db_ca_cert": MOCK_CA_CERT if db.host else REFERENCED_CA_CERT}
-    image = graph.find(f"{host}-image")
-    if image is not None:  # the mocks print a digest of the build step's command
-        values["app_image"] = _fake_digest(image.plain_input("create"))
+    # the mocks print a digest of the build step's command (on the first app server: the
+    # others get that image), and the second slot's port for every start step
+    values["app_image"] = _fake_digest(
+        graph.named(f"{cfg.app_servers[0].name}-image").plain_input("create"))
+    values["ssh_key"] = SSH_KEY
+    values["slot_port"] = str(cfg.app.port + 1)
+    values.update({f"port@{h.name}": str(cfg.app.port + 1) for h in cfg.app_servers})
     return values
 
 
@@ -87,6 +93,10 @@ def test_every_plan_item_is_deployed_as_planned(scenario):
                     create += " && " + render_run_script_command(item.activate)
                 assert plain(resource.input("create")) == create, resource.name
                 assert plain(resource.input("stdin")) == render_text(item.content, values)
+            elif isinstance(item, Local):
+                assert plain(resource.input("stdin")) == render_text(item.stdin, values)
+                assert is_secret(resource.input("stdin")), resource.name  # the SSH key
+                assert plain(resource.input("create")).endswith(f" -m {item.module}")
             elif isinstance(item, Teardown):
                 assert resource.plain_input("create") is None
                 assert plain(resource.input("delete")) == render_run_script_command(item.script)

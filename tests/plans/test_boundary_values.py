@@ -14,6 +14,8 @@ renderers, covered by their own tests.
 """
 from __future__ import annotations
 
+import json
+
 import os
 import shutil
 import subprocess
@@ -26,7 +28,7 @@ from components.config import SECRET_KEYS, parse_config
 from components.config.rules import PLATFORMS
 from components.plans import stack_plans
 from components.plans.describe import host_files, inspect_values
-from components.plans.items import File, Step, Teardown, Upload, render_text
+from components.plans.items import File, Local, Step, Teardown, Upload, render_text
 from components.render.app_image import PLATFORM_MACHINES
 from components.render.files import render_install_file_command, render_run_script_command
 from components.render.nginx import render_nginx_conf
@@ -79,7 +81,7 @@ def widest() -> dict:
                    "certbot": f"certbot/certbot:v2.11.0@{DIGEST}", "platform": "linux/riscv64"},
         "app": {"superuser": {"username": "a.b@c+d-e_f" + "\u00df" * 139,
                               "email": "admin+x@example.com"},
-                "port": 65535, "workers": 43689, "debug": True, "logLevel": "CRITICAL",
+                "port": 65533, "workers": 43689, "debug": True, "logLevel": "CRITICAL",
                 "extraAllowedHosts": [".example.com", "192.0.2.8", "x" * 63,
                                       "Upper.Example.COM"]},
         "staticStorage": {"bucket": "a" + "-" * 61 + "z", "accessKeyId": "s.v_c-1@m+" * 12,
@@ -145,7 +147,10 @@ def deploy_values(cfg) -> dict[str, object]:
                 {"db_host": "10.9.9.9", "db_port": 5432, "db_name": "django", "db_user": "django"})
     return {**endpoint, "db_password": "Aa0" * 21 + "z", "secret_key": "Zz9" * 21 + "a",
             "s3_secret_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            "superuser_password": "Pp1" * 8, "app_image": DIGEST, "db_ca_cert": CA_CERT}
+            "superuser_password": "Pp1" * 8, "app_image": DIGEST, "db_ca_cert": CA_CERT,
+            "ssh_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+            "slot_port": str(cfg.app.port + 1),  # the start step prints it
+            **{f"port@{host.name}": str(cfg.app.port + 1) for host in cfg.app_servers}}
 
 
 def render_as_deployed(item, values) -> None:
@@ -162,6 +167,8 @@ def render_as_deployed(item, values) -> None:
             render_run_script_command(item.activate)
     elif isinstance(item, Teardown):
         render_run_script_command(item.script)
+    elif isinstance(item, Local):
+        json.loads(render_text(item.stdin, values))  # the request the ship module reads
     else:
         assert isinstance(item, Upload), item
 

@@ -5,7 +5,7 @@ import pytest
 
 from components.plans import app_server_plan, database_plan, proxy_plan, stack_plans
 from components.plans.describe import host_files, inspect_values
-from components.plans.items import (File, HashOf, Step, Teardown, Upload, ValueOf,
+from components.plans.items import (File, HashOf, Local, Step, Teardown, Upload, ValueOf,
                                     render_text)
 from components.render import appenv, containers, firewall, images, nginx, postgres, release
 from components.render.app_image import UPLOAD_DIR, app_image_tag, context_name
@@ -50,7 +50,7 @@ def test_the_database_certificate_is_made_on_its_host_and_reaches_every_app_serv
         assert (ca.path, ca.mode, ca.owner, ca.secret) == ("/etc/djscale/db-ca.pem", "0644",
                                                            "root:root", False)
         assert render_text(ca.content, {"db_ca_cert": cert}) == cert + "\n"
-        container = plan.item("container")
+        container = plan.item("start")
         assert "db-ca-file" in container.after
         assert container.triggers == (HashOf("env-file"), HashOf("db-ca-file"))
         script = render_text(container.script, {"app_image": "sha256:feed"})
@@ -67,9 +67,13 @@ def test_first_app_server_alone_runs_the_release_with_the_image_it_builds(cfg):
     first = app_server_plan(cfg, cfg.app_servers[0], runs_release=True)
     other = app_server_plan(cfg, cfg.app_servers[1], runs_release=False)
     assert names(first) == ["install-docker", "firewall", "upload-context", "image", "env-file",
-                            "db-ca-file", "release", "container", "prune-images", "teardown"]
-    assert names(other) == ["install-docker", "firewall", "upload-context", "image",
-                            "env-file", "db-ca-file", "container", "prune-images", "teardown"]
+                            "db-ca-file", "release", "start", "retire", "prune-images",
+                            "teardown"]
+    assert names(other) == ["install-docker", "firewall", "image", "env-file", "db-ca-file",
+                            "start", "retire", "prune-images", "teardown"]
+    assert isinstance(other.item("image"), Local)  # shipped: one build per release
+    assert other.item("image").after == ("install-docker", "@image")
+    assert first.later == other.later == "retire"  # from there on: after nginx switched
     step = first.item("release")
     assert step.triggers == (ValueOf("app_image"),)  # and its stdin's hash (components/apply)
     assert render_text(step.script, {"app_image": "sha256:feed"}) == \
@@ -81,10 +85,11 @@ def test_first_app_server_alone_runs_the_release_with_the_image_it_builds(cfg):
                                        "db_password", "secret_key", "s3_secret_key")},
         superuser_password="<pw>")
     assert not any(isinstance(i, File) and "release" in i.path for i in first.items)
-    assert first.item("container").after == ("env-file", "db-ca-file", "firewall", "release",
-                                             "@previous")
-    assert other.item("container").after == ("env-file", "db-ca-file", "firewall", "@release",
-                                             "@previous")
+    assert first.item("start").after == ("env-file", "db-ca-file", "firewall", "image",
+                                         "release", "@batch")
+    assert other.item("start").after == ("env-file", "db-ca-file", "firewall", "image",
+                                         "@release", "@batch")
+    assert first.item("retire").after == ("start", "@switched")
     assert first.needs() - other.needs() == {"superuser_password"}
 
 
@@ -101,12 +106,16 @@ def test_the_image_is_built_from_the_upload_for_the_configured_platform(cfg):
     assert f"context={UPLOAD_DIR}/{context_name()}\n" in image.script
 
 
-def test_the_container_reads_its_secrets_from_the_env_file(cfg):
+def test_the_release_starts_in_the_free_slot_reading_its_secrets_from_the_env_file(cfg):
     plan = app_server_plan(cfg, cfg.app_servers[1], runs_release=False)
-    script = render_text(plan.item("container").script, {"app_image": "sha256:feed"})
+    start = plan.item("start")
+    assert start.provides == "slot_port"
+    script = render_text(start.script, {"app_image": "sha256:feed"})
     assert "env_file=/etc/djscale/app.env\n" in script
     assert "image=sha256:feed\n" in script
-    assert "--publish 10.0.0.22:8000:8000/tcp" in script
+    assert "address=10.0.0.22\ncontainer_port=8000\nport_a=8000\nport_b=8001\n" in script
+    retire = render_text(plan.item("retire").script, {"slot_port": "8001"})
+    assert "active_port=8001\n" in retire
     assert plan.item("env-file").secret and plan.item("env-file").mode == "0600"
     teardown = plan.item("teardown")
     assert isinstance(teardown, Teardown)
@@ -117,7 +126,7 @@ def test_every_app_server_prunes_old_images_last(cfg):
     for index, host in enumerate(cfg.app_servers):
         plan = app_server_plan(cfg, host, runs_release=index == 0)
         prune = plan.item("prune-images")
-        assert names(plan)[-2:] == ["prune-images", "teardown"] and prune.after == ("container",)
+        assert names(plan)[-2:] == ["prune-images", "teardown"] and prune.after == ("retire",)
         assert render_text(prune.script, {"app_image": "sha256:feed"}) == \
             images.render_prune_app_images_script("sha256:feed")
 
@@ -129,7 +138,7 @@ def test_proxy_stages_and_activates_each_nginx_conf(cfg):
         assert isinstance(item, File)
         assert (item.path, item.installs_as) == (nginx.NGINX_STAGED_CONF_PATH,
                                                  nginx.NGINX_CONF_PATH)
-        assert "@app-containers" in item.after
+        assert "@app-starts" in item.after
     assert http.activate == nginx.render_activate_nginx_conf_script(
         unless_exists="/etc/letsencrypt/live/shop.example.com/fullchain.pem")
     assert tls.activate == nginx.render_activate_nginx_conf_script()
@@ -157,9 +166,11 @@ def test_inspect_files_are_the_plan_items(cfg):
     plan = proxy_plan(cfg)
     files = {w.path: w for w in host_files(plan, inspect_values(cfg))}
     # the TLS config is the file's final content; the bootstrap one keeps its item name
-    assert files["etc/djscale/nginx/nginx.conf"].content == plan.item("nginx-tls-conf").content
-    assert files["etc/djscale/nginx/nginx.conf.nginx-http-conf"].content == \
-        plan.item("nginx-http-conf").content
+    values = inspect_values(cfg)
+    assert files["etc/djscale/nginx/nginx.conf"].content == render_text(
+        plan.item("nginx-tls-conf").content, values)
+    assert files["etc/djscale/nginx/nginx.conf.nginx-http-conf"].content == render_text(
+        plan.item("nginx-http-conf").content, values)
     assert files["steps/10-renew-enable.sh"].executable
     assert files["steps/11-teardown.sh"].content == containers.render_teardown_script(
         nginx.NGINX_CONTAINER_NAME)

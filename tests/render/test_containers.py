@@ -1,32 +1,57 @@
 """Containers run by script (components/render/containers.py): exact text, and the scripts
 run for real against a Docker engine the tests start: a first start, a no-op re-run, a
 change of settings, leftovers of a failed run, a new container that never gets healthy
-(the previous one comes back), an interrupted run, and the teardown."""
+(the previous one comes back), an interrupted run, and the teardown. The app's two slots
+(start-slot, retire-slot): a release beside the running one, a re-run that starts nothing,
+a failed release that never touches the running one, the old slot drained of an in-flight
+request before it stops, and a container of djscale before slots."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import time
+import urllib.request
 import uuid
 from dataclasses import replace
 
 import pytest
 
 from components.render.app_image import render_build_image_script
-from components.render.containers import (ContainerSpec, Healthcheck, Port,
-                                          render_run_container_script, render_teardown_script,
+from components.render.containers import (ContainerSpec, Healthcheck, Port, SlotSpec,
+                                          render_retire_slot_script, render_run_container_script,
+                                          render_start_slot_script, render_teardown_script,
                                           settings_hash)
 from tests.render.conftest import make_config
 from tests.render.conftest import assert_golden, check_shell  # noqa: E402
 
-def _app_spec():
-    from components.plans.app_server import app_container
+
+def _app_slots() -> SlotSpec:
+    from components.plans.app_server import app_slots
     cfg = make_config()
-    return replace(app_container(cfg, cfg.app_servers[0]), image="sha256:feed")
+    slots = app_slots(cfg, cfg.app_servers[0])
+    return replace(slots, container=replace(slots.container, image="sha256:feed"))
 
 
-def test_app_container_script(tmp_path):
-    script = render_run_container_script(_app_spec())
-    assert_golden("run-container-app.sh", script)
+def _app_spec() -> ContainerSpec:
+    return _app_slots().container
+
+
+def test_app_slot_scripts(tmp_path):
+    start = render_start_slot_script(_app_slots())
+    assert_golden("start-slot-app.sh", start)
+    check_shell(start, tmp_path)
+    retire = render_retire_slot_script(_app_slots(), _app_slots().ports[1])
+    assert_golden("retire-slot-app.sh", retire)
+    check_shell(retire, tmp_path)
+    with pytest.raises(ValueError, match="neither of the app's ports"):
+        render_retire_slot_script(_app_slots(), 1234)
+
+
+def test_nginx_container_script(tmp_path):
+    from components.plans.proxy import nginx_container
+    script = render_run_container_script(nginx_container(make_config()))
+    assert_golden("run-container-nginx.sh", script)
     check_shell(script, tmp_path)
 
 
@@ -302,3 +327,132 @@ def test_build_script_builds_once_and_refuses_another_platform(engine, base_imag
         assert "images.platform is linux/arm64 but this server is x86_64" in other.stderr
     finally:
         engine.docker("image", "rm", "-f", tag, check=False)
+
+
+# --- the app's two slots, for real ------------------------------------------------------
+
+def _free_port_pair() -> int:
+    """A port p with p and p + 1 free on loopback."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port < 65535:
+            with socket.socket() as other:
+                try:
+                    other.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no two free ports in a row")
+
+
+def _get(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+        return response.read().decode()
+
+
+@pytest.fixture
+def slots(engine, tmp_path):
+    """Two slots of a unique name on loopback ports, an env file, a private state file."""
+    name = f"djscale-test-{uuid.uuid4().hex[:8]}"
+    env_file = tmp_path / "app.env"
+    env_file.write_text("VERSION=1\nHEALTHY=yes\n")
+    port = _free_port_pair()
+    container = ContainerSpec(name=name, image="djscale-test/run-container:1",
+                              env_file=str(env_file),
+                              healthcheck=Healthcheck(HEALTH, interval="1s", timeout="2s",
+                                                      retries=2, start_period="2s"),
+                              healthy_within=20, stop_timeout=2)
+    spec = SlotSpec(container, address="127.0.0.1", container_port=8000,
+                    ports=(port, port + 1), drain_within=30,
+                    state_file=str(tmp_path / "state" / "app-slot"))
+
+    def run(script: str, **kw):
+        return subprocess.run(["bash", "-c", script], env=engine.env(), capture_output=True,
+                              text=True, timeout=120, **kw)
+
+    def running() -> dict[str, str]:
+        """container name -> its slot label, for the containers of `name`"""
+        listed = engine.docker("container", "ls", "--filter", f"label=djscale.container={name}",
+                               "--format", '{{.Names}} {{.Label "djscale.slot"}}').stdout
+        return dict((line.split(" ") + [""])[:2] for line in listed.splitlines())
+
+    yield {"spec": spec, "env_file": env_file, "run": run, "running": running, "name": name,
+           "state": tmp_path / "state" / "app-slot", "env": engine.env()}
+    run(render_teardown_script(name, 2))
+
+
+@pytest.mark.docker
+def test_a_release_starts_beside_the_running_one_and_retires_it_after_its_requests(slots):
+    spec, run, running, name = slots["spec"], slots["run"], slots["running"], slots["name"]
+    port_a, port_b = spec.ports
+    first = run(render_start_slot_script(spec))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == f"{port_a}\n"  # stdout: the port only (nginx's upstream)
+    assert _get(port_a) == "1"
+    again = run(render_start_slot_script(spec))
+    assert again.stdout == f"{port_a}\n" and "already runs this release" in again.stderr
+    assert run(render_retire_slot_script(spec, port_a)).returncode == 0
+    assert slots["state"].read_text() == "a\n" and running() == {f"{name}-a": "a"}
+
+    slots["env_file"].write_text("VERSION=2\nHEALTHY=yes\n")
+    second = run(render_start_slot_script(spec))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == f"{port_b}\n"
+    assert (_get(port_a), _get(port_b)) == ("1", "2")  # both serve until the switch
+    assert slots["state"].read_text() == "a\n"  # not switched yet: a start never records
+
+    # a request in progress on the old slot when nginx switches: the retire waits for it
+    held = socket.create_connection(("127.0.0.1", port_a), timeout=10)
+    held.sendall(b"GET / HTTP/1.0\r\n")
+    retire = subprocess.Popen(["bash", "-c", render_retire_slot_script(spec, port_b)],
+                              env=slots["env"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        assert retire.poll() is None and f"{name}-a" in running()
+        held.sendall(b"\r\n")
+        answer = held.recv(4096).decode()
+        assert answer.startswith("HTTP/1.0 200") and answer.endswith("1")
+    finally:
+        held.close()
+    out, err = retire.communicate(timeout=60)
+    assert retire.returncode == 0, err
+    assert f"retired {name}-a" in err
+    assert running() == {f"{name}-b": "b"} and slots["state"].read_text() == "b\n"
+    third = run(render_start_slot_script(replace(spec, container=replace(
+        spec.container, stop_timeout=3))))  # the next release goes back to slot a
+    assert third.stdout == f"{port_a}\n", third.stderr
+
+
+@pytest.mark.docker
+def test_a_release_that_never_gets_healthy_leaves_the_running_one_alone(slots):
+    spec, run, running, name = slots["spec"], slots["run"], slots["running"], slots["name"]
+    port_a, _ = spec.ports
+    assert run(render_start_slot_script(spec)).returncode == 0
+    assert run(render_retire_slot_script(spec, port_a)).returncode == 0
+    slots["env_file"].write_text("VERSION=2\nHEALTHY=no\nAPI_TOKEN=Never-Print-Me-42\n")
+    failed = run(render_start_slot_script(spec))
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert "did not become ready" in failed.stderr and "keeps serving" in failed.stderr
+    assert "Never-Print-Me-42" not in failed.stderr + render_start_slot_script(spec)
+    assert running() == {f"{name}-a": "a"} and _get(port_a) == "1"
+    assert slots["state"].read_text() == "a\n"
+
+
+@pytest.mark.docker
+def test_a_container_of_before_slots_keeps_its_port_until_the_switch(slots, engine):
+    """Servers deployed before slots run one container named like the slots' prefix on
+    app.port (slot a's port): the first release goes to b, the retire removes the old one."""
+    spec, run, running, name = slots["spec"], slots["run"], slots["running"], slots["name"]
+    port_a, port_b = spec.ports
+    legacy = replace(spec.container, ports=(Port("127.0.0.1", port_a, 8000),))
+    assert run(render_run_container_script(legacy)).returncode == 0
+    slots["env_file"].write_text("VERSION=2\nHEALTHY=yes\n")
+    started = run(render_start_slot_script(spec))
+    assert started.stdout == f"{port_b}\n", started.stderr
+    assert (_get(port_a), _get(port_b)) == ("1", "2")
+    retired = run(render_retire_slot_script(spec, port_b))
+    assert retired.returncode == 0, retired.stderr
+    assert running() == {f"{name}-b": "b"}

@@ -29,7 +29,8 @@ def _secret_values(cfg) -> dict[str, object]:
     db = cfg.database
     return {"db_host": db.private_address, "db_port": db.port, "db_name": db.name,
             "db_user": db.user, "db_password": SECRET, "secret_key": SECRET,
-            "s3_secret_key": SECRET, "superuser_password": SECRET, "app_image": "sha256:feed"}
+            "s3_secret_key": SECRET, "superuser_password": SECRET, "app_image": "sha256:feed",
+            "slot_port": cfg.app.port, "ssh_key": SECRET}
 
 
 def test_no_step_carries_a_secret_on_its_command_line():

@@ -42,8 +42,9 @@ def test_app_rules_use_the_hosts_own_ssh_port(cfg):
         "allow from 198.51.100.0/24 to any port 2200 proto tcp",
         "allow from 192.0.2.7 to any port 2200 proto tcp",
         "allow from 10.0.0.30 to any port 8000 proto tcp",
+        "allow from 10.0.0.30 to any port 8001 proto tcp",  # the other slot (blue/green)
     ]
-    assert rules.docker_published == (Allow(8000, PROXY),)
+    assert rules.docker_published == (Allow(8000, PROXY), Allow(8001, PROXY))
     assert rules.ssh_port == 2200
 
 
@@ -199,17 +200,19 @@ def test_ufw_script_on_an_app_host_for_real(tmp_path, netns, sshd_stand_in):
     shown = sandbox.run("ufw show added").stdout.splitlines()[1:]
     assert shown == ["ufw allow from 198.51.100.0/24 to any port 22 proto tcp",
                      "ufw allow from 192.0.2.7 to any port 22 proto tcp",
-                     "ufw allow from 10.0.0.30 to any port 8000 proto tcp"]
+                     "ufw allow from 10.0.0.30 to any port 8000 proto tcp",
+                     "ufw allow from 10.0.0.30 to any port 8001 proto tcp"]
     assert user_input_accepts(netns) == [
         "-A ufw-user-input -s 198.51.100.0/24 -p tcp -m tcp --dport 22 -j ACCEPT",
         "-A ufw-user-input -s 192.0.2.7/32 -p tcp -m tcp --dport 22 -j ACCEPT",
         "-A ufw-user-input -s 10.0.0.30/32 -p tcp -m tcp --dport 8000 -j ACCEPT",
+        "-A ufw-user-input -s 10.0.0.30/32 -p tcp -m tcp --dport 8001 -j ACCEPT",
     ]
     assert user_input_accepts(netns, "ip6tables") == []
     policies = in_netns(netns, "iptables", "-S").stdout.splitlines()
     assert "-P INPUT DROP" in policies and "-P OUTPUT ACCEPT" in policies
 
-    block = render_docker_user_block({8000: [PROXY]})
+    block = render_docker_user_block({8000: [PROXY], 8001: [PROXY]})
     assert (sandbox.etc / "after.rules").read_text() == render_after_rules(after_rules, block)
     docker_user = in_netns(netns, "iptables", "-S", "DOCKER-USER").stdout.splitlines()
     assert docker_user[6] == ("-A DOCKER-USER -s 10.0.0.30/32 -p tcp -m conntrack --ctstate NEW "

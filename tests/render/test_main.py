@@ -1,6 +1,7 @@
 """The inspect command, run as a user runs it (a subprocess) on fixture stacks."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -58,9 +59,12 @@ def test_two_app_stack_writes_every_host(tmp_path):
     assert (out / "app2/etc/djscale/db-ca.pem").read_text() == (
         "-----BEGIN CERTIFICATE-----\n<output:database certificate>\n"
         "-----END CERTIFICATE-----\n")  # what db-tls prints, known at deploy time
-    container = (out / "app2/steps/07-container.sh").read_text()
+    container = (out / "app2/steps/06-start.sh").read_text()
     assert "image='<output:app image id>'" in container
     assert "--env-file \"$env_file\"" in container  # secrets stay in the root-only file
+    ship = json.loads((out / "app2/local/03-image.stdin").read_text())  # no build on app2
+    assert (ship["image"], ship["key"]) == ("<output:app image id>", "<secret:ssh private key>")
+    assert ship["source"]["host"] == cfg.app_servers[0].address
     uploads = (out / "app1/uploads/03-upload-context.txt").read_text().splitlines()
     assert "manage.py" in uploads and "Dockerfile" in uploads
     assert not any(name.endswith((".pyc", ".env")) for name in uploads)

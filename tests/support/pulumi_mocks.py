@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -83,10 +84,13 @@ class DjscaleMocks(pulumi_mocks.Mocks):
             inputs["bcryptHash"] = secret_marker("$2a$10$mock")
         elif args.typ == "command:remote:Command":
             # a step that builds an image prints the image's id: a digest of its command here;
-            # the database's TLS step prints its certificate
+            # the database's TLS step prints its certificate; a release's start step prints
+            # the port of the slot it started (the second one here)
             create = plain(inputs.get("create")) or ""
+            slot = re.search(r"\bport_b=([0-9]+)", create) if "djscale.slot=" in create else None
             stdout = (_fake_digest(create) if "docker build" in create else
-                      MOCK_CA_CERT if "openssl req" in create else "")
+                      MOCK_CA_CERT if "openssl req" in create else
+                      slot.group(1) if slot else "")
             inputs.update(stdout=stdout, stderr="")
         return rid, inputs
 

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 from tests.support.dockerd import DockerEngine
 
+from components.render.app_image import CONTAINER_NAME
+from components.render.containers import SLOT_STATE_FILE
+
 from . import acme, hosts, layout
 
 PEBBLE_ROOT = "/tmp/pebble-root.pem"   # in the client container
@@ -86,6 +89,13 @@ class Bed:
         out = self.ssh(role, "for c in $(sudo docker ps -aq --filter name=djscale-app); do "
                        "sudo docker logs $c 2>&1; done").stdout
         return sum(1 for line in out.splitlines() if marker in line)
+
+    def app_container(self, role: str) -> str:
+        """The app container nginx routes to on `role` (djscale-app-a or -b: the slot the
+        last release recorded in SLOT_STATE_FILE)."""
+        slot = self.sudo(role, f"cat {SLOT_STATE_FILE}").stdout.strip()
+        assert slot in ("a", "b"), (role, slot)
+        return f"{CONTAINER_NAME}-{slot}"
 
     def app_container_ids(self, role: str) -> list[str]:
         return sorted(self.ssh(role, "sudo docker ps -q --no-trunc").stdout.split())

@@ -48,7 +48,7 @@ def test_gunicorn_trusts_the_proxy_address_only(bed, deployed):
     role = bed.apps[0]
     marker = f"direct-{uuid.uuid4().hex[:12]}"
     bed.ssh(role, (
-        "sudo docker exec djscale-app python3 -c "
+        f"sudo docker exec {bed.app_container(role)} python3 -c "
         "\"import urllib.request as u; u.urlopen(u.Request("
         f"'http://127.0.0.1:8000/healthz?{marker}=1', "
         f"headers={{'X-Forwarded-For': '{SPOOFED}'}}), timeout=10)\""))

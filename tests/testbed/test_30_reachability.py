@@ -64,7 +64,7 @@ def test_the_app_container_is_not_reachable_by_routing_to_its_bridge_address(bed
     for app in bed.apps:
         inner = bed.ssh(app, "sudo docker inspect -f "
                         "'{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "
-                        "djscale-app").stdout.strip()
+                        f"{bed.app_container(app)}").stdout.strip()
         assert inner, f"{app}: no app container address"
         bed.run_in("client", f"ip route replace {inner}/32 via {bed.address(app)}")
         try:

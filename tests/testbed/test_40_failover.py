@@ -1,5 +1,6 @@
 """One app server's container stops: the proxy retries on the other, no request fails;
-started again, it gets traffic again."""
+started again, it gets traffic again. One app host stops answering altogether: no request of
+any method fails."""
 from __future__ import annotations
 
 import time
@@ -29,7 +30,8 @@ def _gets(bed, count: int, marker: str) -> str:
 
 def test_stopping_one_app_container_fails_no_request_and_it_rejoins(bed, deployed):
     victim, survivor = bed.apps[0], bed.apps[1]
-    bed.ssh(victim, "sudo docker stop -t 30 djscale-app")
+    container = bed.app_container(victim)
+    bed.ssh(victim, f"sudo docker stop -t 30 {container}")
     try:
         marker = f"down-{uuid.uuid4().hex[:8]}"
         started = time.monotonic()
@@ -41,12 +43,12 @@ def test_stopping_one_app_container_fails_no_request_and_it_rejoins(bed, deploye
             bed.app_log_count(a, marker) for a in bed.apps[2:]) == 500
         assert seconds < 300, f"500 GETs took {seconds:.0f}s"
     finally:
-        bed.ssh(victim, "sudo docker start djscale-app")
+        bed.ssh(victim, f"sudo docker start {container}")
     # back: healthy, then it gets traffic again (max_fails=0: nginx never stopped trying it)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         health = bed.ssh(victim, "sudo docker inspect -f '{{.State.Health.Status}}' "
-                         "djscale-app", check=False).stdout
+                         f"{container}", check=False).stdout
         if health.strip() == "healthy":
             break
         time.sleep(2)
@@ -61,3 +63,24 @@ def test_stopping_one_app_container_fails_no_request_and_it_rejoins(bed, deploye
             return
         time.sleep(2)
     raise AssertionError(f"{victim}: no request reached it within 60s of its restart")
+
+
+def test_an_app_host_that_stops_answering_fails_no_request_of_any_method(bed, deployed):
+    """Issue 10, item 5: the first app host drops every packet from the proxy (no reset, no
+    ICMP: a host that vanished). GETs and POSTs in turn keep succeeding: nginx gives up on a
+    connection after nginx.connectTimeout and sends the request, not yet sent to anyone, to
+    the next server. How long those requests wait is measured by bench/host_loss.py."""
+    from .test_70_health_gate import _Load
+
+    victim, others = bed.apps[0], bed.apps[1:]
+    rule = f"-s {layout.PROXY_ADDRESS} -j DROP"
+    bed.run_in(victim, f"iptables -t raw -I PREROUTING {rule}")
+    try:
+        load = _Load(bed)
+        time.sleep(20)
+        ok, failed = load.stop()
+    finally:
+        bed.run_in(victim, f"iptables -t raw -D PREROUTING {rule}")
+    assert failed == 0 and ok > 20, (ok, failed, load.errors())
+    assert sum(bed.app_log_count(role, load.marker) for role in others) == ok
+    assert bed.app_log_count(victim, load.marker) == 0

@@ -1,8 +1,13 @@
 """Deploying again: a second `up` changes nothing that matters; every remote step run again
-changes nothing either; the database keeps its data across an app rollout."""
+changes nothing either (the image shipped again is not sent: the server holds it); a new
+release rolls out under GET and POST load with no failed request, built once, the same image
+everywhere, the database's data kept."""
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
+import subprocess
 import uuid
 
 import pytest
@@ -10,6 +15,7 @@ import pytest
 from . import layout
 from .bed import PROJECT_DIR
 from .deploy import ENGINE_STATE_DIR, deploy_bed
+from .test_70_health_gate import _Load
 
 SUPERUSERS = ("from django.contrib.auth import get_user_model; "
               "print(get_user_model().objects.filter(is_superuser=True).count())")
@@ -17,7 +23,8 @@ SUPERUSERS = ("from django.contrib.auth import get_user_model; "
 
 def _app_exec(bed, role: str, python: str) -> str:
     """Run Python in the running app container on `role` (manage.py shell, stdin)."""
-    return bed.ssh(role, "sudo docker exec -i djscale-app python3 manage.py shell",
+    return bed.ssh(role, f"sudo docker exec -i {bed.app_container(role)} "
+                         "python3 manage.py shell",
                    input_text=python).stdout.strip().splitlines()[-1]
 
 
@@ -91,18 +98,38 @@ def test_every_remote_step_run_again_changes_nothing(bed, first):
                        input_text=inputs.get("stdin") or "")
         assert proc.returncode == 0, (f"{record['name']} on {role} failed again:\n"
                                       f"{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}")
+    # the image shipped again to every other server: each already holds it, nothing sent
+    ships = [r for r in engine.resources("testbed", ENGINE_STATE_DIR)
+             if r["type"] == "command:local:Command" and not r.get("delete")]
+    assert len(ships) == len(bed.apps) - 1, [r["name"] for r in ships]
+    for record in ships:
+        inputs = record["inputs"]
+        proc = subprocess.run(shlex.split(inputs["create"]), input=inputs["stdin"],
+                              capture_output=True, text=True, timeout=600, cwd=PROJECT_DIR)
+        assert proc.returncode == 0, (record["name"], proc.stderr[-1500:])
+        target = json.loads(inputs["stdin"])["target"]["host"]
+        assert f"{target} already holds sha256:" in proc.stdout, (record["name"], proc.stdout)
     after = _snapshot(bed)
     assert not _diff(first, after), {k: (first[k], after[k]) for k in _diff(first, after)}
     _assert_no_duplicates(bed, after)
 
 
-def test_the_database_keeps_its_data_across_an_app_rollout(bed, first, tmp_path):
+def _running_image(bed, role: str) -> str:
+    return bed.sudo(role, f"docker inspect --format '{{{{.Image}}}}' "
+                          f"{bed.app_container(role)}").stdout.strip()
+
+
+def test_a_rollout_under_load_fails_no_request_and_keeps_the_data(bed, first, tmp_path):
+    """Issue 10: a new release deployed while the client sends GETs and POSTs in turn: no
+    request fails (no 502 for a POST, no POST sent twice), the image is built once (on the
+    first server) and every server runs the same image id afterwards, the data is kept."""
     text = f"Rollout survivor {uuid.uuid4().hex[:8]}?"
     pk = _app_exec(bed, bed.apps[0], (
         "from django.utils import timezone; from mydb.models import Question; "
         f"print(Question.objects.create(question_text={text!r}, pub_date=timezone.now()).pk)"))
     assert pk.isdigit(), pk
     old_ids = {app: bed.app_container_ids(app) for app in bed.apps}
+    old_image = _running_image(bed, bed.apps[0])
     # a new release: the same program, one template changed (the image's content hash too)
     project = tmp_path / "project"
     shutil.copytree(PROJECT_DIR, project, ignore=shutil.ignore_patterns(
@@ -110,12 +137,27 @@ def test_the_database_keeps_its_data_across_an_app_rollout(bed, first, tmp_path)
     release = uuid.uuid4().hex[:8]
     base = project / "assets/app/mydb/templates/mydb/base.html"
     base.write_text(base.read_text() + f"<!-- release {release} -->\n")
-    outputs, actions = deploy_bed(project_dir=project, with_actions=True)
-    rebuilt = {a.name for a in actions if a.kind != "same" and a.name.endswith("-image")}
-    assert rebuilt == {f"{app}-image" for app in bed.apps}, rebuilt
+    load = _Load(bed)
+    try:
+        outputs, actions = deploy_bed(project_dir=project, with_actions=True)
+    finally:
+        ok, failed = load.stop()
+    assert failed == 0 and ok > 20, (ok, failed, load.errors())
+
+    kinds = {a.name: (a.kind, a.type) for a in actions}
+    first_app = bed.apps[0]
+    assert kinds[f"{first_app}-image"] == ("update", "command:remote:Command")  # the build
+    for app in bed.apps[1:]:  # shipped, not built
+        assert kinds[f"{app}-image"] == ("update", "command:local:Command"), kinds
+    images = {app: _running_image(bed, app) for app in bed.apps}
+    assert len(set(images.values())) == 1 and old_image not in images.values(), images
     for app in bed.apps:
         assert bed.app_container_ids(app) != old_ids[app], f"{app}: container not replaced"
+        assert len(bed.app_container_ids(app)) == 1, f"{app}: the old slot was not retired"
     page = bed.curl(f"https://{layout.DOMAIN}/mydb/{pk}/", "-f").stdout
     assert text in page.replace("&#x27;", "'"), page[:2000]
     assert f"<!-- release {release} -->" in page
+    served = {bed.curl(f"https://{layout.DOMAIN}/mydb/?after={i}", "-f").stdout.count(
+        f"<!-- release {release} -->") for i in range(2 * len(bed.apps))}
+    assert served == {1}, served  # every server answers with the new release
     assert _app_exec(bed, bed.apps[-1], SUPERUSERS) == "1"

@@ -22,7 +22,9 @@ def test_a_digest_reference_is_pulled_and_run_by_the_container_script(bed, deplo
                            f"'{{{{index .RepoDigests 0}}}}' {image}").stdout.strip()
     digest = re.fullmatch(r".+@(sha256:[0-9a-f]{64})", repo_digest)[1]
     reference = f"{image}@{digest}"  # name:tag@sha256:...
-    bed.sudo("proxy", f"docker image rm {image} {repo_digest} >/dev/null")
+    # by ID: removing the tag first would leave the digest reference naming no image
+    bed.sudo("proxy", f"docker image rm --force $(docker image inspect --format "
+                      f"'{{{{.Id}}}}' {image}) >/dev/null")
     spec = ContainerSpec(name=NAME, image=reference, pull=True, command=("sleep", "600"),
                          healthy_within=60, stop_timeout=1)
     script = render_run_container_script(spec)

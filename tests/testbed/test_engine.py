@@ -344,6 +344,54 @@ def test_ignore_changes_and_no_replacement_of_a_protected_resource(tmp_path):
         r for r in before if r["name"] == "guarded"]
 
 
+LOCAL_PROGRAM = '''
+import pulumi
+from pulumi_command import local
+config = pulumi.Config("djscale")
+ran = local.Command("ran", create="python3 -m helper", stdin=pulumi.Output.secret(
+    config.get("request") or "one"), triggers=[config.get("trigger") or "a"],
+    add_previous_output_in_env=False,
+    opts=pulumi.ResourceOptions(additional_secret_outputs=["stdout"]))
+pulumi.export("out", ran.stdout)
+'''
+HELPER = '''
+import os, sys
+request = sys.stdin.read()
+with open("runs", "a") as runs:
+    runs.write(request + "\\n")
+if request == "fail":
+    print("helper refused", file=sys.stderr)
+    sys.exit(3)
+print(f"{request} in {os.path.basename(os.getcwd())}")
+'''
+
+
+def test_a_local_command_runs_in_the_project_directory(tmp_path):
+    """pulumi-command v1.2.1 local.Command: `create` in the provider's working directory
+    (the project's), stdin as input; an input change runs `create` again (Update with no
+    `update`); a trigger change replaces; a failed run reports its output, keeps the state."""
+    program = write_program(tmp_path / "p", LOCAL_PROGRAM)
+    (program / "helper.py").write_text(HELPER)
+    state = tmp_path / "state"
+    first = engine.deploy({}, program, stack="local", state=state)
+    assert first["out"] == "one in p"
+    again, actions = engine.run({}, program, stack="local", state=state)
+    assert again == first and {a.kind for a in actions} == {"same"}
+    changed, actions = engine.run({"djscale:request": "two"}, program, stack="local",
+                                  state=state)
+    assert changed["out"] == "two in p" and {a.kind for a in actions} == {"update"}
+    _, actions = engine.run({"djscale:request": "two", "djscale:trigger": "b"}, program,
+                            stack="local", state=state)
+    # create-before-replace: the new one runs, the old one is deleted at the end
+    assert sorted(a.kind for a in actions) == ["delete", "replace"]
+    assert (program / "runs").read_text().split() == ["one", "two", "two"]
+    before = engine.resources("local", state)
+    with pytest.raises(engine.DeployError, match=r"(?s)'ran'.*helper refused"):
+        engine.deploy({"djscale:request": "fail", "djscale:trigger": "b"}, program,
+                      stack="local", state=state)
+    assert engine.resources("local", state) == before
+
+
 # --- destroy and refresh, from the state alone ----------------------------------------
 
 DESTROY_PROGRAM = CONNECT + '''
@@ -532,10 +580,10 @@ REFUSALS = {
         docker.Image("i", image_name="x:1", skip_push=True,
                      build=docker.DockerBuildArgs(context="."))
     ''', r"docker:index/image:Image \('i'\) is not implemented"),
-    "local command": ('''
+    "local command asset paths": ('''
         from pulumi_command import local
-        local.Command("here", create="true")
-    ''', r"command:local:Command \('here'\) is not implemented"),
+        local.Command("here", create="true", asset_paths=["*.txt"])
+    ''', r"'here'.*assetPaths"),
     "unknown connection input": ('''
         from pulumi_command import remote
         remote.Command("pw", create="true", connection=remote.ConnectionArgs(

@@ -38,6 +38,7 @@ desired=(
     'allow from 198.51.100.0/24 to any port 22 proto tcp'
     'allow from 192.0.2.7 to any port 22 proto tcp'
     'allow from 10.0.0.30 to any port 8000 proto tcp'
+    'allow from 10.0.0.30 to any port 8001 proto tcp'
 )
 after_rules=/etc/ufw/after.rules
 docker_user_block='# BEGIN djscale
@@ -62,6 +63,7 @@ docker_user_block='# BEGIN djscale
 -A DOCKER-USER -i docker0 -j RETURN
 -A DOCKER-USER -i br-+ -j RETURN
 -A DOCKER-USER -s 10.0.0.30/32 -p tcp -m conntrack --ctstate NEW --ctorigdstport 8000 --ctdir ORIGINAL -j RETURN
+-A DOCKER-USER -s 10.0.0.30/32 -p tcp -m conntrack --ctstate NEW --ctorigdstport 8001 --ctdir ORIGINAL -j RETURN
 -A DOCKER-USER -m conntrack --ctstate NEW -j DROP
 -A DOCKER-USER -j RETURN
 COMMIT

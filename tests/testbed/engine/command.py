@@ -322,3 +322,68 @@ def _q(path: Any) -> str:
     if '"' in text or "\n" in text:
         raise Refused(f"path {text!r} cannot be written in an sftp batch")
     return f'"{text}"'
+
+
+class LocalCommand(Handler):
+    """pulumi-command v1.2.1 local (provider/pkg/provider/local/commandController.go and
+    commandOutputs.go run): Create runs `create` with the interpreter (default
+    `/bin/sh -c`) in `dir` (default: the provider's working directory, the project's), the
+    process's environment plus `environment`, `stdin` on its stdin; Update runs `update` else
+    `create` with the new inputs; Delete runs the recorded `delete`; `triggers` replace; a
+    failure puts the output into the error whatever `logging` says."""
+
+    TYPE = "command:local:Command"
+    KEYS = frozenset({"create", "update", "delete", "stdin", "triggers", "triggers[*]",
+                      "logging", "addPreviousOutputInEnv", "dir", "interpreter",
+                      "interpreter[*]", "environment"})
+
+    def check(self, inputs: dict) -> list[str]:
+        return [p for p in key_paths(inputs) if not p.startswith(("triggers[*]", "environment."))
+                and p not in self.KEYS]
+
+    def _run(self, name: str, inputs: dict, command: str, what: str, project_dir,
+             previous: Optional[dict] = None) -> dict:
+        env = dict(os.environ, **(inputs.get("environment") or {}))
+        if previous and inputs.get("addPreviousOutputInEnv", True):
+            for key, var in (("stdout", "PULUMI_COMMAND_STDOUT"),
+                             ("stderr", "PULUMI_COMMAND_STDERR")):
+                if previous.get(key):
+                    env[var] = previous[key]
+        interpreter = inputs.get("interpreter") or ["/bin/sh", "-c"]
+        started = time.monotonic()
+        proc = subprocess.run([*interpreter, command], input=inputs.get("stdin") or "",
+                              capture_output=True, text=True, env=env,
+                              cwd=inputs.get("dir") or str(project_dir), timeout=3600)
+        log.info("%s %s locally: exit %d in %.1fs", what, name, proc.returncode,
+                 time.monotonic() - started)
+        if proc.returncode != 0:
+            raise DeployError(f"local.Command {name!r} ({what}): exit status "
+                              f"{proc.returncode}: running {command!r}:\n"
+                              f"{tail(proc.stdout + proc.stderr, 40)}")
+        return {"stdout": proc.stdout.removesuffix("\n"),
+                "stderr": proc.stderr.removesuffix("\n")}
+
+    def create(self, reg, inputs, ctx):
+        outputs = {"stdout": "", "stderr": ""}
+        if inputs.get("create") is not None:
+            outputs = self._run(reg.name, inputs, inputs["create"], "create", ctx.project_dir)
+        return f"{reg.name}{secrets.token_hex(4)}", outputs
+
+    def update(self, reg, old, inputs, ctx):
+        command = inputs.get("update") or inputs.get("create")
+        outputs = {"stdout": old["outputs"].get("stdout", ""),
+                   "stderr": old["outputs"].get("stderr", "")}
+        if command is not None:
+            outputs = self._run(reg.name, inputs, command, "update", ctx.project_dir,
+                                previous=old["outputs"])
+        return old["id"], outputs
+
+    def delete(self, record):
+        inputs = record["inputs"]
+        if inputs.get("delete") is not None:
+            # the engine runs in the project directory, as Pulumi starts the provider there
+            self._run(record["name"], inputs, inputs["delete"], "delete", os.getcwd(),
+                      previous=record["outputs"])
+
+    def fake_outputs(self, inputs):
+        return {}

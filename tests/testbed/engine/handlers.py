@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from .base import Handler
-from .command import CopyToRemote, RemoteCommand
+from .command import CopyToRemote, LocalCommand, RemoteCommand
 from .random_text import RandomPassword
 from .stack_reference import StackReference
 
 HANDLERS: dict[str, Handler] = {h.TYPE: h for h in [
-    RemoteCommand(), CopyToRemote(), RandomPassword(), StackReference()]}
+    RemoteCommand(), LocalCommand(), CopyToRemote(), RandomPassword(), StackReference()]}

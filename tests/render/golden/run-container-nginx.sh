@@ -8,19 +8,25 @@
 # the step fails. Containers with this name's label that are neither (left by an
 # interrupted run) are removed first.
 set -euo pipefail
-name=djscale-app
-image=sha256:feed
-settings_base=58c97e36438c502d
-healthy_within=180
-stop_timeout=30
-env_file=/etc/djscale/app.env
-settings="$settings_base-$(cat -- /etc/djscale/app.env /etc/djscale/db-ca.pem | sha256sum | cut -c1-16)"
+name=djscale-nginx
+image=nginx:1.30
+settings_base=0df1f98b67751f63
+healthy_within=30
+stop_timeout=10
+settings="$settings_base"
+docker image inspect "$image" >/dev/null 2>&1 || docker pull --quiet "$image" >&2
 
-label() {  # label value of a container, empty when absent
-    docker container inspect --format '{{index .Config.Labels "djscale.settings"}}' "$1" 2>/dev/null || true
+# One field of a container (a `docker --format` template), or DEFAULT when there is no such
+# container: `docker container inspect --format` of a missing one prints an empty line
+# before failing, so `... || echo DEFAULT` would give "\nDEFAULT".
+inspect_field() {  # FORMAT CONTAINER DEFAULT
+    local out
+    out=$(docker container inspect --format "$1" "$2" 2>/dev/null) || out=$3
+    printf '%s\n' "$out"
 }
-state() {  # "running healthy", "running starting", "exited none", ...
-    docker container inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$1" 2>/dev/null || echo "gone none"
+label() { inspect_field '{{index .Config.Labels "djscale.settings"}}' "$1" ""; }  # empty when absent
+state() {  # "running healthy", "running starting", "exited none", ..., "gone none"
+    inspect_field '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$1" "gone none"
 }
 exists() { docker container inspect "$1" >/dev/null 2>&1; }
 
@@ -29,7 +35,7 @@ if ! exists "$name" && exists "$name-previous"; then
     docker rename "$name-previous" "$name"
 fi
 # Anything else carrying this name's label is a leftover of an interrupted or failed run.
-current_id=$(docker container inspect --format '{{.Id}}' "$name" 2>/dev/null || true)
+current_id=$(inspect_field '{{.Id}}' "$name" "")
 for id in $(docker container ls --all --quiet --no-trunc --filter "label=djscale.container=$name"); do
     if [ "$id" != "$current_id" ]; then
         echo "djscale: removing leftover container ${id:0:12}" >&2
@@ -37,7 +43,7 @@ for id in $(docker container ls --all --quiet --no-trunc --filter "label=djscale
     fi
 done
 
-ready="running healthy"
+ready="running none"
 if [ -n "$current_id" ] && [ "$(label "$name")" = "$settings" ] \
         && [ "$(state "$name")" = "$ready" ]; then
     echo "djscale: $name already runs these settings" >&2
@@ -62,20 +68,16 @@ if [ -n "$current_id" ]; then
 fi
 docker run --detach --name "$name" --label "djscale.container=$name" \
     --label "djscale.settings=$settings" \
-    --env-file "$env_file" \
     --restart unless-stopped \
-    --stop-timeout 30 \
+    --stop-timeout 10 \
     --log-driver json-file \
     --log-opt max-size=10m \
     --log-opt max-file=5 \
-    --publish 10.0.0.21:8000:8000/tcp \
-    --volume /etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro \
-    --health-cmd 'python3 -c '"'"'import sys, urllib.request; sys.exit(0 if urllib.request.urlopen("http://127.0.0.1:8000/healthz", timeout=4).status == 200 else 1)'"'"'' \
-    --health-interval 10s \
-    --health-timeout 5s \
-    --health-retries 3 \
-    --health-start-period 30s \
-    "$image" >/dev/null
+    --network host \
+    --volume /etc/djscale/nginx:/etc/djscale/nginx:ro \
+    --volume /etc/letsencrypt:/etc/letsencrypt:ro \
+    --volume /var/www/certbot:/var/www/certbot:ro \
+    "$image" nginx -g 'daemon off;' -c /etc/djscale/nginx/nginx.conf >/dev/null
 
 if wait_ready "$name"; then
     if exists "$name-previous"; then
