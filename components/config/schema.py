@@ -67,13 +67,21 @@ class AcmeConfig:
     email: Optional[str] = setting(
         "email", Text(rules.email_problem),
         Conditional("required unless `acme.staging` or `acme.server`"),
-        "Account email for the ACME CA (expiry notices).")
+        "Account email for the ACME CA (account and policy notices; Let's Encrypt sends no "
+        "expiry emails: see `acme.expiryWarningDays`).")
     staging: bool = setting(
         "staging", Flag(), False,
         "Use Let's Encrypt's staging CA (untrusted certificates, no rate limits).")
     server: Optional[str] = setting(
         "server", Text(rules.https_url_problem, doc="string (https URL)"), None,
         "ACME directory URL of another CA; overrides `acme.staging`.")
+    expiry_warning_days: int = setting(
+        "expiryWarningDays", Integer(minimum=1, maximum=365), 14,
+        "The proxy's daily check fails when the certificate nginx serves expires within this "
+        "many days: a critical journal entry and an alert file on the proxy "
+        "(`djscale-certificate-status`; README, Operations). Let's Encrypt sends no expiry "
+        "emails. certbot renews with a third of the lifetime left (30 of 90 days), so the "
+        "default means two weeks of failed renewals; keep it below that renewal window.")
 
     @property
     def directory_url(self) -> str:

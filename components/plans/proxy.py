@@ -5,8 +5,11 @@ serves the ACME webroot) -> the nginx container (host network; the config *direc
 mounted, so a swapped file is seen without a new container; re-created only when its
 settings or image change) -> `certbot certonly --webroot` (a no-op while the certificate is
 valid) -> the TLS nginx.conf (staged, `nginx -t`, swapped in, reloaded, never restarted) ->
-renewal script, service and timer, enabled. When the proxy leaves the stack, its nginx
-container goes; certificates stay.
+renewal script, service and timer; djscale's alert unit and script; the daily check of the
+certificate nginx serves (script, service, timer) and the operator's status command; both
+timers enabled. A failed renewal or check raises the alert (components/render/alerts.py).
+When the proxy leaves the stack, its nginx container goes and the timers stop; certificates
+stay.
 
 Both nginx.conf items wait for `@app-starts` (every app server's start step) and list each
 server on the port its release runs on (the deploy value `port@<server>`, the start step's
@@ -16,7 +19,7 @@ server joins the upstream only once it is healthy.
 from __future__ import annotations
 
 from components.config import StackConfig
-from components.render import certbot, containers, firewall, nginx
+from components.render import alerts, certbot, containers, firewall, nginx
 
 from .docker_host import docker_host_items
 from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown
@@ -96,23 +99,65 @@ def _renewal(cfg: StackConfig) -> list[Item]:
              source="certbot.render_renew_script",
              what="`certbot renew`, then `nginx -t` and reload after a renewal"),
         File("renew-service", after=("install-docker",), path=certbot.RENEW_SERVICE_PATH,
-             content=certbot.render_renew_service(certbot.RENEW_SCRIPT_PATH),
-             source="certbot.render_renew_service", what="runs the renewal script"),
+             content=certbot.render_renew_service(), source="certbot.render_renew_service",
+             what="runs the renewal script; a failure raises the alert, a success clears it"),
         File("renew-timer", after=("install-docker",), path=certbot.RENEW_TIMER_PATH,
              content=certbot.render_renew_timer(), source="certbot.render_renew_timer",
              what="twice a day, randomized delay, persistent"),
+        *_alerts(),
+        *_expiry_check(cfg),
     ]
     enable = Step(
         "renew-enable", after=("nginx-tls-conf", *(f.name for f in files)),
-        script=certbot.render_enable_renewal_script(certbot.RENEW_TIMER_PATH),
+        script=certbot.render_enable_renewal_script(),
         triggers=tuple(HashOf(f.name) for f in files),
-        undo=certbot.render_disable_renewal_script(certbot.RENEW_TIMER_PATH),
+        undo=certbot.render_disable_renewal_script(),
         source="certbot.render_enable_renewal_script (undone by "
                "render_disable_renewal_script)",
-        what="`systemctl daemon-reload`, enable and start the timer")
+        what="`systemctl daemon-reload`, enable and start the renewal and expiry-check "
+             "timers")
     teardown = Teardown(
         "teardown", after=("install-docker",),
         script=containers.render_teardown_script(nginx.NGINX_CONTAINER_NAME),
         source="containers.render_teardown_script",
         what="when the proxy leaves the stack: the nginx container stopped and removed")
     return [*files, enable, teardown]
+
+
+def _alerts() -> list[File]:
+    return [
+        File("alert-script", after=("install-docker",), path=alerts.ALERT_SCRIPT_PATH,
+             mode="0755", content=alerts.render_alert_script(),
+             source="alerts.render_alert_script",
+             what=f"a failed unit: a critical journal entry and "
+                  f"`{alerts.ALERT_STATE_DIR}/<unit>.failed`; a success removes it"),
+        File("alert-unit", after=("install-docker",), path=alerts.ALERT_UNIT_PATH,
+             content=alerts.render_alert_unit(), source="alerts.render_alert_unit",
+             what="`OnFailure=` of the renewal and the expiry check: runs the alert script"),
+    ]
+
+
+def _expiry_check(cfg: StackConfig) -> list[File]:
+    days = cfg.acme.expiry_warning_days
+    return [
+        File("expiry-script", after=("install-docker",), path=certbot.CHECK_SCRIPT_PATH,
+             mode="0755", content=certbot.render_certificate_check_script(cfg),
+             source="certbot.render_certificate_check_script",
+             what=f"fails when the certificate nginx serves (127.0.0.1:443, SNI = domain) "
+                  f"expires within {days} days (`acme.expiryWarningDays`), or none is served"),
+        File("expiry-service", after=("install-docker",),
+             path=certbot.CHECK_SERVICE_PATH,
+             content=certbot.render_certificate_check_service(),
+             source="certbot.render_certificate_check_service",
+             what="runs the expiry check; a failure raises the alert, a success clears it"),
+        File("expiry-timer", after=("install-docker",), path=certbot.CHECK_TIMER_PATH,
+             content=certbot.render_certificate_check_timer(),
+             source="certbot.render_certificate_check_timer",
+             what="once a day, randomized delay, persistent"),
+        File("status-command", after=("install-docker",),
+             path=certbot.STATUS_COMMAND_PATH, mode="0755",
+             content=certbot.render_certificate_status_script(),
+             source="certbot.render_certificate_status_script",
+             what="the operator's command: served certificate, last renewal and check, "
+                  "timers, alerts"),
+    ]

@@ -135,6 +135,7 @@ def test_all_problems_are_reported_together():
 def test_defaults_applied():
     stack = parse(valid())
     assert stack.acme.staging is False and stack.acme.server is None
+    assert stack.acme.expiry_warning_days == 14
     assert stack.acme.directory_url == "https://acme-v02.api.letsencrypt.org/directory"
     assert (stack.ssh.user, stack.ssh.port, stack.ssh.private_key_path) == ("deploy", 22, None)
     assert stack.ssh.host_keys == tuple(PINS.items()) and stack.ssh.bastion is None
@@ -347,6 +348,16 @@ def test_acme_email_required_unless_staging_or_server():
 def test_acme_email_well_formed():
     assert problems(with_value("acme.email", "ops-at-example.com")) == [
         "acme.email: 'ops-at-example.com' is not an email address"]
+
+
+def test_acme_expiry_warning_days_within_a_year():
+    assert parse(with_value("acme.expiryWarningDays", "7")).acme.expiry_warning_days == 7
+    assert problems(with_value("acme.expiryWarningDays", 0)) == [
+        "acme.expiryWarningDays: must be at least 1, got 0"]
+    assert problems(with_value("acme.expiryWarningDays", 366)) == [
+        "acme.expiryWarningDays: must be at most 365, got 366"]
+    assert problems(with_value("acme.expiryWarningDays", 1.5)) == [
+        "acme.expiryWarningDays: expected an integer, got 1.5"]
 
 
 def test_acme_server_https():

@@ -59,7 +59,8 @@ def widest() -> dict:
     return {
         "domain": LONGEST_DOMAIN,
         "acme": {"email": "o'brien+ops.{x}|~#$%&*/=?^_`-1@mail-1.example.com",
-                 "server": "https://ca-1.example.com:65535/acme/dir_v2~(x)!$&'*+,;=:@%41"},
+                 "server": "https://ca-1.example.com:65535/acme/dir_v2~(x)!$&'*+,;=:@%41",
+                 "expiryWarningDays": 365},
         "ssh": {"user": "_" + "z9_-" * 7 + "abc", "port": 65535,
                 "hostKeys": _pins(*hosts),
                 "bastion": {"address": hosts[5], "port": 1, "user": "j"}},

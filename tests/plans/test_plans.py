@@ -7,7 +7,8 @@ from components.plans import app_server_plan, database_plan, proxy_plan, stack_p
 from components.plans.describe import host_files, inspect_values
 from components.plans.items import (File, HashOf, Local, Step, Teardown, Upload, ValueOf,
                                     render_text)
-from components.render import appenv, containers, firewall, images, nginx, postgres, release
+from components.render import (alerts, appenv, certbot, containers, firewall, images, nginx,
+                               postgres, release)
 from components.render.app_image import UPLOAD_DIR, app_image_tag, context_name
 from tests.render.conftest import make_config, replace
 
@@ -146,6 +147,44 @@ def test_proxy_stages_and_activates_each_nginx_conf(cfg):
     assert plan.item("renew-enable").undo is not None
 
 
+def test_proxy_alerts_on_failed_renewals_and_certificates_close_to_their_end():
+    cfg = make_config(acme=replace(make_config().acme, expiry_warning_days=9))
+    plan = proxy_plan(cfg)
+    files = ["renew-script", "renew-service", "renew-timer", "alert-script", "alert-unit",
+             "expiry-script", "expiry-service", "expiry-timer",
+             "status-command"]
+    assert names(plan)[-len(files) - 2:] == [*files, "renew-enable", "teardown"]
+    expected = {
+        "alert-script": (alerts.ALERT_SCRIPT_PATH, "0755", alerts.render_alert_script()),
+        "alert-unit": (alerts.ALERT_UNIT_PATH, "0644", alerts.render_alert_unit()),
+        "expiry-script": ("/usr/local/sbin/djscale-certificate-check", "0755",
+                                certbot.render_certificate_check_script(cfg)),
+        "expiry-service": ("/etc/systemd/system/djscale-certificate-check.service",
+                                 "0644", certbot.render_certificate_check_service()),
+        "expiry-timer": ("/etc/systemd/system/djscale-certificate-check.timer", "0644",
+                               certbot.render_certificate_check_timer()),
+        "status-command": ("/usr/local/sbin/djscale-certificate-status", "0755",
+                               certbot.render_certificate_status_script()),
+    }
+    for name, (path, mode, content) in expected.items():
+        item = plan.item(name)
+        assert isinstance(item, File) and not item.secret, name
+        assert (item.path, item.mode, item.owner, item.content) == (path, mode, "root:root",
+                                                                   content), name
+    assert "\nwarning_days=9\n" in plan.item("expiry-script").content
+    for service in ("renew-service", "expiry-service"):
+        assert "\nOnFailure=djscale-alert@%n.service\n" in plan.item(service).content
+    # one step enables both timers once every file is in place, and any change re-runs it
+    enable = plan.item("renew-enable")
+    assert enable.after == ("nginx-tls-conf", *files)
+    assert enable.triggers == tuple(HashOf(name) for name in files)
+    assert enable.script == certbot.render_enable_renewal_script()
+    assert enable.undo == certbot.render_disable_renewal_script()
+    for timer in ("djscale-certbot-renew.timer", "djscale-certificate-check.timer"):
+        assert f"systemctl enable --now {timer}\n" in enable.script
+        assert f"systemctl disable --now {timer} || true\n" in enable.undo
+
+
 @pytest.mark.parametrize("app_count", [1, 2, 5])
 def test_every_after_and_trigger_names_an_earlier_item_or_a_peer(app_count):
     cfg = make_config(app_count=app_count)
@@ -171,9 +210,12 @@ def test_inspect_files_are_the_plan_items(cfg):
         plan.item("nginx-tls-conf").content, values)
     assert files["etc/djscale/nginx/nginx.conf.nginx-http-conf"].content == render_text(
         plan.item("nginx-http-conf").content, values)
-    assert files["steps/10-renew-enable.sh"].executable
-    assert files["steps/11-teardown.sh"].content == containers.render_teardown_script(
+    assert files["steps/16-renew-enable.sh"].executable
+    assert files["steps/17-teardown.sh"].content == containers.render_teardown_script(
         nginx.NGINX_CONTAINER_NAME)
+    for name in ("alert-script", "expiry-script", "status-command"):
+        item = plan.item(name)
+        assert files[item.path.lstrip("/")].content == item.content, name
     assert files["etc/ufw/after.rules"].content == firewall.docker_user_block(
         firewall.proxy_rules(cfg))
     assert isinstance(plan.item("firewall"), Step)

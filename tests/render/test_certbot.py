@@ -1,5 +1,7 @@
-"""certbot scripts and units: exact text, systemd's own check of the units, and the scripts
-run with a stand-in `docker` that records what would run."""
+"""certbot scripts and units, the expiry check and the status command: exact text, systemd's
+own check of the units, and the renewal run with a stand-in `docker` that records what would
+run (the expiry check and the status command against real TLS servers:
+tests/render/test_certbot_real.py)."""
 from __future__ import annotations
 
 import subprocess
@@ -7,7 +9,12 @@ import subprocess
 import pytest
 
 from components.config import AcmeConfig
+from components.render.alerts import render_alert_unit
 from components.render.certbot import (render_certbot_obtain_script,
+                                       render_certificate_check_script,
+                                       render_certificate_check_service,
+                                       render_certificate_check_timer,
+                                       render_certificate_status_script,
                                        render_disable_renewal_script,
                                        render_enable_renewal_script, render_renew_script,
                                        render_renew_service, render_renew_timer)
@@ -40,21 +47,50 @@ def test_renew_script(cfg, tmp_path):
     check_shell(script, tmp_path)
 
 
+def test_certificate_check_script(cfg, tmp_path):
+    script = render_certificate_check_script(cfg)
+    assert_golden("certificate-check.sh", script)
+    check_shell(script, tmp_path)
+    assert "domain=shop.example.com\naddress=127.0.0.1\nport=443\nwarning_days=14\n" in script
+
+
+def test_the_warning_window_is_the_configured_one(cfg):
+    cfg = make_config(acme=AcmeConfig(email="ops@example.com", expiry_warning_days=30))
+    assert "\nwarning_days=30\n" in render_certificate_check_script(cfg)
+
+
+def test_certificate_status_script(tmp_path):
+    script = render_certificate_status_script()
+    assert_golden("certificate-status.sh", script)
+    check_shell(script, tmp_path)
+
+
 def test_units_text_and_systemd_accepts_them(tmp_path):
-    service = render_renew_service("/usr/local/sbin/djscale-certbot-renew")
-    timer = render_renew_timer()
-    assert service == """\
+    units = {
+        "djscale-certbot-renew.service": render_renew_service(),
+        "djscale-certbot-renew.timer": render_renew_timer(),
+        "djscale-certificate-check.service": render_certificate_check_service(),
+        "djscale-certificate-check.timer": render_certificate_check_timer(),
+    }
+    assert units["djscale-certbot-renew.service"] == """\
 # managed by djscale, do not edit
 [Unit]
 Description=djscale: renew the site's certificate and reload nginx
 Wants=network-online.target
 After=network-online.target docker.service
+# A failed renewal (or a renewed certificate nginx rejects) is an alert: a critical journal
+# entry and a state file, until a run succeeds again.
+OnFailure=djscale-alert@%n.service
 
 [Service]
 Type=oneshot
+# certbot sleeps up to ~8 minutes first, then talks to the CA: a run still going after an
+# hour hangs, and is stopped and counted as a failure instead of staying silent.
+TimeoutStartSec=1h
 ExecStart=/usr/local/sbin/djscale-certbot-renew
+ExecStartPost=/usr/local/sbin/djscale-alert succeeded %n
 """
-    assert timer == """\
+    assert units["djscale-certbot-renew.timer"] == """\
 # managed by djscale, do not edit
 [Unit]
 Description=djscale: renew the site's certificate twice a day
@@ -67,13 +103,45 @@ Persistent=true
 [Install]
 WantedBy=timers.target
 """
-    # systemd-analyze checks that ExecStart exists: point it at a real executable here.
-    (tmp_path / "djscale-certbot-renew.service").write_text(render_renew_service("/bin/true"))
-    (tmp_path / "djscale-certbot-renew.timer").write_text(timer)
+    assert units["djscale-certificate-check.service"] == """\
+# managed by djscale, do not edit
+[Unit]
+Description=djscale: check the expiry of the certificate nginx serves
+After=docker.service
+# A certificate close to its end (or none served) is an alert: a critical journal entry and
+# a state file, until a check succeeds again.
+OnFailure=djscale-alert@%n.service
+
+[Service]
+Type=oneshot
+TimeoutStartSec=5min
+ExecStart=/usr/local/sbin/djscale-certificate-check
+ExecStartPost=/usr/local/sbin/djscale-alert succeeded %n
+"""
+    assert units["djscale-certificate-check.timer"] == """\
+# managed by djscale, do not edit
+[Unit]
+Description=djscale: check the served certificate's expiry once a day
+
+[Timer]
+# Hours away from the renewals (00:00 and 12:00, up to an hour late, plus certbot's sleep).
+OnCalendar=*-*-* 06:00:00
+RandomizedDelaySec=1h
+Persistent=true
+
+[Install]
+WantedBy=timers.target
+"""
+    # systemd-analyze checks that ExecStart/ExecStartPost exist: real executables here.
+    units["djscale-certbot-renew.service"] = render_renew_service("/bin/true", "/bin/true")
+    units["djscale-certificate-check.service"] = render_certificate_check_service(
+        "/bin/true", "/bin/true")
+    units["djscale-alert@.service"] = render_alert_unit("/bin/true")  # their OnFailure=
+    for name, text in units.items():
+        (tmp_path / name).write_text(text)
     result = subprocess.run(["systemd-analyze", "verify",
-                             str(tmp_path / "djscale-certbot-renew.service"),
-                             str(tmp_path / "djscale-certbot-renew.timer")],
-                            capture_output=True, text=True)
+                             *(str(tmp_path / name) for name in units)],
+                            capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
@@ -88,18 +156,23 @@ def test_enable_and_disable_renewal_scripts(tmp_path):
     make_stubs(bin_dir, {"systemctl": 'exit "${SYSTEMCTL_RC:-0}"'})
     assert run_sandboxed(enable, bin_dir, log).returncode == 0
     assert calls(log) == ["systemctl daemon-reload",
-                          "systemctl enable --now djscale-certbot-renew.timer"]
+                          "systemctl enable --now djscale-certbot-renew.timer",
+                          "systemctl enable --now djscale-certificate-check.timer"]
     log.unlink()
     assert run_sandboxed(enable, bin_dir, log, env={"SYSTEMCTL_RC": "1"}).returncode != 0
     log.unlink()
     gone = run_sandboxed(disable, bin_dir, log, env={"SYSTEMCTL_RC": "5"})  # no such unit
     assert gone.returncode == 0, gone.stderr
-    assert calls(log) == ["systemctl disable --now djscale-certbot-renew.timer"]
+    assert calls(log) == ["systemctl disable --now djscale-certbot-renew.timer",
+                          "systemctl disable --now djscale-certificate-check.timer"]
 
 
-def test_service_refuses_a_path_systemd_would_split():
-    with pytest.raises(ValueError):
-        render_renew_service("/usr/local/sbin/my renew")
+def test_services_refuse_a_path_systemd_would_split():
+    for render in (render_renew_service, render_certificate_check_service):
+        with pytest.raises(ValueError):
+            render("/usr/local/sbin/my renew")
+        with pytest.raises(ValueError):
+            render("/usr/local/sbin/renew", "/usr/local/sbin/my alert")
 
 
 # --- scripts run against a stand-in docker ------------------------------------------------
@@ -183,3 +256,19 @@ def test_renew_reloads_nginx_only_after_a_renewal(cfg, sandbox):
     assert broken.returncode != 0
     assert calls(box["log"]) == [renew, check]  # no reload with a config nginx rejects
     assert marker.exists()  # the next run tries again
+    # the last line says what failed: the alert quotes it (tests/render/test_alerts.py)
+    assert broken.stderr.splitlines()[-1] == (
+        "djscale: nginx -t failed after a renewal: the new certificate is not served")
+
+
+def test_a_failed_certbot_fails_the_renewal_and_says_so(cfg, sandbox):
+    box = sandbox
+    make_stubs(box["bin"], {"docker": "exit 1"})  # certbot: could not reach the CA
+    script = render_renew_script(cfg, certbot_image=IMAGE, webroot=str(box["webroot"]),
+                                 letsencrypt_dir=str(box["letsencrypt"]))
+    box["letsencrypt"].mkdir()
+    failed = run_sandboxed(script, box["bin"], box["log"], private_mounts=("/var/lib",))
+    assert failed.returncode == 1
+    assert [c.split()[:2] for c in calls(box["log"])] == [["docker", "run"]]  # nothing else
+    assert failed.stderr.splitlines()[-1] == \
+        "djscale: certbot renew failed (its output is above)"

@@ -3,7 +3,8 @@
 # Run twice a day by djscale-certbot-renew.timer (output in the journal). Renews the
 # certificates that are due; when one was renewed (certbot's --deploy-hook leaves a marker),
 # checks nginx's configuration and reloads nginx, which then serves the new certificate
-# without a restart. A failed check leaves the marker, so the next run tries again.
+# without a restart. A failed check leaves the marker, so the next run tries again. Each
+# failure ends with one line saying what failed: the alert (djscale-alert) quotes it.
 # Arguments go to `certbot renew`: without a terminal certbot first sleeps a random while
 # (spreading the load on the CA); tests pass --no-random-sleep-on-renew --force-renewal.
 set -euo pipefail
@@ -20,9 +21,15 @@ certbot_run() {
     docker run "${options[@]}" "$image" "$@"
 }
 
-certbot_run renew --deploy-hook 'touch /etc/letsencrypt/.djscale-renewed' "$@"
+if ! certbot_run renew --deploy-hook 'touch /etc/letsencrypt/.djscale-renewed' "$@"; then
+    echo "djscale: certbot renew failed (its output is above)" >&2
+    exit 1
+fi
 if [ -e "$marker" ]; then
-    docker exec "$nginx_container" nginx -t -q -c "$nginx_conf"
+    if ! docker exec "$nginx_container" nginx -t -q -c "$nginx_conf"; then
+        echo "djscale: nginx -t failed after a renewal: the new certificate is not served" >&2
+        exit 1
+    fi
     docker exec "$nginx_container" nginx -s reload -c "$nginx_conf"
     rm -f "$marker"
     echo "djscale: certificate renewed, nginx reloaded"
