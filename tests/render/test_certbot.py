@@ -54,6 +54,13 @@ def test_certificate_check_script(cfg, tmp_path):
     assert "domain=shop.example.com\naddress=127.0.0.1\nport=443\nwarning_days=14\n" in script
 
 
+def test_the_check_says_when_openssl_is_missing(cfg):
+    result = subprocess.run(["/bin/bash", "-c", render_certificate_check_script(cfg)],
+                            env={"PATH": "/nonexistent"}, capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (1, "djscale: openssl is not installed: the "
+                                                     "served certificate cannot be read\n")
+
+
 def test_the_warning_window_is_the_configured_one(cfg):
     cfg = make_config(acme=AcmeConfig(email="ops@example.com", expiry_warning_days=30))
     assert "\nwarning_days=30\n" in render_certificate_check_script(cfg)

@@ -11,6 +11,10 @@ address=127.0.0.1
 port=443
 warning_days=14
 
+if ! command -v openssl >/dev/null; then
+    echo "djscale: openssl is not installed: the served certificate cannot be read" >&2
+    exit 1
+fi
 served=$(timeout 30 openssl s_client -connect "$address:$port" -servername "$domain" \
     </dev/null 2>/dev/null | openssl x509 2>/dev/null || true)
 if [ -z "$served" ]; then
