@@ -8,6 +8,13 @@ which changes at every pebble start and is served at https://ACME:15000/roots/0.
 challtestsrv is pebble's DNS: every name resolves to the proxy's address, so pebble's
 HTTP-01 validation really fetches http://<domain>/.well-known/acme-challenge/... from the
 proxy's nginx. PEBBLE_AUTHZREUSE=0 makes every order validate again.
+
+pebble issues certificates valid for CERTIFICATE_DAYS (10) days instead of its default five
+years, so the proxy's expiry check has a certificate close to its end to flag: the bed's
+stack sets `acme.expiryWarningDays` below that (bed.py), the expiry proof deploys the
+default 14 (test_55_renewal_alarms). certbot 2.1 (the bed's) renews a certificate with less
+than 30 days left, so every `certbot renew` on the bed renews: the renewal proofs', and the
+timer's should a bed run cross 00:00 or 12:00 (a reload: nothing fails meanwhile, test_50).
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from . import layout
 ACME_DIR = layout.STATE_DIR / "acme"
 ACME_PORT = 14000
 MANAGEMENT_PORT = 15000
+CERTIFICATE_DAYS = 10
 
 
 def directory_url() -> str:
@@ -69,6 +77,8 @@ def write_pebble_files() -> Path:
         "tlsPort": 443,
         "ocspResponderURL": "",
         "externalAccountBindingRequired": False,
+        # seconds; pebble 2.4 reads it (cmd/pebble/main.go: config, ca.New), Debian 12 has 2.4
+        "certificateValidityPeriod": CERTIFICATE_DAYS * 86400,
     }}
     (d / "pebble.json").write_text(json.dumps(config, indent=2))
     return d

@@ -28,6 +28,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 STACK_FILE = PROJECT_DIR / "Pulumi.testbed.yaml"
 SUPERUSER = "admin"
 ACME_EMAIL = "admin@example.com"
+BED_EXPIRY_WARNING_DAYS = 7  # below acme.CERTIFICATE_DAYS
 
 
 def log(message: str) -> None:
@@ -39,7 +40,10 @@ def stack_values(state: layout.BedState) -> dict:
     """The `djscale:` config of the bed's stack (namespace stripped), as structured values."""
     return {
         "domain": layout.DOMAIN,
-        "acme": {"email": ACME_EMAIL, "server": acme.directory_url()},
+        # pebble's certificates last acme.CERTIFICATE_DAYS (10): below that, the proxy's
+        # daily expiry check passes on the bed; test_55 deploys the default (14) to see it fail.
+        "acme": {"email": ACME_EMAIL, "server": acme.directory_url(),
+                 "expiryWarningDays": BED_EXPIRY_WARNING_DAYS},
         "ssh": {"user": layout.SSH_USER, "port": 22,
                 "privateKeyPath": str(layout.ssh_key_path()),
                 "hostKeys": dict(state.host_keys)},
