@@ -15,6 +15,8 @@ import sys
 import time
 
 from tests.testbed import layout
+from tests.testbed.bed import stack_values
+from tests.testbed.deploy import deploy_bed
 
 from ._bed import the_bed
 from .load import Load, print_rows, summary
@@ -26,8 +28,22 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.host_loss", description=__doc__)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--max-fails", type=int, default=None,
+                        help="deploy with this nginx.maxFails first (and the bed's own "
+                             "config again afterwards)")
     args = parser.parse_args(argv)
     bed = the_bed()
+    if args.max_fails is None:
+        return measure(bed, args)
+    nginx = {**stack_values(bed.state).get("nginx", {}), "maxFails": args.max_fails}
+    deploy_bed(changes={"nginx": nginx})
+    try:
+        return measure(bed, args)
+    finally:
+        deploy_bed()
+
+
+def measure(bed, args) -> int:
     victim = bed.apps[0]
     load = Load(bed, args.workers)
     t0 = time.time()
@@ -45,8 +61,9 @@ def main(argv: list[str]) -> int:
     phases = [("all answering", t0, t1), (f"{victim} silent", t1, t2), ("back", t2, t3)]
     rows = [summary(label, [r for r in requests if a <= r.started < b], b - a)
             for label, a, b in phases]
-    print(f"{len(bed.apps)} app servers, {args.workers} client workers, {victim} drops "
-          f"packets from the proxy for {t2 - t1:.0f}s")
+    max_fails = "the bed's" if args.max_fails is None else args.max_fails
+    print(f"{len(bed.apps)} app servers, {args.workers} client workers, nginx.maxFails "
+          f"{max_fails}, {victim} drops packets from the proxy for {t2 - t1:.0f}s")
     print_rows(rows)
     before, lost = rows[0], rows[1]
     print(f"silent/before: throughput {lost['rps'] / before['rps']:.2f}, "

@@ -25,13 +25,28 @@ from .probes import Bed
 _PROOF_FILE = re.compile(r"^test_\d\d_")  # test_10_bed.py, test_95_firewall_lockout.py, ...
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """Mark every numbered proof in this directory `testbed` (a proof left unmarked would
-    bring the bed up, or tear down one that is up, in a `-m "not testbed"` run)."""
+    bring the bed up, or tear down one that is up, in a `-m "not testbed"` run). Proofs
+    marked `first_suite` test what does not depend on the hosts' Debian release (nginx's
+    behaviour in its container, the rollout's order, the engine): they run on the first
+    suite's bed only and are deselected (not skipped) for the others, which keeps CI's time
+    for what differs between releases (packages, ufw, PostgreSQL, Docker, systemd)."""
+    first = _suites()[0]
+    kept, dropped = [], []
     for item in items:
         if "tests/testbed/test_" in str(item.fspath).replace(os.sep, "/") and \
                 _PROOF_FILE.match(os.path.basename(str(item.fspath))):
             item.add_marker(pytest.mark.testbed)
+        callspec = getattr(item, "callspec", None)
+        suite = callspec.params.get("bed") if callspec else None
+        if suite and suite != first and item.get_closest_marker("first_suite"):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def _reuse() -> bool:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from . import layout
+
+pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
 
 URL = f"https://{layout.DOMAIN}/mydb/"
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from . import layout
+
+pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
 
 SPOOFED = "203.0.113.9"
 

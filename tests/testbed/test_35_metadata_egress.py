@@ -16,7 +16,6 @@ import shlex
 
 import pytest
 
-from components.render.app_image import CONTAINER_NAME as APP_CONTAINER
 from components.render.nginx import NGINX_CONTAINER_NAME
 
 from . import layout
@@ -60,7 +59,7 @@ def _drops(bed, role: str) -> int:
 def test_the_app_container_does_not_reach_the_metadata_service(bed, metadata_service):
     for app in bed.apps:
         dropped = _drops(bed, app)
-        run = f"docker exec {APP_CONTAINER} python3 -c "
+        run = f"docker exec {bed.app_container(app)} python3 -c "
         assert bed.sudo(app, run + _connect(METADATA, 80), check=False).returncode != 0, app
         assert _drops(bed, app) > dropped, app
         assert bed.sudo(app, run + _connect(*S3), check=False).returncode == 0, app

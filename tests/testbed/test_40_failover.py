@@ -6,7 +6,11 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from . import layout
+
+pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
 
 URL = f"https://{layout.DOMAIN}/mydb/"
 

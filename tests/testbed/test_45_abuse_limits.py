@@ -10,8 +10,12 @@ import shlex
 import time
 import uuid
 
+import pytest
+
 from . import layout
 from .probes import PEBBLE_ROOT
+
+pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
 
 CURL = (f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 10 --cacert {PEBBLE_ROOT} "
         f"--resolve {layout.DOMAIN}:443:{layout.PROXY_ADDRESS}")

@@ -27,10 +27,14 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from . import acme, layout
 from .bed import BED_EXPIRY_WARNING_DAYS, stack_values
 from .deploy import deploy_bed
 from .hosts import wait_until
+
+pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
 
 RENEW_UNIT = "djscale-certbot-renew.service"
 CHECK_UNIT = "djscale-certificate-check.service"

@@ -144,11 +144,11 @@ def test_a_rollout_under_load_fails_no_request_and_keeps_the_data(bed, first, tm
         ok, failed = load.stop()
     assert failed == 0 and ok > 20, (ok, failed, load.errors())
 
-    kinds = {a.name: (a.kind, a.type) for a in actions}
+    ran = {a.name: a.type for a in actions if a.kind != "same"}  # triggers: a replace
     first_app = bed.apps[0]
-    assert kinds[f"{first_app}-image"] == ("update", "command:remote:Command")  # the build
+    assert ran[f"{first_app}-image"] == "command:remote:Command"  # the one build
     for app in bed.apps[1:]:  # shipped, not built
-        assert kinds[f"{app}-image"] == ("update", "command:local:Command"), kinds
+        assert ran[f"{app}-image"] == "command:local:Command", ran
     images = {app: _running_image(bed, app) for app in bed.apps}
     assert len(set(images.values())) == 1 and old_image not in images.values(), images
     for app in bed.apps:

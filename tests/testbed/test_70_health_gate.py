@@ -13,6 +13,8 @@ from . import layout
 from .bed import PROJECT_DIR
 from .deploy import deploy_bed
 
+pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
+
 LOAD = r"""
 ok=0; failed=0; n=0; end=$((SECONDS + {seconds}))
 while [ $SECONDS -lt $end ] && [ ! -e /tmp/{marker}.stop ]; do
@@ -61,9 +63,16 @@ class _Load:
         raise AssertionError("the load never finished")
 
     def errors(self) -> str:
-        """What the failed requests got (method and status), last lines."""
-        return self.bed.run_in("client", f"tail -n 20 /tmp/{self.marker}.log",
+        """What the failed requests got (method and status), last lines; and the app
+        containers' last error lines (a 500's exception)."""
+        text = self.bed.run_in("client", f"tail -n 20 /tmp/{self.marker}.log",
                                check=False).stdout
+        for app in self.bed.apps:
+            text += f"\n--- {app}:\n" + self.bed.sudo(app, (
+                "for c in $(docker ps -aq --filter label=djscale.container=djscale-app); do "
+                "docker logs --since 15m $c 2>&1 | grep -E -A3 'Error|Traceback|Exception' "
+                "| tail -n 30; done"), check=False).stdout
+        return text
 
 
 def _quote(text: str) -> str:

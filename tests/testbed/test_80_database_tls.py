@@ -56,7 +56,8 @@ def test_with_the_printed_certificate_and_verify_full_an_app_host_gets_tls(bed, 
     cert = deployed["dbCaCert"]
     assert cert.startswith("-----BEGIN CERTIFICATE-----")
     on_db = bed.sudo("db", "cat /etc/djscale/postgres-tls/server.crt").stdout
-    assert on_db == cert  # the certificate db-tls printed is the one PostgreSQL serves
+    assert on_db.strip() == cert.strip()  # (stdout as an output: trailing newline trimmed)
+    # the certificate db-tls printed is the one PostgreSQL serves
     for app in bed.apps:
         on_app = bed.sudo(app, "stat -c '%U:%G %a' /etc/djscale/db-ca.pem; "
                           "cat /etc/djscale/db-ca.pem").stdout

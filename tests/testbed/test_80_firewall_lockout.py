@@ -18,9 +18,13 @@ OUTSIDE = "192.0.2.0/24"  # a network the machine is not in
 
 
 def _firewall(bed) -> dict[str, str]:
-    """Everything of each host's firewall that a refused step must leave as it was."""
-    return {role: bed.sudo(role, "ufw status verbose; ufw show added; iptables -S; "
-                                 "ip6tables -S; cat /etc/ufw/user.rules /etc/ufw/user6.rules "
+    """Everything of each host's firewall that a refused step must leave as it was. Docker's
+    own DOCKER chain is left out: its rules name the running containers' addresses, which a
+    release changes (the new slot's container starts beside the old one, so it gets another
+    address)."""
+    return {role: bed.sudo(role, "ufw status verbose; ufw show added; "
+                                 "iptables -S | grep -v -e '^-A DOCKER '; ip6tables -S; "
+                                 "cat /etc/ufw/user.rules /etc/ufw/user6.rules "
                                  "/etc/ufw/after.rules /etc/default/ufw").stdout
             for role in bed.roles}
 

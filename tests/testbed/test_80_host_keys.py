@@ -19,6 +19,8 @@ from .bed import stack_values
 from .deploy import deploy_bed
 from .hosts import wait_until
 
+pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
+
 SAVED = "/root/djscale-proof-host-keys"  # the original keys, inside the host meanwhile
 SWAP = f"""set -e
 rm -rf {SAVED}; mkdir -m 700 {SAVED}

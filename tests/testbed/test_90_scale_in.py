@@ -12,6 +12,8 @@ from .bed import stack_values
 from .deploy import deploy_bed
 from .test_70_health_gate import _Load
 
+pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
+
 
 def test_removing_the_middle_app_server_touches_only_what_named_it(bed, deployed):
     if len(bed.apps) < 3:  # the default bed has two
