@@ -5,8 +5,8 @@ are the rules that involve more than one key: a conditionally required key, the 
 given once, host names and addresses unique across hosts, a pinned host key for every host
 and the bastion (or the explicit `ssh.insecureSkipHostKeyCheck`, and its warning),
 `database.allowedClients` against this stack's own hosts, the database's connection budget
-(`database.maxConnections` against `appServers` × `app.workers`), and nginx's retry window
-between its timeouts.
+(`database.maxConnections` against `appServers` × `app.workers`), the app's two host ports
+against every SSH port and the database's, and nginx's retry window between its timeouts.
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def _build_stack(values: dict, top: Section, reading: Reading) -> StackConfig:
     stack = dataclasses.replace(stack, database=_check_allowed_clients(
         reading.problems, stack, top.data.get("database")))
     _check_connection_budget(reading.problems, stack)
-    _check_app_ports(reading.problems, stack)
+    _check_app_ports(reading.problems, stack, app_paths)
     _check_batch_size(reading.problems, stack)
     return stack
 
@@ -290,22 +290,33 @@ def _check_connection_budget(problems: Problems, stack: StackConfig) -> None:
             f"at least {needed + SUPERUSER_RESERVED_CONNECTIONS} or lower app.workers"))
 
 
-def _check_app_ports(problems: Problems, stack: StackConfig) -> None:
-    """The app's two host ports (a release starts beside the running container) fit the port
-    range and collide with no other service the app servers' firewalls admit."""
+def _check_app_ports(problems: Problems, stack: StackConfig, app_paths: list[str]) -> None:
+    """app.port and app.port + 1 (a release starts beside the running container) are host
+    ports of the app servers: neither may be a port SSH or PostgreSQL listens on. Every SSH
+    port of the stack counts, not only the app servers' own: hosts are usually built alike,
+    and Docker would take the port before sshd could, locking the operator out."""
     port = stack.app.port
     if port is None:
         return
-    taken = {stack.ssh_port_for(host): f"the SSH port of {path}"
-             for path, host in [*((f"appServers[{i}]", h) for i, h in
-                                  enumerate(stack.app_servers))]}
-    if stack.database.host is not None:
-        taken.setdefault(stack.database.port, "database.port")
-    for candidate in (port, port + 1):
-        if candidate in taken:
-            problems.add("app.port", f"{port} makes the app use port {candidate}, which is "
-                                     f"{taken[candidate]}; choose another app.port")
-            return
+    owners: dict[int, list[str]] = {}
+    database = stack.database
+    ssh_ports = [("ssh.port", stack.ssh.port)]
+    if database.host is not None:
+        ssh_ports.append(("database.sshPort", database.ssh_port))
+    ssh_ports += [(f"{path}.sshPort", host.ssh_port)
+                  for path, host in zip(app_paths, stack.app_servers)]
+    ssh_ports.append(("proxy.sshPort", stack.proxy.ssh_port))
+    for path, taken in ssh_ports:
+        if taken is not None:
+            owners.setdefault(taken, []).append(path)
+    if database.host is not None and database.port is not None:
+        owners.setdefault(database.port, []).append("database.port")
+    clashes = [f"{candidate} is {' and '.join(owners[candidate])}"
+               for candidate in (port, port + 1) if candidate in owners]
+    if clashes:
+        problems.add("app.port", f"{port} puts the app's two slots on ports {port} and "
+                                 f"{port + 1}, and {' and '.join(clashes)}; choose another "
+                                 "app.port")
 
 
 def _check_batch_size(problems: Problems, stack: StackConfig) -> None:

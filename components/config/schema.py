@@ -245,9 +245,11 @@ class AppConfig:
                                          "The Django superuser.")
     port: int = setting(
         "port", Integer(minimum=1, maximum=65534), 8000,
-        "Host port of the app on each app server's private address (the proxy's upstream). "
-        "A release starts the new container beside the running one, on the other of two "
-        "ports: `app.port` and `app.port + 1`; nginx switches once it is healthy.")
+        "Host port of the app on each app server's private address (the proxy's upstream), "
+        "not the port the image listens on (`app.containerPort`). A release starts the new "
+        "container beside the running one, on the other of two ports: `app.port` and "
+        "`app.port + 1`; nginx switches once it is healthy. Neither may be an SSH port of "
+        "any host (`ssh.port`, a `sshPort`) or `database.port`.")
     container_port: int = setting(
         "containerPort", Port(), 8000,
         "The port the app's image listens on inside its container (the bundled image's "

@@ -377,6 +377,44 @@ def test_ports_in_range(path, value, message):
     assert problems(with_value(path, value)) == [message]
 
 
+@pytest.mark.parametrize("changes, message", [
+    ({"ssh.port": 8001},
+     "app.port: 8000 puts the app's two slots on ports 8000 and 8001, and 8001 is ssh.port; "
+     "choose another app.port"),
+    ({"appServers.1.sshPort": 8000},
+     "app.port: 8000 puts the app's two slots on ports 8000 and 8001, and 8000 is "
+     "appServers[1].sshPort; choose another app.port"),
+    ({"proxy.sshPort": 8000, "database.sshPort": 8000},
+     "app.port: 8000 puts the app's two slots on ports 8000 and 8001, and 8000 is "
+     "database.sshPort and proxy.sshPort; choose another app.port"),
+    ({"app.port": 5431, "ssh.port": 5431},
+     "app.port: 5431 puts the app's two slots on ports 5431 and 5432, and 5431 is ssh.port "
+     "and 5432 is database.port; choose another app.port"),
+    ({"app.port": 21},
+     "app.port: 21 puts the app's two slots on ports 21 and 22, and 22 is ssh.port; choose "
+     "another app.port"),
+])
+def test_app_ports_are_neither_an_ssh_port_nor_the_database_port(changes, message):
+    raw = valid()
+    for path, value in changes.items():
+        node = raw
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        node[last] = value
+    assert problems(raw) == [message]
+
+
+def test_app_ports_may_follow_ports_nothing_listens_on():
+    raw = with_value("app.port", 2223)  # the SSH port (22) and the database's are elsewhere
+    raw["database"]["port"] = 2222
+    assert parse(raw).app.port == 2223
+    raw = with_value("app.port", 5432)  # another stack's database: its port is not ours
+    raw["database"] = {"stack": "org/project/db"}
+    raw["ssh"]["hostKeys"] = {a: k for a, k in PINS.items() if a != "203.0.113.10"}
+    assert parse(raw).app.port == 5432
+
+
 # --- SSH ---------------------------------------------------------------------------------
 
 def test_ssh_key_missing():
