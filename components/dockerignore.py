@@ -24,6 +24,11 @@ Two consequences differ from `MatchesOrParentMatches` and surprise people:
 - `["a", "!**/keep"]` excludes a/keep: "a" is pruned, no "!" pattern starts with "a/".
 BuildKit (tonistiigi/fsutil `filter.go`) walks the same way but does enter excluded
 directories when a "!" pattern has glob characters, so there a/keep would be sent.
+djscale builds with BuildKit, on the server, from an upload of exactly `context_files`:
+BuildKit's own filter then keeps that set whole (it excludes nothing the walk above sends),
+so only in that rare case would a local BuildKit build hold a file the deployed image lacks.
+BuildKit reads `<Dockerfile>.dockerignore` beside the Dockerfile instead of .dockerignore
+when there is one: `ignore_file` says which file the patterns come from.
 
 Dockerfile and .dockerignore (the default names): the CLI always sends them (docker/cli
 `build/dockerignore.go` `TrimBuildFilesFromExcludes` appends "!Dockerfile"), and the daemon
@@ -100,9 +105,10 @@ def parse_dockerignore(text: str) -> list[str]:
     return patterns
 
 
-def read_patterns(context: Path) -> list[str]:
-    """The patterns of context/.dockerignore as Docker reads them; [] without the file."""
-    path = Path(context) / DOCKERIGNORE
+def read_patterns(context: Path, ignore_file: Optional[Path] = None) -> list[str]:
+    """The patterns of context/.dockerignore (or of `ignore_file`: BuildKit's
+    `<Dockerfile>.dockerignore`) as Docker reads them; [] without the file."""
+    path = Path(ignore_file) if ignore_file is not None else Path(context) / DOCKERIGNORE
     if not path.is_file():
         return []
     return parse_dockerignore(path.read_bytes().decode("utf-8", "surrogateescape"))
@@ -334,8 +340,8 @@ class DockerIgnore:
     """
 
     @classmethod
-    def of_context(cls, context: Path) -> "DockerIgnore":
-        return cls(read_patterns(context))
+    def of_context(cls, context: Path, ignore_file: Optional[Path] = None) -> "DockerIgnore":
+        return cls(read_patterns(context, ignore_file))
 
     def __init__(self, patterns: Sequence[str]):
         self._patterns: list[_Pattern] = []
@@ -418,9 +424,10 @@ class DockerIgnore:
 
 # --- the build context ----------------------------------------------------------------------
 
-def _sent_entries(context: Path) -> Iterator[tuple[str, os.DirEntry]]:
+def _sent_entries(context: Path, ignore_file: Optional[Path] = None
+                  ) -> Iterator[tuple[str, os.DirEntry]]:
     """Every non-directory entry the tar walk sends, with its rel posix path."""
-    ignore = DockerIgnore.of_context(context)
+    ignore = DockerIgnore.of_context(context, ignore_file)
 
     def walk(directory: str, prefix: str, parent: Optional[tuple[bool, ...]]):
         with os.scandir(directory) as scan:
@@ -437,18 +444,20 @@ def _sent_entries(context: Path) -> Iterator[tuple[str, os.DirEntry]]:
     yield from walk(str(Path(context).resolve()), "", None)
 
 
-def context_files(context: Path) -> list[str]:
-    """Sorted rel posix paths of the regular files `COPY . /dst` copies from this context.
+def context_files(context: Path, ignore_file: Optional[Path] = None) -> list[str]:
+    """Sorted rel posix paths of the regular files `COPY . /dst` copies from this context
+    (its patterns from `ignore_file` instead of context/.dockerignore when given).
 
     Dockerfile and .dockerignore are listed only when .dockerignore does not exclude them
     (they reach the daemon anyway, but it drops excluded ones). Symlinks, fifos and sockets
     are not regular files and are not listed.
     """
-    return sorted(rel for rel, entry in _sent_entries(context)
+    return sorted(rel for rel, entry in _sent_entries(context, ignore_file)
                   if entry.is_file(follow_symlinks=False))
 
 
-def context_hash(context: Path, extra: Iterable[Path] = ()) -> str:
+def context_hash(context: Path, extra: Iterable[Path] = (),
+                 ignore_file: Optional[Path] = None) -> str:
     """sha256 hex over what the build copies: each file of `context_files` (path and
     content) and each sent symlink (path and target); then each `extra` file by name and
     content, in order (e.g. a Dockerfile outside the context, or one .dockerignore excludes,
@@ -460,7 +469,7 @@ def context_hash(context: Path, extra: Iterable[Path] = ()) -> str:
         encoded = name.encode("utf-8", "surrogateescape")
         digest.update(f"{kind} {len(encoded)} {len(data)}\n".encode() + encoded + data)
 
-    for rel, entry in sorted(_sent_entries(context), key=lambda item: item[0]):
+    for rel, entry in sorted(_sent_entries(context, ignore_file), key=lambda item: item[0]):
         if entry.is_file(follow_symlinks=False):
             record("file", rel, Path(entry.path).read_bytes())
         elif entry.is_symlink():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 from . import rules
@@ -19,7 +20,7 @@ from .keys import Reading, declared_keys, read_section
 from .reader import ConfigError, Problems, Section, decode_json
 from .rules import show
 from .schema import (RELEASE_CONNECTIONS, SECRET_KEYS, SECRETS,
-                     SUPERUSER_RESERVED_CONNECTIONS, AcmeConfig, AppServerConfig,
+                     SUPERUSER_RESERVED_CONNECTIONS, AcmeConfig, AppConfig, AppServerConfig,
                      DatabaseConfig, HostConfig, NginxConfig, SshConfig, StackConfig)
 
 # How an operator pins the hosts' keys (components/hostkeys.py), named in the problems.
@@ -158,8 +159,27 @@ def _build_nginx(values: dict, nginx: Section, reading: Reading) -> NginxConfig:
     return NginxConfig(**values)
 
 
+def _build_app(values: dict, app: Section, reading: Reading) -> AppConfig:
+    """The project's directory and its Dockerfile are there. Checked even when
+    `check_files` is off: the plans list the files to upload, so nothing renders without
+    them (the key file, checked only at `up`, is needed by no plan)."""
+    config = AppConfig(**values)
+    if config.source is None:
+        return config
+    source = config.source_dir
+    if not source.is_dir():
+        where = "" if Path(config.source).is_absolute() else \
+            " (a relative app.source starts at the Pulumi project directory)"
+        what = "is not a directory" if source.exists() else "does not exist"
+        app.problem("source", f"{show(config.source)} {what}: {source}{where}")
+    elif config.dockerfile is not None and not (source / config.dockerfile).is_file():
+        app.problem("dockerfile", f"{show(config.dockerfile)} is not a file in app.source: "
+                                  f"{source / config.dockerfile}")
+    return config
+
+
 BUILDERS = {AcmeConfig: _build_acme, SshConfig: _build_ssh, DatabaseConfig: _build_database,
-            NginxConfig: _build_nginx}
+            NginxConfig: _build_nginx, AppConfig: _build_app}
 
 
 def _check_hosts(problems: Problems, stack: StackConfig, app_paths: list[str]) -> None:

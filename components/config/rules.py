@@ -468,6 +468,15 @@ def django_username_problem(value: str) -> Optional[str]:
     return None
 
 
+def dockerfile_path_problem(value: str) -> Optional[str]:
+    """`app.dockerfile`: a relative path that stays inside the build context."""
+    segments = value.split("/")
+    if value.startswith("/") or "\\" in value or any(s in ("", ".", "..") for s in segments):
+        return (f"{show(value)} must be a relative path inside app.source (no leading /, "
+                "no empty, . or .. segment, no backslash)")
+    return None
+
+
 def log_level_problem(value: str) -> Optional[str]:
     if value not in LOG_LEVELS:
         return f"{show(value)} is not one of {', '.join(LOG_LEVELS)}"

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional
 
 from . import rules
 from .keys import (REQUIRED, Conditional, Derived, Flag, Integer, ListOf, MapOf, Object, Port,
                    Text, setting)
+
+# The Pulumi project directory (Pulumi.yaml beside components/): `pulumi` runs the program
+# here, and a relative `app.source` starts here.
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 # PostgreSQL keeps this many of max_connections for superusers (its default
 # superuser_reserved_connections); the release's one-off container holds one connection.
@@ -241,6 +246,18 @@ class SuperuserConfig:
 
 @dataclass(frozen=True)
 class AppConfig:
+    source: str = setting(
+        "source", Text(), "assets/app",
+        "The Django project's directory: the image's build context, relative to the Pulumi "
+        "project directory or absolute. The deploy uploads what `docker build` would send "
+        "from it (its `.dockerignore` applies) and builds there; djscale itself reads no "
+        "file of it (README, Using your own Django project).")
+    dockerfile: str = setting(
+        "dockerfile", Text(rules.dockerfile_path_problem), "Dockerfile",
+        "The project's Dockerfile, a path inside `app.source`. Built with BuildKit (`RUN "
+        "--mount`, `COPY --chmod`, heredocs), with `--build-arg BASE_IMAGE=` "
+        "`images.appBase`; a `<Dockerfile>.dockerignore` beside it takes the place of "
+        "`.dockerignore`, as BuildKit reads it.")
     superuser: SuperuserConfig = setting("superuser", Object(SuperuserConfig), REQUIRED,
                                          "The Django superuser.")
     port: int = setting(
@@ -269,6 +286,11 @@ class AppConfig:
     debug: bool = setting("debug", Flag(), False, "Django `DEBUG`. Never in production.")
     log_level: str = setting("logLevel", Text(rules.log_level_problem), "INFO",
                              "`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`.")
+
+    @property
+    def source_dir(self) -> Path:
+        """`source` as a path: relative ones start at the Pulumi project directory."""
+        return PROJECT_DIR / self.source  # an absolute `source` stays itself
 
 
 @dataclass(frozen=True)

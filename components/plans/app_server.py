@@ -19,10 +19,9 @@ from dataclasses import replace
 
 from components.config import HostConfig, StackConfig
 from components.render import appenv, containers, firewall, images, release
-from components.render.app_image import (APP_CONTEXT, CONTAINER_NAME, PROJECT_ROOT,
-                                         STOP_TIMEOUT, UPLOAD_DIR, app_image_tag, build_files,
-                                         context_name, healthcheck_command,
-                                         render_build_image_script)
+from components.render.app_image import (CONTAINER_NAME, STOP_TIMEOUT, UPLOAD_DIR,
+                                         app_image_tag, build_files, context_name,
+                                         healthcheck_command, render_build_image_script)
 
 from .docker_host import docker_host_items
 from .items import (Deferred, File, HashOf, HostPlan, Item, Local, Step, Teardown, Upload,
@@ -68,20 +67,22 @@ def _ship(cfg: StackConfig, host: HostConfig) -> Local:
 
 
 def _image(cfg: StackConfig) -> list[Item]:
-    name = context_name()
+    source, dockerfile = cfg.app.source_dir, cfg.app.dockerfile
+    name = context_name(source, dockerfile)
     return [
-        Upload("upload-context", after=("install-docker",), local_dir=APP_CONTEXT,
-               files=tuple(build_files(PROJECT_ROOT / APP_CONTEXT)), remote_dir=UPLOAD_DIR,
+        Upload("upload-context", after=("install-docker",), local_dir=str(source),
+               files=tuple(build_files(source, dockerfile)), remote_dir=UPLOAD_DIR,
                dir_name=name, source="app_image.build_files",
-               what="what `docker build` would send from `assets/app` (no other file), "
+               what="what `docker build` would send from `app.source` (no other file), "
                     "over SFTP"),
         Step("image", after=("upload-context",), provides="app_image",
              script=render_build_image_script(
-                 tag=app_image_tag(), context=f"{UPLOAD_DIR}/{name}",
-                 platform=cfg.images.platform, base_image=cfg.images.app_base),
+                 tag=app_image_tag(source, dockerfile), context=f"{UPLOAD_DIR}/{name}",
+                 platform=cfg.images.platform, base_image=cfg.images.app_base,
+                 dockerfile=dockerfile),
              source="app_image.render_build_image_script",
-             what="builds the image for `images.platform` unless the tag exists; prints its "
-                  "id"),
+             what="builds the image (`app.dockerfile`, BuildKit) for `images.platform` "
+                  "unless the tag exists; prints its id"),
     ]
 
 

@@ -12,9 +12,12 @@ from .items import Item, Step
 def docker_host_items(cfg: StackConfig, rules: FirewallRules, role: str) -> list[Item]:
     block = firewall.docker_user_block(rules)
     return [
-        Step("install-docker", script=docker_install.render_install_docker_script(cfg.ssh.user),
+        Step("install-docker", script=docker_install.render_install_docker_script(
+                 cfg.ssh.user, buildkit=role == "app"),
              source="docker_install.render_install_docker_script",
-             what="distro `docker.io`, running; an upload directory owned by the SSH user"),
+             what="distro `docker.io`, running; an upload directory owned by the SSH user"
+                  + ("; BuildKit (the distro's `docker-buildx` where Docker ≥ 23 needs it)"
+                     if role == "app" else "")),
         Step("firewall", after=("install-docker",), script=firewall.render_ufw_script(rules),
              ssh_client=True,
              writes=((AFTER_RULES_PATH, block, "0640"),) if block is not None else (),

@@ -1,20 +1,21 @@
 """The app's image and container: the build context, the image tag, the build script, the
 healthcheck.
 
+The context is the Django project's directory (`app.source`), its Dockerfile `app.dockerfile`.
 The tag is a hash of exactly what `docker build` sends (components/dockerignore.py, Docker's
 own .dockerignore semantics) plus the Dockerfile, so the image is rebuilt only when the app
 changes. The deploy uploads those files (and nothing else: no .env of the developer's) to
-UPLOAD_DIR/app-<hash> and builds there, for the configured platform.
+UPLOAD_DIR/app-<hash> and builds there with BuildKit, for the configured platform. djscale
+reads no file of the project beyond that: it never imports or executes the user's code.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
-from components.dockerignore import context_files, context_hash
+from components.dockerignore import DOCKERIGNORE, context_files, context_hash
 from components.render.templating import render_script
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-APP_CONTEXT = "assets/app"  # relative to the project root, where `pulumi` runs the program
 APP_IMAGE_REPOSITORY = "djscale-app"
 CONTAINER_NAME = "djscale-app"
 STOP_TIMEOUT = 30  # > gunicorn's graceful_timeout (20 s), see assets/app/gunicorn.conf.py
@@ -26,28 +27,39 @@ PLATFORM_MACHINES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64",
                      "linux/s390x": "s390x", "linux/riscv64": "riscv64"}
 
 
-def app_content_hash(context: Path = PROJECT_ROOT / APP_CONTEXT,
-                     dockerfile: str = "Dockerfile") -> str:
+def ignore_file(context: Path, dockerfile: str = "Dockerfile") -> Optional[Path]:
+    """The file BuildKit takes the context's exclusions from: `<Dockerfile>.dockerignore`
+    beside the Dockerfile when there is one, else the context's .dockerignore (or none)."""
+    specific = context / f"{dockerfile}{DOCKERIGNORE}"
+    if specific.is_file():
+        return specific
+    root = context / DOCKERIGNORE
+    return root if root.is_file() else None
+
+
+def app_content_hash(context: Path, dockerfile: str = "Dockerfile") -> str:
     """sha256 (16 hex digits) over every file the image build sees, and the Dockerfile."""
-    return context_hash(context, extra=[context / dockerfile])[:16]
+    return context_hash(context, extra=[context / dockerfile],
+                        ignore_file=ignore_file(context, dockerfile))[:16]
 
 
-def app_image_tag(context: Path = PROJECT_ROOT / APP_CONTEXT) -> str:
-    return f"{APP_IMAGE_REPOSITORY}:{app_content_hash(context)}"
+def app_image_tag(context: Path, dockerfile: str = "Dockerfile") -> str:
+    return f"{APP_IMAGE_REPOSITORY}:{app_content_hash(context, dockerfile)}"
 
 
-def context_name(context: Path = PROJECT_ROOT / APP_CONTEXT) -> str:
+def context_name(context: Path, dockerfile: str = "Dockerfile") -> str:
     """The upload's directory name: one per content, so a half-finished upload of another
     release never mixes with this one."""
-    return f"app-{app_content_hash(context)}"
+    return f"app-{app_content_hash(context, dockerfile)}"
 
 
 def build_files(context: Path, dockerfile: str = "Dockerfile") -> list[str]:
     """The context's files the build needs: what `docker build` sends, the Dockerfile and
-    .dockerignore (so the build on the server applies the same rules: an image identical to
-    one built from the developer's directory)."""
-    extra = {dockerfile} | ({".dockerignore"} if (context / ".dockerignore").exists() else set())
-    return sorted({*context_files(context), *extra})
+    the ignore file (so the build on the server applies the same rules: an image identical
+    to one built from the developer's directory)."""
+    ignore = ignore_file(context, dockerfile)
+    extra = {dockerfile} | ({ignore.relative_to(context).as_posix()} if ignore else set())
+    return sorted({*context_files(context, ignore), *extra})
 
 
 def healthcheck_command(port: int) -> str:
@@ -58,7 +70,8 @@ def healthcheck_command(port: int) -> str:
 
 def render_build_image_script(*, tag: str, context: str, platform: str, base_image: str,
                               dockerfile: str = "Dockerfile") -> str:
-    """Root script: build `tag` from the uploaded `context` unless it exists; print its id."""
+    """Root script: build `tag` from the uploaded `context` with BuildKit unless it exists;
+    print its id."""
     return render_script(
         "build-image.sh.j2", tag=tag, context=context, platform=platform,
         machine=PLATFORM_MACHINES[platform], dockerfile=dockerfile,

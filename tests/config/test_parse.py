@@ -1135,3 +1135,46 @@ def test_stack_files_are_read_as_the_cli_reads_them(tmp_path):
     raw, _ = read_stack_file(stack)
     assert raw == {"nginx": {"proxyBuffering": "off"},
                    "app": {"debug": True, "logLevel": "2024-01-01"}}
+
+
+# --- the project (app.source, app.dockerfile) ----------------------------------------------
+
+def test_the_project_defaults_to_the_bundled_app():
+    app = parse(valid()).app
+    assert (app.source, app.dockerfile) == ("assets/app", "Dockerfile")
+    assert app.source_dir == ROOT / "assets" / "app"
+
+
+def test_a_project_elsewhere_relative_or_absolute(tmp_path):
+    (tmp_path / "shop" / "docker").mkdir(parents=True)
+    (tmp_path / "shop" / "docker" / "web.Dockerfile").write_text("FROM x\n")
+    raw = with_value("app.source", str(tmp_path / "shop"))
+    raw["app"]["dockerfile"] = "docker/web.Dockerfile"
+    app = parse(raw).app
+    assert app.source_dir == tmp_path / "shop"
+    relative = parse(with_value("app.source", "tests/fixtures/../../assets/app")).app
+    assert relative.source_dir.resolve() == ROOT / "assets" / "app"
+
+
+def test_a_missing_project_directory_is_named(tmp_path):
+    """Checked whatever check_files says: the plans list the project's files."""
+    assert problems(with_value("app.source", "my-shop")) == [
+        f"app.source: 'my-shop' does not exist: {ROOT / 'my-shop'} (a relative app.source "
+        "starts at the Pulumi project directory)"]
+    (tmp_path / "file").write_text("")
+    assert problems(with_value("app.source", str(tmp_path / "file"))) == [
+        f"app.source: '{tmp_path / 'file'}' is not a directory: {tmp_path / 'file'}"]
+
+
+def test_a_missing_dockerfile_is_named():
+    assert problems(with_value("app.dockerfile", "Dockerfile.prod")) == [
+        "app.dockerfile: 'Dockerfile.prod' is not a file in app.source: "
+        f"{ROOT / 'assets' / 'app' / 'Dockerfile.prod'}"]
+
+
+@pytest.mark.parametrize("value", ["/etc/Dockerfile", "../Dockerfile", "docker//Dockerfile",
+                                   "./Dockerfile", "docker/", "a\\b"])
+def test_the_dockerfile_stays_inside_the_project(value):
+    assert problems(with_value("app.dockerfile", value)) == [
+        f"app.dockerfile: {value!r} must be a relative path inside app.source (no leading /, "
+        "no empty, . or .. segment, no backslash)"]

@@ -1,6 +1,8 @@
 """components/plans/: each host's plan, as data (no Pulumi)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from components.plans import app_server_plan, database_plan, proxy_plan, stack_plans
@@ -11,6 +13,8 @@ from components.render import (alerts, appenv, certbot, containers, firewall, im
                                postgres, release)
 from components.render.app_image import UPLOAD_DIR, app_image_tag, context_name
 from tests.render.conftest import make_config, replace
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def names(plan) -> list[str]:
@@ -99,12 +103,36 @@ def test_the_image_is_built_from_the_upload_for_the_configured_platform(cfg):
                            cfg.app_servers[0], runs_release=True)
     upload, image = plan.item("upload-context"), plan.item("image")
     assert isinstance(upload, Upload)
-    assert (upload.remote_dir, upload.dir_name) == (UPLOAD_DIR, context_name())
+    bundled = ROOT / "assets" / "app"
+    assert (upload.remote_dir, upload.dir_name) == (UPLOAD_DIR, context_name(bundled))
+    assert upload.local_dir == str(bundled)
     assert "manage.py" in upload.files and "Dockerfile" in upload.files
     assert image.provides == "app_image" and image.after == ("upload-context",)
     assert f"platform=linux/arm64\nexpected_machine=aarch64\n" in image.script
-    assert f"tag={app_image_tag()}\n" in image.script
-    assert f"context={UPLOAD_DIR}/{context_name()}\n" in image.script
+    assert f"tag={app_image_tag(bundled)}\n" in image.script
+    assert f"context={UPLOAD_DIR}/{context_name(bundled)}\n" in image.script
+    assert "dockerfile=Dockerfile\n" in image.script
+
+
+def test_the_image_comes_from_app_source_and_app_dockerfile(cfg, tmp_path):
+    """A project elsewhere, its Dockerfile in a subdirectory with its own ignore file: the
+    upload holds what BuildKit would send from there, and the build names that Dockerfile."""
+    project = tmp_path / "shop"
+    (project / "docker").mkdir(parents=True)
+    (project / "manage.py").write_text("")
+    (project / "notes.txt").write_text("")
+    (project / ".dockerignore").write_text("manage.py\n")  # not the one BuildKit reads
+    (project / "docker" / "prod.Dockerfile").write_text("FROM base\n")
+    (project / "docker" / "prod.Dockerfile.dockerignore").write_text("notes.txt\n")
+    app = replace(cfg.app, source=str(project), dockerfile="docker/prod.Dockerfile")
+    plan = app_server_plan(replace(cfg, app=app), cfg.app_servers[0], runs_release=True)
+    upload, image = plan.item("upload-context"), plan.item("image")
+    assert upload.local_dir == str(project)
+    assert upload.files == (".dockerignore", "docker/prod.Dockerfile",
+                            "docker/prod.Dockerfile.dockerignore", "manage.py")
+    assert upload.dir_name == context_name(project, "docker/prod.Dockerfile")
+    assert "dockerfile=docker/prod.Dockerfile\n" in image.script
+    assert '--file "$context/$dockerfile" "$context"' in image.script
 
 
 def test_the_release_starts_in_the_free_slot_reading_its_secrets_from_the_env_file(cfg):

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.render.app_image import app_content_hash, app_image_tag, healthcheck_command
+from components.render.app_image import (app_content_hash, app_image_tag, build_files,
+                                         healthcheck_command, ignore_file)
+
+BUNDLED = Path(__file__).resolve().parents[2] / "assets" / "app"
 
 
 def _tree(root: Path) -> Path:
@@ -39,7 +42,7 @@ def test_content_hash_ignores_caches_and_dockerignored_files(tmp_path):
 
 
 def test_content_hash_of_the_bundled_app_is_stable():
-    assert app_content_hash() == app_content_hash()
+    assert app_content_hash(BUNDLED) == app_content_hash(BUNDLED)
 
 
 def test_content_hash_follows_the_dockerfile_even_when_it_is_dockerignored(tmp_path):
@@ -63,7 +66,35 @@ def test_content_hash_uses_dockers_own_pattern_rules(tmp_path):
 
 
 def test_image_tag_names_the_repository_and_the_hash():
-    assert app_image_tag() == f"djscale-app:{app_content_hash()}"
+    assert app_image_tag(BUNDLED) == f"djscale-app:{app_content_hash(BUNDLED)}"
+
+
+def test_a_dockerfile_elsewhere_is_hashed_and_uploaded(tmp_path):
+    app = _tree(tmp_path / "app")
+    (app / "deploy").mkdir()
+    (app / "deploy" / "web.Dockerfile").write_text("FROM base\n")
+    before = app_content_hash(app, "deploy/web.Dockerfile")
+    assert before != app_content_hash(app)
+    (app / "deploy" / "web.Dockerfile").write_text("FROM other\n")
+    assert app_content_hash(app, "deploy/web.Dockerfile") != before
+    assert "deploy/web.Dockerfile" in build_files(app, "deploy/web.Dockerfile")
+
+
+def test_a_dockerfile_specific_ignore_file_replaces_dockerignore(tmp_path):
+    """BuildKit reads `<Dockerfile>.dockerignore` beside the Dockerfile instead of the
+    context's .dockerignore: so do the upload and the hash."""
+    app = _tree(tmp_path / "app")
+    assert ignore_file(app) == app / ".dockerignore"
+    (app / "db.sqlite3").write_text("x")
+    assert "db.sqlite3" not in build_files(app)
+    (app / "Dockerfile.dockerignore").write_text("manage.py\n")
+    assert ignore_file(app) == app / "Dockerfile.dockerignore"
+    files = build_files(app)
+    assert "db.sqlite3" in files and "manage.py" not in files
+    assert "Dockerfile.dockerignore" in files  # the server's BuildKit applies it again
+    (app / "Dockerfile.dockerignore").unlink()
+    (app / ".dockerignore").unlink()
+    assert ignore_file(app) is None
 
 
 def test_healthcheck_is_a_shell_command_on_the_app_port():

@@ -2,11 +2,14 @@
 # managed by djscale, do not edit
 # The app image, built on this server from the context the deploy uploaded, for the
 # configured platform (images.platform): refused when the server's CPU is another one (the
-# image would fail with "exec format error"). Built only when the tag is missing; the image
-# id is the step's only output on stdout (everything else goes to stderr).
+# image would fail with "exec format error"). Built only when the tag is missing, with
+# BuildKit (Dockerfiles may use RUN --mount, COPY --chmod, heredocs; install-docker made sure
+# this engine has it); the image id is the step's only output on stdout (everything else goes
+# to stderr).
 set -euo pipefail
 tag=djscale-app:0123
 context=/var/lib/djscale/u/a
+dockerfile=Dockerfile
 platform=linux/amd64
 expected_machine=x86_64
 machine=$(uname -m)
@@ -15,12 +18,12 @@ if [ "$machine" != "$expected_machine" ]; then
     exit 1
 fi
 if ! docker image inspect "$tag" >/dev/null 2>&1; then
-    if [ ! -f "$context/Dockerfile" ]; then
+    if [ ! -f "$context/$dockerfile" ]; then
         echo "djscale: the build context $context was not uploaded" >&2
         exit 1
     fi
-    DOCKER_BUILDKIT=0 docker build --platform "$platform" \
+    DOCKER_BUILDKIT=1 docker build --platform "$platform" \
         --build-arg BASE_IMAGE=python:3.12-slim \
-        --tag "$tag" --file "$context/Dockerfile" "$context" >&2
+        --tag "$tag" --file "$context/$dockerfile" "$context" >&2
 fi
 docker image inspect --format '{{.Id}}' "$tag"
