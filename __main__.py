@@ -30,7 +30,8 @@ secret_key = random.RandomPassword("django-secret-key", length=64, special=False
 superuser_password = random.RandomPassword("superuser-password", length=24, special=False)
 app_secrets = AppSecrets(secret_key=pulumi.Output.secret(secret_key.result),
                          superuser_password=pulumi.Output.secret(superuser_password.result),
-                         static_storage_secret_key=secrets.static_storage_secret_key)
+                         static_storage_secret_key=secrets.static_storage_secret_key,
+                         app_secrets=secrets.app_secrets)
 
 # A release starts in batches (rollout.batchSize): each batch after the previous one's
 # starts; nginx switches to the new slots once all are up, then the old containers go.

@@ -31,6 +31,7 @@ class AppSecrets:
     secret_key: pulumi.Output[str]
     superuser_password: pulumi.Output[str]
     static_storage_secret_key: pulumi.Output[str]
+    app_secrets: pulumi.Output[dict]  # appSecrets: {name: value}
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class AppServer(pulumi.ComponentResource):
         secrets = args.secrets
         values = {**args.database.values(), "secret_key": secrets.secret_key,
                   "s3_secret_key": secrets.static_storage_secret_key,
+                  "app_secrets": secrets.app_secrets,
                   "ssh_key": args.ssh.private_key}
         if first is None:  # the superuser's password reaches only the first server
             values["superuser_password"] = secrets.superuser_password

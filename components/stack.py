@@ -14,8 +14,8 @@ from typing import Any, Optional
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import (SECRET_KEYS, TOP_LEVEL_KEYS, StackConfig, parse_config,
-                               unchecked_host_keys_warning)
+from components.config import (SECRET_KEYS, SECRETS, TOP_LEVEL_KEYS, StackConfig,
+                               parse_config, unchecked_host_keys_warning)
 from components.config.stack_file import NAMESPACE
 
 
@@ -23,6 +23,8 @@ from components.config.stack_file import NAMESPACE
 class StackSecrets:
     ssh_private_key: Optional[pulumi.Output[str]]  # None: ssh.privateKeyPath is used
     static_storage_secret_key: pulumi.Output[str]
+    # appSecrets: {name: value}, {} when none is set; the names are in StackConfig too
+    app_secrets: pulumi.Output[dict]
 
 
 def load_stack(config: Optional[pulumi.Config] = None) -> tuple[StackConfig, StackSecrets]:
@@ -32,11 +34,25 @@ def load_stack(config: Optional[pulumi.Config] = None) -> tuple[StackConfig, Sta
         if key not in SECRET_KEYS:
             raw[key] = _read(config, key)
     secrets_present, secret_values = set(), {}
-    for key in SECRET_KEYS:
+    for secret in SECRETS:
+        key = secret.name
+        is_secret = runtime_config.is_config_secret(f"{config.name}:{key}")
+        if secret.map:
+            entries = _read(config, key)  # Pulumi.yaml's default {}: none set
+            if not entries:
+                continue
+            if is_secret and isinstance(entries, dict):  # each one only checked, never kept
+                secrets_present.update(f"{key}.{name}" for name in entries)
+                secret_values.update({f"{key}.{name}": value
+                                      for name, value in entries.items()})
+            else:  # parse_config refuses each by name; the values go nowhere
+                raw[key] = ({name: "<plain text>" for name in entries}
+                            if isinstance(entries, dict) else "<not a map>")
+            continue
         value = config.get(key)
         if not value:  # "" is Pulumi.yaml's default for an optional secret: not set
             continue
-        if runtime_config.is_config_secret(f"{config.name}:{key}"):
+        if is_secret:
             secrets_present.add(key)
             secret_values[key] = value  # only checked (Secret.rule), never kept
         else:  # parse_config refuses it by name; its value goes nowhere
@@ -49,6 +65,8 @@ def load_stack(config: Optional[pulumi.Config] = None) -> tuple[StackConfig, Sta
         ssh_private_key=(config.get_secret("sshPrivateKey")
                          if "sshPrivateKey" in secrets_present else None),
         static_storage_secret_key=config.require_secret("staticStorageSecretKey"),
+        app_secrets=(config.get_secret_object("appSecrets") if stack.app_secret_names
+                     else pulumi.Output.secret({})),
     )
     return stack, secrets
 

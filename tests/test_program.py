@@ -32,6 +32,9 @@ SSH_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK-SSH-KEY-MATERIAL\n"
            "-----END OPENSSH PRIVATE KEY-----\n")
 S3_SECRET = "MOCK-S3-SECRET-KEY-VALUE"
 SECRETS = {"sshPrivateKey": SSH_KEY, "staticStorageSecretKey": S3_SECRET}
+# the project's own secrets (appSecrets), for the stacks that set them
+API_TOKEN = "MOCK-APP-SECRET-API-TOKEN"
+APP_SECRETS = {"API_TOKEN": API_TOKEN}
 # what DjscaleMocks returns as RandomPassword results (secret)
 DB_PASSWORD, SECRET_KEY, ADMIN_PASSWORD = "pw-db-password", "pw-django-secret-key", \
     "pw-superuser-password"
@@ -48,7 +51,17 @@ STACKS = {
     "two_apps": FIXTURES / "stack_two_apps.yaml",
     "five_apps": FIXTURES / "stack_five_apps.yaml",
     "db_shared": FIXTURES / "stack_db_shared.yaml",  # database.allowedClients: another stack's apps
+    # a project djscale did not shape: its source, its env names, app.env and appSecrets
+    "own_project": FIXTURES / "stack_own_project.yaml",
 }
+
+
+def secrets_for(path: Path) -> dict[str, str]:
+    """The secrets `pulumi up` decrypts for that stack file: SECRETS, and each appSecrets
+    entry it holds."""
+    raw, present = read_stack_file(path)
+    names = [p.split(".", 1)[1] for p in present if p.startswith("appSecrets.")]
+    return {**SECRETS, **{f"appSecrets.{name}": APP_SECRETS[name] for name in names}}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -61,13 +74,13 @@ def private_state_dir(tmp_path_factory):
 
 def _cfg(path: Path) -> StackConfig:
     raw, secrets = read_stack_file(path)
-    return parse_config(raw, set(secrets) | set(SECRETS), check_files=False)
+    return parse_config(raw, set(secrets) | set(secrets_for(path)), check_files=False)
 
 
 def _run(path: Path, stack: str, *, preview: bool = False, **kw) -> Graph:
     """The program run with the config `pulumi up` would give it (project defaults from
     Pulumi.yaml, the stack file, the secrets: tests/support/cli_config.py)."""
-    config, secret_keys = cli_stack_config(path, SECRETS)
+    config, secret_keys = cli_stack_config(path, secrets_for(path))
     return run_program(config, secret_keys=secret_keys, stack=stack, preview=preview, **kw)
 
 
@@ -199,22 +212,30 @@ def test_old_images_are_pruned_after_each_container_once_per_image(deployed):
             render_prune_app_images_script(image_id))
 
 
+def _lines(cfg: StackConfig, value: str, text: str) -> list[str]:
+    """`<name>=<value>` for each name the stack's env contract gives `value`."""
+    return [f"{name}={text}\n" for name in getattr(cfg.app.env_names, value)]
+
+
 def test_database_outputs_flow_into_every_app_env_file(deployed):
     _, cfg, graph = deployed
+    expected = [*_lines(cfg, "db_host", cfg.database.host.private_address),
+                *_lines(cfg, "db_password", DB_PASSWORD),
+                *_lines(cfg, "secret_key", SECRET_KEY), *_lines(cfg, "static_secret_key", S3_SECRET),
+                *(f"{name}={APP_SECRETS[name]}\n" for name in cfg.app_secret_names),
+                *(f"{name}={value}\n" for name, value in cfg.app.env)]
+    assert len(expected) >= 4
     for host in cfg.app_servers:
         env_file = graph.named(f"{host.name}-env-file")
         deps = graph.deps(env_file)
         assert {"db-setup", "db-firewall", "db-password"} <= deps
         text = plain(env_file.input("stdin"))
-        assert f"DATABASE_HOST={cfg.database.host.private_address}\n" in text
-        assert f"DATABASE_PASSWORD={DB_PASSWORD}\n" in text
-        assert f"DJANGO_SECRET_KEY={SECRET_KEY}\n" in text
-        assert f"AWS_SECRET_ACCESS_KEY={S3_SECRET}\n" in text
+        assert all(line in text for line in expected), text
         assert "DJANGO_SUPERUSER_PASSWORD" not in text  # only the release needs it
     release = graph.named(f"{cfg.app_servers[0].name}-release")
     release_env = plain(release.input("stdin"))
     assert f"DJANGO_SUPERUSER_PASSWORD={ADMIN_PASSWORD}\n" in release_env
-    assert f"DATABASE_PASSWORD={DB_PASSWORD}\n" in release_env
+    assert all(line in release_env for line in expected)
     assert {"db-setup", "db-password", "superuser-password"} <= graph.deps(release)
 
 
@@ -231,8 +252,11 @@ def test_the_database_certificate_reaches_every_app_server_and_its_settings(depl
         assert not has_secret(ca.input("stdin"))  # public
         assert "target=/etc/djscale/db-ca.pem" in plain(ca.input("create"))
         env = plain(graph.named(f"{host.name}-env-file").input("stdin"))
-        assert "DATABASE_SSLMODE=verify-full\n" in env
-        assert "DATABASE_SSLROOTCERT=/etc/djscale/db-ca.pem\n" in env
+        expected = [*_lines(cfg, "db_ssl_mode", "verify-full"),
+                    *_lines(cfg, "db_ssl_root_cert", "/etc/djscale/db-ca.pem")]
+        # a project that reads neither is told by its own constants (app.env)
+        expected = expected or [f'"sslmode": "verify-full", "sslrootcert": "/etc/djscale/db-ca.pem"']
+        assert all(line in env for line in expected)
         container = graph.named(f"{host.name}-start")
         assert f"{host.name}-db-ca-file" in graph.deps(container)
         assert "/etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro" in plain(
@@ -286,7 +310,8 @@ def _unmarked_occurrences(value, needle: str, path="") -> list[str]:
 
 def test_no_secret_value_appears_unmarked_anywhere(deployed):
     _, _, graph = deployed
-    for secret in (DB_PASSWORD, SECRET_KEY, ADMIN_PASSWORD, S3_SECRET, "MOCK-SSH-KEY-MATERIAL"):
+    for secret in (DB_PASSWORD, SECRET_KEY, ADMIN_PASSWORD, S3_SECRET, "MOCK-SSH-KEY-MATERIAL",
+                   API_TOKEN):
         leaks = [f"{r.name}{p}" for r in graph.registrations
                  for p in _unmarked_occurrences(r.raw_inputs, secret)]
         assert leaks == [], secret

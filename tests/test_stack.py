@@ -179,3 +179,45 @@ def test_the_static_storage_secret_is_checked_where_it_is_read_and_never_shown()
         "staticStorageSecretKey: contains a control character (U+000A); the value is not "
         "shown (it is a secret)"]
     assert "SeCrEt" not in str(error.value)
+
+
+def test_app_secrets_set_with_path_come_back_as_one_secret_output():
+    """`pulumi config set --secret --path 'appSecrets.SENTRY_DSN' ...`: the program gets the
+    object as one secret key; the names go into the config, the values stay an Output."""
+    _configure(ROOT / "Pulumi.dev.yaml", {**SECRETS, "appSecrets.SENTRY_DSN": "https://k@s/1",
+                                          "appSecrets.API_TOKEN": "tok-Secret"})
+    stack, secrets = load_stack()
+    assert stack.app_secret_names == ("API_TOKEN", "SENTRY_DSN")
+    assert _resolve(secrets.app_secrets) == (
+        {"API_TOKEN": "tok-Secret", "SENTRY_DSN": "https://k@s/1"}, True)
+    assert "tok-Secret" not in repr(stack)
+
+
+def test_no_app_secrets_is_pulumi_yamls_empty_default():
+    _configure(ROOT / "Pulumi.dev.yaml")
+    assert pulumi.Config("djscale").get("appSecrets") == "{}"  # the project's default
+    stack, secrets = load_stack()
+    assert stack.app_secret_names == ()
+    assert _resolve(secrets.app_secrets) == ({}, True)
+
+
+def test_app_secrets_in_plain_text_are_refused_by_name_and_go_nowhere():
+    """Pulumi.yaml cannot type a map (secret: true alone is not enforced): the program
+    refuses a plain one, naming each entry, never its value."""
+    _configure(ROOT / "Pulumi.dev.yaml", appSecrets=json.dumps({"SENTRY_DSN": "PLAIN-dsn"}))
+    with pytest.raises(ConfigError) as error:
+        load_stack()
+    assert error.value.problems == [
+        "appSecrets['SENTRY_DSN']: must be set as a secret (pulumi config set --secret --path "
+        "'appSecrets.SENTRY_DSN' ...), not in plain text"]
+    assert "PLAIN" not in str(error.value)
+
+
+def test_an_app_secret_is_checked_where_it_is_read_and_never_shown():
+    _configure(ROOT / "Pulumi.dev.yaml", {**SECRETS, "appSecrets.SENTRY_DSN": "dsn-Xy\r"})
+    with pytest.raises(ConfigError) as error:
+        load_stack()
+    assert error.value.problems == [
+        "appSecrets['SENTRY_DSN']: contains a control character (U+000D); the value is not "
+        "shown (it is a secret)"]
+    assert "dsn-Xy" not in str(error.value)

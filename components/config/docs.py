@@ -63,6 +63,8 @@ def readme_table() -> str:
     for name, entry in top_level():
         if isinstance(entry, Key):
             rows = _rows(name, entry)
+        elif entry.map:  # optional: nothing set is an empty map
+            rows = [(f"`{name}`", "secret object", "`{}`", entry.doc)]
         else:
             required = "*required*" if entry.required is True else f"*{entry.required}*"
             rows = [(f"`{name}`", "secret string", required, entry.doc)]
@@ -86,6 +88,8 @@ def _has_required(cls: type) -> bool:
 
 
 def _declaration(entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, Key) and entry.map:  # a map of secrets: untyped, {} = none
+        return {"description": entry.doc.replace("`", ""), "secret": True, "default": {}}
     if not isinstance(entry, Key):  # a Secret
         description = entry.doc
         if entry.required is not True:

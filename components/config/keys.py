@@ -145,6 +145,8 @@ class Kind:
         return key.value_default
 
     def show_default(self, value: Any) -> str:
+        if value == "":
+            return '`""`'
         return "`null`" if value is None else f"`{value}`"
 
 
@@ -155,14 +157,16 @@ class Text(Kind):
     whitespace at either end is refused, never stripped (rules.text_problem), so the rules
     and the renderers behind them never see one.
     `numbers=True`: a bare number is taken as its text (`postgresVersion: 16`, nginx `30`).
+    `empty=True`: "" is a value too (an environment variable set to nothing).
     """
 
     pulumi_type = "string"
 
     def __init__(self, rule: Optional[Callable[[str], Optional[str]]] = None, *,
                  doc: str = "string", numbers: bool = False,
-                 normalize: Optional[Callable[[str], str]] = None):
+                 normalize: Optional[Callable[[str], str]] = None, empty: bool = False):
         self.rule, self.doc, self.numbers, self.normalize = rule, doc, numbers, normalize
+        self.empty = empty
 
     def convert(self, raw, path, fallback, reading):
         if self.numbers and _is_number(raw) and float(raw).is_integer():
@@ -170,6 +174,8 @@ class Text(Kind):
         if not isinstance(raw, str):
             reading.problems.add(path, f"expected a string, got {show(raw)}")
             return fallback
+        if raw == "" and self.empty:
+            return raw
         if not raw.strip():
             reading.problems.add(path, "must not be empty")
             return fallback
@@ -279,6 +285,40 @@ class ListOf(Kind):
 
     def show_default(self, value):
         return "`[]`" if not value else "`[" + ", ".join(f'"{v}"' for v in value) + "]`"
+
+
+class Names(Kind):
+    """One name (a string) or several (a list of strings, maybe empty); a tuple of them,
+    each checked by `rule`."""
+
+    doc = "name, list of names or `[]`"
+
+    def __init__(self, rule: Callable[[str], Optional[str]]):
+        self.rule = rule
+
+    def convert(self, raw, path, fallback, reading):
+        raw = decode_json(raw, list)
+        entries = [(path, raw)] if isinstance(raw, str) else \
+            [(f"{path}[{index}]", name) for index, name in enumerate(raw)] \
+            if isinstance(raw, list) else None
+        if entries is None:
+            reading.problems.add(path, f"expected a name or a list of names, got {show(raw)}")
+            return fallback
+        names = []
+        for entry_path, name in entries:
+            if not isinstance(name, str):
+                reading.problems.add(entry_path, f"expected a string, got {show(name)}")
+                continue
+            problem = (text_problem(name) or self.rule(name)) if name.strip() else \
+                "must not be empty"
+            if problem:
+                reading.problems.add(entry_path, problem)
+            else:
+                names.append(name)
+        return tuple(names)
+
+    def show_default(self, value):
+        return "`[]`" if not value else ", ".join(f"`{name}`" for name in value)
 
 
 class MapOf(Kind):

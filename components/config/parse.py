@@ -19,9 +19,10 @@ from . import rules
 from .keys import Reading, declared_keys, read_section
 from .reader import ConfigError, Problems, Section, decode_json
 from .rules import show
+from .env_contract import SUPERUSER_NAMES
 from .schema import (RELEASE_CONNECTIONS, SECRET_KEYS, SECRETS,
                      SUPERUSER_RESERVED_CONNECTIONS, AcmeConfig, AppConfig, AppServerConfig,
-                     DatabaseConfig, HostConfig, NginxConfig, SshConfig, StackConfig)
+                     DatabaseConfig, HostConfig, NginxConfig, Secret, SshConfig, StackConfig)
 
 # How an operator pins the hosts' keys (components/hostkeys.py), named in the problems.
 PIN_COMMAND = "python -m components.hostkeys --stack <stack>"
@@ -29,8 +30,9 @@ PIN_COMMAND = "python -m components.hostkeys --stack <stack>"
 # Problems are listed in this order of top-level keys (secrets beside what they belong to).
 TOP_LEVEL_KEYS = tuple(key.name for _, key in declared_keys(StackConfig))
 PROBLEM_ORDER = ["domain", "acme", "ssh", "sshPrivateKey", "database", "appServers", "proxy",
-                 "images", "app", "staticStorage", "staticStorageSecretKey", "firewall", "nginx",
-                 "rollout"]
+                 "images", "app", "appSecrets", "staticStorage", "staticStorageSecretKey",
+                 "firewall", "nginx", "rollout"]
+APP_SECRETS = next(secret for secret in SECRETS if secret.name == "appSecrets")
 
 
 def parse_config(raw: dict, secrets_present: Iterable[str] = frozenset(),
@@ -39,7 +41,8 @@ def parse_config(raw: dict, secrets_present: Iterable[str] = frozenset(),
                  require_host_keys: bool = True) -> StackConfig:
     """Parse the stack's `djscale:` mapping (namespace stripped, camelCase keys).
 
-    `secrets_present` names the SECRET_KEYS that are set. Raises ConfigError listing every
+    `secrets_present` names the SECRET_KEYS that are set, and each entry of a map of
+    secrets as its path (`appSecrets.SENTRY_DSN`). Raises ConfigError listing every
     problem, each prefixed by its key path (`appServers[1].address: ...`).
     `check_files=False` skips filesystem checks (the key file), for inspect and mocks.
     `secret_values`: the secrets' values where the program has them (components/stack.py),
@@ -51,21 +54,60 @@ def parse_config(raw: dict, secrets_present: Iterable[str] = frozenset(),
     reading = Reading(problems, BUILDERS, frozenset(secrets_present), check_files,
                       require_host_keys)
     top = Section(problems, "", raw or {}, TOP_LEVEL_KEYS + SECRET_KEYS)
-    for key in SECRET_KEYS:
+    for secret in SECRETS:
+        if secret.map:
+            continue  # _map_secret_names
+        key = secret.name
         if top.has(key):
             top.problem(key, f"must be set as a secret (pulumi config set --secret {key} ...), "
                              "not in plain text")
             # given, only not as a secret: say that once, not also that it is missing
             reading.secrets_present = reading.secrets_present | {key}
-    for secret in SECRETS:
-        value = (secret_values or {}).get(secret.name)
+        value = (secret_values or {}).get(key)
         problem = secret.rule(value) if secret.rule and value else None
         if problem:
-            problems.add(secret.name, problem)
-    stack = _build_stack(read_section(top, StackConfig, reading), top, reading)
+            problems.add(key, problem)
+    values = read_section(top, StackConfig, reading)
+    values["app_secret_names"] = _map_secret_names(APP_SECRETS, top, reading, secret_values or {})
+    stack = _build_stack(values, top, reading)
     if problems:
         raise ConfigError(problems.sorted_by(PROBLEM_ORDER))
     return stack
+
+
+def _map_secret_names(secret: Secret, top: Section, reading: Reading,
+                      secret_values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The names of a map of secrets (`appSecrets`), from the secret paths present
+    (`appSecrets.SENTRY_DSN`), each an environment variable name; its value, where the
+    program has it, checked without being shown. An entry in plain text is refused by name."""
+    plain = decode_json(top.data.get(secret.name), dict)
+    command = f"pulumi config set --secret --path '{secret.name}.<NAME>' ..."
+    if isinstance(plain, dict):
+        for name in plain:
+            reading.problems.add(f"{secret.name}[{str(name)!r}]", (
+                f"must be set as a secret (pulumi config set --secret --path "
+                f"'{secret.name}.{name}' ...), not in plain text"))
+    elif plain is not None:
+        reading.problems.add(secret.name, f"must be a map of secrets, each set with {command}")
+    names = []
+    prefix = f"{secret.name}."
+    for path in sorted(reading.secrets_present):
+        if not path.startswith(prefix):
+            continue
+        name = path[len(prefix):]
+        entry = f"{secret.name}[{name!r}]"
+        problem = rules.text_problem(name) or rules.env_name_problem(name)
+        value = secret_values.get(path)
+        if problem:
+            reading.problems.add(entry, problem)
+        elif value is not None and not isinstance(value, str):
+            reading.problems.add(entry, "expected a string; the value is not shown (it is a "
+                                        "secret)")
+        elif value is not None and secret.rule and secret.rule(value):
+            reading.problems.add(entry, secret.rule(value))
+        else:
+            names.append(name)
+    return tuple(names)
 
 
 def _build_stack(values: dict, top: Section, reading: Reading) -> StackConfig:
@@ -86,6 +128,7 @@ def _build_stack(values: dict, top: Section, reading: Reading) -> StackConfig:
         reading.problems, stack, top.data.get("database")))
     _check_connection_budget(reading.problems, stack)
     _check_app_ports(reading.problems, stack, app_paths)
+    _check_app_env(reading.problems, stack)
     _check_batch_size(reading.problems, stack)
     return stack
 
@@ -337,6 +380,40 @@ def _check_app_ports(problems: Problems, stack: StackConfig, app_paths: list[str
         problems.add("app.port", f"{port} puts the app's two slots on ports {port} and "
                                  f"{port + 1}, and {' and '.join(clashes)}; choose another "
                                  "app.port")
+
+
+def _check_app_env(problems: Problems, stack: StackConfig) -> None:
+    """One variable, one value: no name under two of djscale's values, and none of the
+    names djscale writes (`app.envNames`, the release's DJANGO_SUPERUSER_*) in `app.env` or
+    `appSecrets`; no name in both of those."""
+    app = stack.app
+    if app.env_names is None:
+        return
+    written: dict[str, str] = {}  # name -> what djscale writes under it
+    for key, names in app.env_names.written():
+        path = f"app.envNames.{key}"
+        for name in names:
+            if name in SUPERUSER_NAMES:
+                problems.add(path, f"{show(name)} is Django's own createsuperuser variable, "
+                                   "which djscale writes for the release; choose another name")
+            elif name in written:
+                again = "is listed twice" if written[name] == path else \
+                    f"is also {written[name]}'s name"
+                problems.add(path, f"{show(name)} {again}: one variable holds one value")
+            else:
+                written[name] = path
+    written.update(dict.fromkeys(SUPERUSER_NAMES, "the release's createsuperuser"))
+    plain = {name for name, _ in app.env}
+    for where, names in (("app.env", sorted(plain)), ("appSecrets", stack.app_secret_names)):
+        for name in names:
+            path = f"{where}[{name!r}]"
+            if name in written:
+                owner = written[name]
+                hint = (f"; map {owner} to another name (or []) to set it here"
+                        if owner.startswith("app.envNames.") else "")
+                problems.add(path, f"djscale writes {show(name)} ({owner}){hint}")
+            elif where == "appSecrets" and name in plain:
+                problems.add(path, f"{show(name)} is also set in app.env; set it in one place")
 
 
 def _check_batch_size(problems: Problems, stack: StackConfig) -> None:

@@ -38,6 +38,7 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _DJANGO_USERNAME = re.compile(r"[\w.@+-]{1,150}")  # Django's UnicodeUsernameValidator
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _POSTGRES_VERSION = re.compile(r"[0-9]+(\.[0-9]+)?")
 _REGION = re.compile(r"[A-Za-z0-9-]+")
 # An S3 access key id: AWS (16-128 of A-Z0-9: AKIA..., ASIA...), DigitalOcean Spaces (DO00...),
@@ -474,6 +475,14 @@ def dockerfile_path_problem(value: str) -> Optional[str]:
     if value.startswith("/") or "\\" in value or any(s in ("", ".", "..") for s in segments):
         return (f"{show(value)} must be a relative path inside app.source (no leading /, "
                 "no empty, . or .. segment, no backslash)")
+    return None
+
+
+def env_name_problem(value: str) -> Optional[str]:
+    """An environment variable's name, as POSIX shells and Docker's env file take it."""
+    if not _ENV_NAME.fullmatch(value):
+        return (f"{show(value)} is not an environment variable name (letters, digits and _, "
+                "not starting with a digit)")
     return None
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import rules
+from .env_contract import ENV_VALUE, DebugValuesConfig, EnvNamesConfig
 from .keys import (REQUIRED, Conditional, Derived, Flag, Integer, ListOf, MapOf, Object, Port,
                    Text, setting)
 
@@ -54,6 +55,9 @@ class Secret:
     # checks the value where the program reads it (components/stack.py); the problem text
     # never shows the value
     rule: Optional[Callable[[str], Optional[str]]] = None
+    # a map of secrets, each set with `pulumi config set --secret --path '<name>.<key>'`:
+    # present as "<name>.<key>" in the program's secrets (components/config/parse.py)
+    map: bool = False
 
 
 SECRETS = (
@@ -63,6 +67,13 @@ SECRETS = (
     Secret("staticStorageSecretKey", "Secret access key for `staticStorage.accessKeyId`: "
            "`pulumi config set --secret staticStorageSecretKey VALUE`.", True,
            rule=rules.secret_line_problem),  # one line of the app's env file
+    Secret("appSecrets", "The project's own secrets (`SENTRY_DSN`, API keys), by the "
+           "environment variable name that holds each: `pulumi config set --secret --path "
+           "'appSecrets.SENTRY_DSN' VALUE`. Every app container and the release get them, from "
+           "the root-only env file and the release's stdin; never on a command line or in "
+           "the program's output. A name djscale writes (`app.envNames`, the release's "
+           "`DJANGO_SUPERUSER_*`) or one in `app.env` is refused.", False,
+           rule=rules.secret_line_problem, map=True),
 )
 SECRET_KEYS = tuple(secret.name for secret in SECRETS)
 
@@ -286,6 +297,20 @@ class AppConfig:
     debug: bool = setting("debug", Flag(), False, "Django `DEBUG`. Never in production.")
     log_level: str = setting("logLevel", Text(rules.log_level_problem), "INFO",
                              "`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`.")
+    env_names: EnvNamesConfig = setting(
+        "envNames", Object(EnvNamesConfig), REQUIRED,
+        "The environment variable name(s) the project reads each value djscale provides "
+        "under: a name, a list of names, or `[]` (not written). The defaults are the "
+        "bundled app's names (components/config/env_contract.py).")
+    debug_values: DebugValuesConfig = setting(
+        "debugValues", Object(DebugValuesConfig), REQUIRED,
+        "How `app.debug` is spelled in the environment.")
+    env: tuple[tuple[str, str], ...] = setting(
+        "env", MapOf(ENV_VALUE, doc="object", key_rule=rules.env_name_problem), (),
+        "The project's own plain settings and constants, `{NAME: value}` "
+        "(`DATABASE_ENGINE: postgresql`, `EMAIL_HOST: smtp.example.com`), in every app "
+        "container and the release. Secrets belong in `appSecrets`. A name djscale writes "
+        "(`app.envNames`, the release's `DJANGO_SUPERUSER_*`) is refused.")
 
     @property
     def source_dir(self) -> Path:
@@ -467,6 +492,8 @@ class StackConfig:
     nginx: NginxConfig = setting("nginx", Object(NginxConfig), REQUIRED, "Proxy tuning.")
     rollout: RolloutConfig = setting("rollout", Object(RolloutConfig), REQUIRED,
                                      "How a release reaches the app servers.")
+    # the names of `appSecrets` (not their values: those stay pulumi.Outputs), set by the parser
+    app_secret_names: tuple[str, ...] = ()
 
     def ssh_port_for(self, host: HostConfig) -> int:
         return host.ssh_port or self.ssh.port

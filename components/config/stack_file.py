@@ -10,7 +10,9 @@ from typing import Any, Union
 
 import yaml
 
-from .schema import SECRET_KEYS
+from .schema import SECRET_KEYS, SECRETS
+
+MAP_SECRETS = frozenset(secret.name for secret in SECRETS if secret.map)
 
 NAMESPACE = "djscale"
 
@@ -36,7 +38,9 @@ def read_stack_file(path: Union[str, Path]) -> tuple[dict[str, Any], frozenset[s
 
     Keys of other namespaces are skipped; keys without a namespace belong to the project,
     as Pulumi reads them. A `{secure: ...}` value of a secret key counts as present; a secret
-    key given in plain text stays in the mapping, where parse_config rejects it.
+    key given in plain text stays in the mapping, where parse_config rejects it. In a map of
+    secrets (`appSecrets`), each `{secure: ...}` entry counts as present by its path
+    (`appSecrets.SENTRY_DSN`) and the plain ones stay in the mapping.
     """
     document = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_Yaml12Loader) or {}
     raw: dict[str, Any] = {}
@@ -46,7 +50,13 @@ def read_stack_file(path: Union[str, Path]) -> tuple[dict[str, Any], frozenset[s
         if namespace not in ("", NAMESPACE):
             continue
         if key in SECRET_KEYS and is_encrypted(value):
-            secrets.add(key)
+            secrets.add(key)  # a map of secrets set as one: its names are not known here
+        elif key in MAP_SECRETS and isinstance(value, dict):
+            secrets.update(f"{key}.{name}" for name, entry in value.items()
+                           if is_encrypted(entry))
+            plain = {name: entry for name, entry in value.items() if not is_encrypted(entry)}
+            if plain:
+                raw[key] = plain
         else:
             raw[key] = value
     return raw, frozenset(secrets)

@@ -5,7 +5,8 @@ container started beside the running one (blue/green), then, once nginx routes t
 old one retired; old images pruned; and what goes when the server leaves the stack.
 
 Deploy values it needs: the database endpoint (db_host, db_port, db_name, db_user,
-db_password, db_ca_cert), secret_key, s3_secret_key, superuser_password (first server only),
+db_password, db_ca_cert), secret_key, s3_secret_key, app_secrets (appSecrets by name),
+superuser_password (first server only),
 app_image (the first server's image step prints it; the others get it with the image) and
 ssh_key (to ship the image). Peers it waits for: `@image` (the first server's image, for the
 others), `@release` (the first server's release), `@batch` (the previous batch's starts) and,
@@ -28,7 +29,7 @@ from .items import (Deferred, File, HashOf, HostPlan, Item, Local, Step, Teardow
                     ValueOf)
 
 ENV_NEEDS = ("db_host", "db_port", "db_name", "db_user", "db_password", "secret_key",
-             "s3_secret_key")
+             "s3_secret_key", "app_secrets")
 
 
 def app_server_plan(cfg: StackConfig, host: HostConfig, *, runs_release: bool) -> HostPlan:

@@ -38,8 +38,9 @@ def inspect_values(cfg: StackConfig) -> dict[str, object]:
     # which of its two ports a server's release runs on is known at deploy time only: the
     # listing shows app.port (the other slot is app.port + 1)
     ports = {f"port@{host.name}": cfg.app.port for host in cfg.app_servers}
+    app_secrets = {name: f"<secret:appSecrets.{name}>" for name in cfg.app_secret_names}
     return {**endpoint, **SECRET_PLACEHOLDERS, **OUTPUT_PLACEHOLDERS, **ports,
-            "slot_port": cfg.app.port}
+            "slot_port": cfg.app.port, "app_secrets": app_secrets}
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ SUPERUSER = ("admin", "admin@example.test", "a-Long-test-passw0rd")
 
 
 def load_envvars():
-    """djsite/envvars.py by path, as the program's renderer loads it (no Django import)."""
+    """djsite/envvars.py by path (no Django import)."""
     spec = importlib.util.spec_from_file_location("djsite_envvars",
                                                   APP_DIR / "djsite" / "envvars.py")
     module = importlib.util.module_from_spec(spec)

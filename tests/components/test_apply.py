@@ -19,8 +19,8 @@ from components.render.files import render_install_file_command, render_run_scri
 from tests.support.pulumi_mocks import (MOCK_CA_CERT, Graph, _fake_digest, is_secret, plain,
                                         run_program)
 from tests.support.stack_files import cli_stack_config
-from tests.test_program import (SSH_KEY, ADMIN_PASSWORD, DB_PASSWORD, FIXTURES, S3_SECRET, SECRET_KEY,
-                                SECRETS, STACKS, _cfg)
+from tests.test_program import (SSH_KEY, ADMIN_PASSWORD, APP_SECRETS, DB_PASSWORD, FIXTURES,
+                                S3_SECRET, SECRET_KEY, STACKS, _cfg, secrets_for)
 
 TYPES = {Step: "command:remote:Command", File: "command:remote:Command",
          Teardown: "command:remote:Command", Upload: "command:remote:CopyToRemote",
@@ -30,7 +30,8 @@ REFERENCED_CA_CERT = ("-----BEGIN CERTIFICATE-----\nTHE-DATABASE-STACK-CERTIFICA
                       "-----END CERTIFICATE-----\n")
 
 
-@pytest.fixture(scope="module", params=["two_apps", "five_apps", "prod", "db_shared", "dbref"])
+@pytest.fixture(scope="module", params=["two_apps", "five_apps", "prod", "db_shared", "dbref",
+                                        "own_project"])
 def scenario(request, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DJSCALE_HOME", str(tmp_path_factory.mktemp("home")))
@@ -40,7 +41,7 @@ def scenario(request, tmp_path_factory):
             "dbUser": "shop_app", "dbPassword": DB_PASSWORD, "dbCaCert": REFERENCED_CA_CERT,
             "dbClientAddresses": [h.private_address for h in _cfg(path).app_servers]},
             ["dbPassword"])}
-        config, secret_keys = cli_stack_config(path, SECRETS)
+        config, secret_keys = cli_stack_config(path, secrets_for(path))
         graph = run_program(config, secret_keys=secret_keys, stack=request.param,
                             stack_references=refs)
     return _cfg(path), graph
@@ -61,6 +62,7 @@ def _values(cfg: StackConfig, graph: Graph, host: str) -> dict[str, object]:
     values["app_image"] = _fake_digest(
         graph.named(f"{cfg.app_servers[0].name}-image").plain_input("create"))
     values["ssh_key"] = SSH_KEY
+    values["app_secrets"] = {name: APP_SECRETS[name] for name in cfg.app_secret_names}
     values["slot_port"] = str(cfg.app.port + 1)
     values.update({f"port@{h.name}": str(cfg.app.port + 1) for h in cfg.app_servers})
     return values

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import SECRET_KEYS, TOP_LEVEL_KEYS, parse_config
+from components.config import SECRET_KEYS, SECRETS, TOP_LEVEL_KEYS, parse_config
 from components import docs as generated_docs
 from components.config import docs
 from components.config.keys import declared_keys
@@ -57,8 +57,9 @@ def test_readme_table_has_a_row_for_every_key_at_every_depth():
     table = docs.readme_table()
     for path in _every_key_path(StackConfig):
         assert f"| `{path}` |" in table, path
-    for key in SECRET_KEYS:
-        assert f"| `{key}` | secret string |" in table
+    for secret in SECRETS:
+        kind = "secret object" if secret.map else "secret string"
+        assert f"| `{secret.name}` | {kind} |" in table
 
 
 def test_pulumi_yaml_declares_every_top_level_key():

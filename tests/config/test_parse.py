@@ -1178,3 +1178,138 @@ def test_the_dockerfile_stays_inside_the_project(value):
     assert problems(with_value("app.dockerfile", value)) == [
         f"app.dockerfile: {value!r} must be a relative path inside app.source (no leading /, "
         "no empty, . or .. segment, no backslash)"]
+
+
+# --- the env contract (app.envNames, app.debugValues, app.env, appSecrets) ---------------------
+
+def test_env_names_default_to_the_bundled_apps_and_take_one_several_or_no_name():
+    raw = valid()
+    raw["app"]["envNames"] = {"dbUser": "DATABASE_USERNAME", "debug": ["DEBUG", "DJANGO_DEBUG"],
+                              "csrfTrustedOrigins": []}
+    names = parse(raw).app.env_names
+    assert names.db_user == ("DATABASE_USERNAME",)
+    assert names.debug == ("DEBUG", "DJANGO_DEBUG")
+    assert names.csrf_trusted_origins == ()
+    assert names.secret_key == ("DJANGO_SECRET_KEY",)  # not given: the default
+
+
+def test_env_names_are_variable_names():
+    raw = valid()
+    raw["app"]["envNames"] = {"dbUser": "DATABASE-USER", "dbName": ["OK", 3, ""],
+                              "dbHost": {"a": 1}, "dbPort": "9PORT", "secret": "X"}
+    assert problems(raw) == [
+        "app.envNames.secret: unknown key (did you mean secretKey?)",
+        "app.envNames.dbHost: expected a name or a list of names, got {\"a\": 1}",
+        "app.envNames.dbPort: '9PORT' is not an environment variable name (letters, digits "
+        "and _, not starting with a digit)",
+        "app.envNames.dbName[1]: expected a string, got 3",
+        "app.envNames.dbName[2]: must not be empty",
+        "app.envNames.dbUser: 'DATABASE-USER' is not an environment variable name (letters, "
+        "digits and _, not starting with a digit)"]
+
+
+def test_one_variable_holds_one_value():
+    raw = valid()
+    raw["app"]["envNames"] = {"dbUser": ["DB_USER", "DB_USER"], "dbName": "DATABASE_HOST",
+                              "staticAccessKeyId": "DJANGO_SUPERUSER_EMAIL"}
+    assert problems(raw) == [
+        "app.envNames.dbName: 'DATABASE_HOST' is also app.envNames.dbHost's name: one "
+        "variable holds one value",
+        "app.envNames.dbUser: 'DB_USER' is listed twice: one variable holds one value",
+        "app.envNames.staticAccessKeyId: 'DJANGO_SUPERUSER_EMAIL' is Django's own "
+        "createsuperuser variable, which djscale writes for the release; choose another name"]
+
+
+def test_debug_values_may_be_empty():
+    raw = valid()
+    raw["app"]["debugValues"] = {"whenTrue": "True", "whenFalse": ""}
+    values = parse(raw).app.debug_values
+    assert (values.when_true, values.when_false) == ("True", "")
+    assert parse(valid()).app.debug_values.when_false == "false"
+    raw["app"]["debugValues"] = {"whenTrue": " yes", "whenFalse": False}
+    assert problems(raw) == [
+        "app.debugValues.whenTrue: ' yes' has leading or trailing whitespace",
+        "app.debugValues.whenFalse: expected a string, got false"]
+
+
+def test_app_env_holds_the_projects_settings_and_constants():
+    raw = valid()
+    raw["app"]["env"] = {"DATABASE_ENGINE": "postgresql", "EMAIL_PORT": 587, "FEATURE_X": "",
+                         "DATABASE_OPTIONS": '{"sslmode": "verify-full"}'}
+    assert parse(raw).app.env == (("DATABASE_ENGINE", "postgresql"),
+                                  ("DATABASE_OPTIONS", '{"sslmode": "verify-full"}'),
+                                  ("EMAIL_PORT", "587"), ("FEATURE_X", ""))
+
+
+def test_app_env_refuses_bad_names_values_and_what_djscale_writes():
+    raw = valid()
+    raw["app"]["env"] = {"BAD NAME": "x", "TWO_LINES": "a\nb", "FLAG": True,
+                         "DATABASE_USER": "me", "DJANGO_SUPERUSER_PASSWORD": "pw"}
+    raw["app"]["envNames"] = {"dbName": []}  # unmapped: the project may set it itself
+    raw["app"]["env"]["DATABASE_NAME"] = "shop"
+    assert problems(raw) == [
+        "app.env['BAD NAME']: 'BAD NAME' is not an environment variable name (letters, digits "
+        "and _, not starting with a digit)",
+        "app.env['TWO_LINES']: 'a\\nb' contains a control character (U+000A)",
+        "app.env['FLAG']: expected a string, got true",
+        "app.env['DATABASE_USER']: djscale writes 'DATABASE_USER' (app.envNames.dbUser); map "
+        "app.envNames.dbUser to another name (or []) to set it here",
+        "app.env['DJANGO_SUPERUSER_PASSWORD']: djscale writes 'DJANGO_SUPERUSER_PASSWORD' "
+        "(the release's createsuperuser)"]
+
+
+def test_app_secrets_are_named_by_their_secret_paths():
+    secrets = BOTH_SECRETS | {"appSecrets.SENTRY_DSN", "appSecrets.API_TOKEN"}
+    values = {"appSecrets.SENTRY_DSN": "https://k@o1.example/1", "appSecrets.API_TOKEN": "t"}
+    cfg = parse_config(valid(), secrets, check_files=False, secret_values=values)
+    assert cfg.app_secret_names == ("API_TOKEN", "SENTRY_DSN")
+    assert "k@o1" not in repr(cfg) and parse(valid()).app_secret_names == ()
+
+
+def test_app_secrets_refuse_bad_names_and_what_djscale_or_app_env_writes():
+    raw = valid()
+    raw["app"]["env"] = {"API_TOKEN": "plain"}
+    secrets = BOTH_SECRETS | {f"appSecrets.{name}" for name in (
+        "API_TOKEN", "DATABASE_PASSWORD", "DJANGO_SUPERUSER_PASSWORD", "my-key", "GOOD")}
+    assert problems(raw, secrets) == [
+        "appSecrets['my-key']: 'my-key' is not an environment variable name (letters, digits "
+        "and _, not starting with a digit)",
+        "appSecrets['API_TOKEN']: 'API_TOKEN' is also set in app.env; set it in one place",
+        "appSecrets['DATABASE_PASSWORD']: djscale writes 'DATABASE_PASSWORD' "
+        "(app.envNames.dbPassword); map app.envNames.dbPassword to another name (or []) to "
+        "set it here",
+        "appSecrets['DJANGO_SUPERUSER_PASSWORD']: djscale writes 'DJANGO_SUPERUSER_PASSWORD' "
+        "(the release's createsuperuser)"]
+
+
+def test_app_secret_values_are_checked_without_being_shown():
+    secrets = BOTH_SECRETS | {"appSecrets.A", "appSecrets.B", "appSecrets.C"}
+    values = {"appSecrets.A": "s3cr3t\n", "appSecrets.B": " s3cr3t", "appSecrets.C": 42}
+    with pytest.raises(ConfigError) as error:
+        parse_config(valid(), secrets, check_files=False, secret_values=values)
+    assert error.value.problems == [
+        "appSecrets['A']: contains a control character (U+000A); the value is not shown (it "
+        "is a secret)",
+        "appSecrets['B']: has leading or trailing whitespace (a line break from `< file`?); "
+        "the value is not shown (it is a secret)",
+        "appSecrets['C']: expected a string; the value is not shown (it is a secret)"]
+    assert "s3cr3t" not in str(error.value)
+
+
+def test_app_secrets_in_plain_text_are_refused_by_name():
+    raw = with_value("appSecrets", {"SENTRY_DSN": "https://k@o1.example/1"})
+    assert problems(raw) == [
+        "appSecrets['SENTRY_DSN']: must be set as a secret (pulumi config set --secret --path "
+        "'appSecrets.SENTRY_DSN' ...), not in plain text"]
+    assert problems(with_value("appSecrets", "x")) == [
+        "appSecrets: must be a map of secrets, each set with pulumi config set --secret "
+        "--path 'appSecrets.<NAME>' ..."]
+
+
+def test_stack_file_app_secrets_count_by_path_and_plain_entries_are_kept(tmp_path):
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_text("config:\n  djscale:appSecrets:\n    A:\n      secure: v1:abc\n"
+                    "    B: plain\n")
+    raw, secrets = read_stack_file(path)
+    assert secrets == {"appSecrets.A"}
+    assert raw == {"appSecrets": {"B": "plain"}}

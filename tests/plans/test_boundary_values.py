@@ -84,7 +84,14 @@ def widest() -> dict:
                               "email": "admin+x@example.com"},
                 "port": 65533, "workers": 43689, "debug": True, "logLevel": "CRITICAL",
                 "extraAllowedHosts": [".example.com", "192.0.2.8", "x" * 63,
-                                      "Upper.Example.COM"]},
+                                      "Upper.Example.COM"],
+                "dockerfile": "Dockerfile",
+                "envNames": {"dbUser": ["_" + "Z9" * 60, "a"], "dbSslMode": [],
+                             "debug": "DEBUG"},
+                "debugValues": {"whenTrue": "'\"$(x)`;|&<>*?!#~=" + "\u00e9" * 40,
+                                "whenFalse": ""},
+                "env": {"_" * 200: "", "A" + "b" * 199: "{\"k\": \"v w\"} $HOME `x` 'q' \\ %",
+                        "N": 0}},
         "staticStorage": {"bucket": "a" + "-" * 61 + "z", "accessKeyId": "s.v_c-1@m+" * 12,
                           "endpointUrl": "https://s3-1.example.com:65535/path_(x)",
                           "region": "a-1", "pathStyle": True,
@@ -149,6 +156,7 @@ def deploy_values(cfg) -> dict[str, object]:
     return {**endpoint, "db_password": "Aa0" * 21 + "z", "secret_key": "Zz9" * 21 + "a",
             "s3_secret_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
             "superuser_password": "Pp1" * 8, "app_image": DIGEST, "db_ca_cert": CA_CERT,
+            "app_secrets": {name: "s" * 4096 for name in cfg.app_secret_names},
             "ssh_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
             "slot_port": str(cfg.app.port + 1),  # the start step prints it
             **{f"port@{host.name}": str(cfg.app.port + 1) for host in cfg.app_servers}}
@@ -174,9 +182,14 @@ def render_as_deployed(item, values) -> None:
         assert isinstance(item, Upload), item
 
 
+# appSecrets: names as long as a rule admits (its values: deploy_values, 4096 characters)
+APP_SECRETS = frozenset({"appSecrets." + "S" * 255, "appSecrets._"})
+
+
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_every_plan_renders_from_the_values_the_rules_admit(scenario):
-    cfg = parse_config(SCENARIOS[scenario](), SECRET_KEYS, check_files=False)
+    cfg = parse_config(SCENARIOS[scenario](), {*SECRET_KEYS, *APP_SECRETS}, check_files=False)
+    assert len(cfg.app_secret_names) == 2
     plans = stack_plans(cfg)
     assert {plan.role for plan in plans} >= {"app", "proxy"}
     for plan in plans:

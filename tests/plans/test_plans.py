@@ -87,7 +87,8 @@ def test_first_app_server_alone_runs_the_release_with_the_image_it_builds(cfg):
     values = {**inspect_values(cfg), "superuser_password": "<pw>"}
     assert step.secret and render_text(step.stdin, values) == appenv.render_app_env(
         cfg, **{k: values[k] for k in ("db_host", "db_port", "db_name", "db_user",
-                                       "db_password", "secret_key", "s3_secret_key")},
+                                       "db_password", "secret_key", "s3_secret_key",
+                                       "app_secrets")},
         superuser_password="<pw>")
     assert not any(isinstance(i, File) and "release" in i.path for i in first.items)
     assert first.item("start").after == ("env-file", "db-ca-file", "firewall", "image",

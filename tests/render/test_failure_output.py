@@ -19,10 +19,18 @@ from components.plans import stack_plans
 from components.plans.items import File, Step, render_text
 from components.render import release
 from components.render.files import render_install_file_command
-from tests.render.conftest import make_config
+from tests.render.conftest import make_config, replace
 from tests.render.stubs import make_stubs
 
 SECRET = "Top-Secret-Value-9d1c"
+
+
+def _config():
+    """The two-app stack, with a secret of the project's own (appSecrets) and a plain
+    setting (app.env): every secret deploy value below is the marker."""
+    cfg = make_config()
+    return replace(cfg, app_secret_names=("API_TOKEN",),
+                   app=replace(cfg.app, env=(("SITE_GREETING", "hello"),)))
 
 
 def _secret_values(cfg) -> dict[str, object]:
@@ -30,13 +38,14 @@ def _secret_values(cfg) -> dict[str, object]:
     return {"db_host": db.private_address, "db_port": db.port, "db_name": db.name,
             "db_user": db.user, "db_password": SECRET, "secret_key": SECRET,
             "s3_secret_key": SECRET, "superuser_password": SECRET, "app_image": "sha256:feed",
-            "slot_port": cfg.app.port, "ssh_key": SECRET}
+            "slot_port": cfg.app.port, "ssh_key": SECRET,
+            "app_secrets": {name: SECRET for name in cfg.app_secret_names}}
 
 
 def test_no_step_carries_a_secret_on_its_command_line():
     """Secrets travel on stdin or in root-only files: the command text pulumi-command puts in
     its error never holds one (a secret deploy value set to a marker, every item rendered)."""
-    cfg = make_config()
+    cfg = _config()
     values = _secret_values(cfg)
     for plan in stack_plans(cfg):
         for item in plan.items:
@@ -64,11 +73,11 @@ def test_a_failing_release_prints_no_secret_and_leaves_nothing_behind(tmp_path):
     included) reaches docker through a pipe: docker's arguments name the pipe, not a file,
     and no output holds a secret. The stand-in reads the pipe, as docker does, to prove the
     environment arrived; the file an older djscale kept is deleted."""
-    cfg = make_config()
+    cfg = _config()
     plan = next(p for p in stack_plans(cfg) if p.host == "app1")
     step = plan.item("release")
     env_text = render_text(step.stdin, _secret_values(cfg))
-    assert SECRET in env_text  # the stdin does hold them
+    assert f"\nAPI_TOKEN={SECRET}\n" in env_text  # the stdin does hold them, appSecrets too
     legacy = tmp_path / "release.env"
     legacy.write_text(f"DJANGO_SUPERUSER_PASSWORD={SECRET}\n")
     bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
@@ -101,10 +110,27 @@ exit 125"""})
 def test_secret_steps_are_marked_and_silent():
     """Where a secret is on stdin or in the content, the step logs nothing while it runs and
     its outputs are secret in the state (components/remote.py)."""
-    cfg = make_config()
+    cfg = _config()
     secret_items = [(p.host, i) for p in stack_plans(cfg) for i in p.items
                     if getattr(i, "secret", False)]
     assert {f"{h}-{i.name}" for h, i in secret_items} == {
         "db-setup", "app1-env-file", "app1-release", "app2-env-file"}
     for _, item in secret_items:
         assert isinstance(item, (File, Step))
+
+
+def test_the_env_file_holding_app_secrets_is_root_only_and_travels_on_stdin():
+    """appSecrets reach the app containers through the env file only: mode 0600, root,
+    its content the install command's stdin (never its command line), and the container
+    is started with --env-file, not -e."""
+    cfg = _config()
+    values = _secret_values(cfg)
+    for plan in stack_plans(cfg):
+        if plan.role != "app":
+            continue
+        env_file = plan.item("env-file")
+        assert (env_file.mode, env_file.owner, env_file.secret) == ("0600", "root:root", True)
+        assert f"\nAPI_TOKEN={SECRET}\n" in render_text(env_file.content, values)
+        assert SECRET not in render_install_file_command(env_file.path, env_file.mode)
+        start = render_text(plan.item("start").script, values)
+        assert "API_TOKEN" not in start and SECRET not in start

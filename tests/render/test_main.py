@@ -146,3 +146,18 @@ def test_every_script_inspect_writes_passes_shellcheck(stack, tmp_path):
     assert shellcheck, "shellcheck is required (apt-get install shellcheck)"
     result = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_a_project_of_ones_own_is_inspected_with_its_names_and_secret_placeholders(tmp_path):
+    """The stack of a project djscale did not shape: its env file under the project's names,
+    each of its own secrets a placeholder named after its key path; its files listed as the
+    upload, from app.source."""
+    out = tmp_path / "out"
+    result = inspect("--stack-file", str(FIXTURES / "stack_own_project.yaml"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    env = (out / "app2/etc/djscale/app.env").read_text()
+    assert "DATABASE_USERNAME=django\n" in env and "DATABASE_USER=" not in env
+    assert env.endswith("API_TOKEN=<secret:appSecrets.API_TOKEN>\n")
+    uploads = (next((out / "app1" / "uploads").iterdir())).read_text().splitlines()
+    assert "deploy/Dockerfile" in uploads and "accounts/models.py" in uploads
+    assert "README.md" not in uploads  # its .dockerignore applies

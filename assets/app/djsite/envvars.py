@@ -1,8 +1,8 @@
 """Names of the environment variables the app reads.
 
-Single source of truth shared by the Django settings (this package) and the
-djscale program's env-file renderer (components/render/appenv.py loads this
-file by path). Pure Python: no Django import, so both sides can load it.
+The app's own copy of djscale's default env contract (components/config/env_contract.py,
+`app.envNames`): djscale never reads this file, and tests/config/test_env_contract.py checks
+that the two agree. Pure Python: no Django import, so gunicorn.conf.py can load it too.
 """
 
 SECRET_KEY = "DJANGO_SECRET_KEY"

@@ -1,7 +1,7 @@
 """Production settings, from the environment only.
 
 Every value is read once, in the block at the top, under the names in djsite/envvars.py
-(shared with djscale's env-file renderer). Secrets have no default: a missing one stops
+(djscale's default env contract, app.envNames). Secrets have no default: a missing one stops
 the process at boot with ImproperlyConfigured naming the variable. Booleans are parsed for
 real ("False" is false). The app runs behind djscale's nginx, which terminates TLS, sets
 `X-Forwarded-Proto`, passes the client's Host, redirects http to https and is the only
