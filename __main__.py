@@ -64,4 +64,5 @@ if db_clients is not None:  # what stacks with database.stack = this one check a
     # each of them was counted with this many connections in database.maxConnections
     pulumi.export("dbWorkersPerClient", cfg.app.workers)
 pulumi.export("adminUsername", cfg.app.superuser.username)
+pulumi.export("adminEmail", cfg.app.superuser.email)  # the login of an email-login user model
 pulumi.export("adminPassword", pulumi.Output.secret(superuser_password.result))

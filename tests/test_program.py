@@ -435,6 +435,7 @@ def test_exports(deployed):
     assert ex["dbName"] == (cfg.database.name, True, False)
     assert ex["dbUser"] == (cfg.database.user, True, False)
     assert ex["adminUsername"] == (cfg.app.superuser.username, True, False)
+    assert ex["adminEmail"] == (cfg.app.superuser.email, True, False)
     assert ex["adminPassword"] == (ADMIN_PASSWORD, True, True)
     assert ex["dbPassword"] == (DB_PASSWORD, True, True)
     clients = [*(h.private_address for h in cfg.app_servers), *cfg.database.allowed_clients]

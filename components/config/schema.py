@@ -250,9 +250,19 @@ class ImagesConfig:
 
 @dataclass(frozen=True)
 class SuperuserConfig:
-    username: str = setting("username", Text(rules.django_username_problem), "admin",
-                            "Django superuser created once (password: stack output).")
-    email: str = setting("email", Text(rules.email_problem), REQUIRED, "Its email.")
+    """Which of the two is the login is the user model's to say (its `USERNAME_FIELD`, read
+    by the release), not config's: it cannot disagree with the model."""
+
+    username: str = setting(
+        "username", Text(rules.django_username_problem), "admin",
+        "The Django superuser the first release creates (password: the `adminPassword` "
+        "output). Its login with Django's user model; a model that logs in by email "
+        "(`USERNAME_FIELD = \"email\"`) has none, and `email` is the login.")
+    email: str = setting(
+        "email", Text(rules.email_problem), REQUIRED,
+        "Its email, and its login when the user model's `USERNAME_FIELD` is `email`. The "
+        "release reads `USERNAME_FIELD` and checks for the superuser by that field (emails "
+        "without case): each release after the first finds it and creates nothing.")
 
 
 @dataclass(frozen=True)

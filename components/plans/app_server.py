@@ -117,7 +117,8 @@ def _release(cfg: StackConfig) -> list[Item]:
              triggers=(ValueOf("app_image"),),
              source="release.render_release_script, appenv.render_app_env(superuser_password=...)",
              what="once per image (and environment): `migrate`, `collectstatic`, "
-                  "`createsuperuser` (if missing) in a one-off container; its environment "
+                  "`createsuperuser` (unless a user has its login, by the model's "
+                  "`USERNAME_FIELD`) in a one-off container; its environment "
                   "(the app's, plus the superuser's credentials) reaches `docker run` "
                   "through a pipe, never a file"),
     ]

@@ -10,22 +10,42 @@ from components.render.templating import render_script
 # env file plus the superuser's credentials): the release script and the teardown delete it.
 LEGACY_RELEASE_ENV_PATH = "/etc/djscale/release.env"
 
-# Run by `sh -c` in the app image (WORKDIR = the app). Idempotent: `createsuperuser
-# --noinput` fails when the user exists, so check first (any other failure of the check,
-# e.g. no database, fails createsuperuser too: not hidden).
+# Run by `sh -c` in the app image (WORKDIR = the app). Idempotent for any user model:
+# `createsuperuser --noinput` fails when the user exists, so check first, by the model's own
+# login field (USERNAME_FIELD, read here at release time: `username` for Django's model,
+# `email` for one that logs in by email), whose value createsuperuser reads from
+# DJANGO_SUPERUSER_<FIELD>. Emails are compared without case (managers normalize them).
+# The check exits 0 (the user exists) or 3 (create it); any other failure (no database, a
+# login field djscale sets no variable for) fails the release.
 RELEASE_STEPS = """set -e
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput
-if python manage.py shell <<"PY"; then
+set +e
+python manage.py shell <<"PY"
 import os, sys
 from django.contrib.auth import get_user_model
-name = os.environ["DJANGO_SUPERUSER_USERNAME"]
-sys.exit(0 if get_user_model().objects.filter(username=name).exists() else 3)
+from django.db import models
+User = get_user_model()
+field = User.USERNAME_FIELD
+variable = "DJANGO_SUPERUSER_" + field.upper()
+login = os.environ.get(variable)
+if not login:
+    sys.exit(f"djscale: {User._meta.label} logs in by {field!r}, so createsuperuser reads "
+             f"{variable}: djscale writes DJANGO_SUPERUSER_USERNAME and _EMAIL only; set "
+             f"{variable} in app.env")
+if isinstance(User._meta.get_field(field), models.EmailField):
+    lookup = {field + "__iexact": login}
+else:
+    lookup = {field: getattr(User, "normalize_username", str)(login)}
+sys.exit(0 if User._default_manager.filter(**lookup).exists() else 3)
 PY
-  echo "djscale: superuser exists"
-else
-  python manage.py createsuperuser --noinput
-fi
+found=$?
+set -e
+case "$found" in
+  0) echo "djscale: superuser exists" ;;
+  3) python manage.py createsuperuser --noinput ;;
+  *) exit "$found" ;;
+esac
 """
 
 

@@ -108,3 +108,99 @@ def test_release_fails_when_the_database_is_unreachable(env, release_postgres):
         release_postgres.start()
     assert result.returncode != 0
     assert "Superuser created" not in result.stdout
+
+
+# --- a project whose user model logs in by email ----------------------------------------------
+
+def test_release_of_an_email_login_project_creates_its_superuser_once(release_postgres,
+                                                                       release_s3, env):
+    """tests/fixtures/own_project: USERNAME_FIELD = "email", no username field at all. Its
+    release environment is what djscale renders for its stack (the project's own names, its
+    constants), pointed at this PostgreSQL and S3: the first release creates the superuser
+    with the configured email as its login, the second finds it (by email, without case) and
+    creates nothing; the superuser logs in by email."""
+    from dataclasses import replace
+
+    from components.render.appenv import parse_env_file, render_app_env
+    from tests.render.test_appenv import OWN_PROJECT, own_project_config
+
+    database = release_postgres.create_database("own_project", "own_app")
+    cfg = own_project_config()
+    cfg = replace(
+        cfg,
+        app=replace(cfg.app, env=(("DATABASE_ENGINE", "postgresql"),
+                                  ("DATABASE_OPTIONS", "{}")),  # this server has no TLS
+                    superuser=replace(cfg.app.superuser, email="Admin@Own.Example.com")),
+        static_storage=replace(cfg.static_storage, bucket=release_s3.bucket,
+                               endpoint_url=release_s3.endpoint_url,
+                               access_key_id=release_s3.access_key_id))
+    text = render_app_env(cfg, db_host=database.host, db_port=database.port,
+                          db_name=database.name, db_user=database.user,
+                          db_password=database.password, secret_key="k" * 50,
+                          s3_secret_key=release_s3.secret_access_key,
+                          app_secrets={"API_TOKEN": "token"}, superuser_password="pw-Long-1x")
+    release_env = {"PATH": env["PATH"], "HOME": env.get("HOME", "/root"),
+                   "PYTHONDONTWRITEBYTECODE": "1", "AWS_DEFAULT_REGION": "us-east-1",
+                   **dict(line.split("=", 1) for line in parse_env_file(text))}
+
+    def release() -> subprocess.CompletedProcess:
+        return subprocess.run(["sh", "-c", RELEASE_STEPS], cwd=OWN_PROJECT, env=release_env,
+                              text=True, capture_output=True, timeout=600)
+
+    first = release()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Superuser created successfully." in first.stdout
+    second = release()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "djscale: superuser exists" in second.stdout
+    assert "Superuser created" not in second.stdout
+    login = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); "
+         "from django.contrib.auth import authenticate, get_user_model; "
+         "u = authenticate(email='Admin@own.example.com', password='pw-Long-1x'); "
+         "print(u is not None and u.is_superuser, get_user_model().objects.count())"],
+        cwd=OWN_PROJECT, env={**release_env, "DJANGO_SETTINGS_MODULE": "mysite.settings"},
+        text=True, capture_output=True, timeout=60)
+    assert login.stdout.split()[-2:] == ["True", "1"], login.stderr
+
+
+def test_a_login_field_djscale_sets_no_variable_for_fails_the_release_saying_so(tmp_path):
+    """A user model that logs in by a field other than username or email: the check names
+    the variable to set (app.env) instead of letting createsuperuser fail vaguely."""
+    project = tmp_path / "phone"
+    (project / "site_").mkdir(parents=True)
+    (project / "people").mkdir()
+    (project / "site_" / "__init__.py").write_text("")
+    (project / "people" / "__init__.py").write_text("")
+    (project / "site_" / "settings.py").write_text(
+        "SECRET_KEY = 'x'\nINSTALLED_APPS = ['django.contrib.auth', "
+        "'django.contrib.contenttypes', 'django.contrib.staticfiles', 'people']\n"
+        "AUTH_USER_MODEL = 'people.Person'\n"
+        f"DATABASES = {{'default': {{'ENGINE': 'django.db.backends.sqlite3', "
+        f"'NAME': {str(tmp_path / 'db.sqlite3')!r}}}}}\n"
+        "STATIC_ROOT = " + repr(str(tmp_path / "static")) + "\nSTATIC_URL = 'static/'\n"
+        "USE_TZ = True\n")
+    (project / "people" / "models.py").write_text(
+        "from django.contrib.auth.models import AbstractBaseUser\nfrom django.db import models\n"
+        "class Person(AbstractBaseUser):\n    phone = models.CharField(max_length=20, unique=True)\n"
+        "    USERNAME_FIELD = 'phone'\n")
+    (project / "manage.py").write_text(
+        "import os, sys\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'site_.settings')\n"
+        "from django.core.management import execute_from_command_line\n"
+        "execute_from_command_line(sys.argv)\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    steps = RELEASE_STEPS.replace("python manage.py migrate --noinput",
+                                  "python manage.py migrate --run-syncdb --noinput")
+    result = subprocess.run(
+        ["sh", "-c", steps], cwd=project, text=True, capture_output=True, timeout=300,
+        env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONDONTWRITEBYTECODE": "1",
+             "DJANGO_SUPERUSER_USERNAME": "admin", "DJANGO_SUPERUSER_EMAIL": "a@b.example",
+             "DJANGO_SUPERUSER_PASSWORD": "pw-Long-1x"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "djscale: people.Person logs in by 'phone', so createsuperuser reads "
+        "DJANGO_SUPERUSER_PHONE: djscale writes DJANGO_SUPERUSER_USERNAME and _EMAIL only; "
+        "set DJANGO_SUPERUSER_PHONE in app.env")
+    assert "must use --phone" not in result.stderr  # createsuperuser was not run

@@ -23,14 +23,30 @@ fi
 docker run --rm --env-file <(printf '%s\n' "$release_env") --volume /etc/djscale/db-ca.pem:/etc/djscale/db-ca.pem:ro sha256:abc sh -c 'set -e
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput
-if python manage.py shell <<"PY"; then
+set +e
+python manage.py shell <<"PY"
 import os, sys
 from django.contrib.auth import get_user_model
-name = os.environ["DJANGO_SUPERUSER_USERNAME"]
-sys.exit(0 if get_user_model().objects.filter(username=name).exists() else 3)
+from django.db import models
+User = get_user_model()
+field = User.USERNAME_FIELD
+variable = "DJANGO_SUPERUSER_" + field.upper()
+login = os.environ.get(variable)
+if not login:
+    sys.exit(f"djscale: {User._meta.label} logs in by {field!r}, so createsuperuser reads "
+             f"{variable}: djscale writes DJANGO_SUPERUSER_USERNAME and _EMAIL only; set "
+             f"{variable} in app.env")
+if isinstance(User._meta.get_field(field), models.EmailField):
+    lookup = {field + "__iexact": login}
+else:
+    lookup = {field: getattr(User, "normalize_username", str)(login)}
+sys.exit(0 if User._default_manager.filter(**lookup).exists() else 3)
 PY
-  echo "djscale: superuser exists"
-else
-  python manage.py createsuperuser --noinput
-fi
+found=$?
+set -e
+case "$found" in
+  0) echo "djscale: superuser exists" ;;
+  3) python manage.py createsuperuser --noinput ;;
+  *) exit "$found" ;;
+esac
 '
