@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from components.config import read_stack_file
 from tests.support.stack_files import cli_stack_config
 from tests.support.rootfs import ensure_base_image
 from tests.testbed import engine
@@ -661,7 +662,10 @@ def referenced_stacks(tmp_path_factory):
 def test_real_program_uses_only_what_the_engine_does_faithfully(
         scenario, referenced_stacks, tmp_path, monkeypatch):
     monkeypatch.setenv("DJSCALE_HOME", str(tmp_path))  # the program stages uploads there
-    config, secret_keys = cli_stack_config(scenario, SECRETS)
+    _, present = read_stack_file(scenario)  # and each appSecrets entry the stack holds
+    secrets = {**SECRETS, **{path: "placeholder" for path in present
+                             if path.startswith("appSecrets.")}}
+    config, secret_keys = cli_stack_config(scenario, secrets)
     registered = engine.inspect(config, ROOT, secret_keys=secret_keys, state=referenced_stacks)
     assert {r.type for r in registered} <= engine.IMPLEMENTED_TYPES
     assert {o for r in registered for o in r.options} <= engine.IMPLEMENTED_OPTIONS
