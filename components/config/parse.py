@@ -6,7 +6,9 @@ given once, host names and addresses unique across hosts, a pinned host key for 
 and the bastion (or the explicit `ssh.insecureSkipHostKeyCheck`, and its warning),
 `database.allowedClients` against this stack's own hosts, the database's connection budget
 (`database.maxConnections` against `appServers` × `app.workers`), the app's two host ports
-against every SSH port and the database's, and nginx's retry window between its timeouts.
+against every SSH port and the database's, the project's directory and Dockerfile, the env
+contract's names (one variable, one value: `app.envNames`, `app.env`, `appSecrets`), and
+nginx's retry window between its timeouts.
 """
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ def parse_config(raw: dict, secrets_present: Iterable[str] = frozenset(),
     `secrets_present` names the SECRET_KEYS that are set, and each entry of a map of
     secrets as its path (`appSecrets.SENTRY_DSN`). Raises ConfigError listing every
     problem, each prefixed by its key path (`appServers[1].address: ...`).
-    `check_files=False` skips filesystem checks (the key file), for inspect and mocks.
+    `check_files=False` skips filesystem checks (the key file), for inspect and mocks;
+    `app.source` is checked whatever it says (every plan lists the project's files).
     `secret_values`: the secrets' values where the program has them (components/stack.py),
     only to check them by their declared rule; they go into nothing that is returned, and no
     problem text shows them.
@@ -207,15 +210,16 @@ def _build_app(values: dict, app: Section, reading: Reading) -> AppConfig:
     `check_files` is off: the plans list the files to upload, so nothing renders without
     them (the key file, checked only at `up`, is needed by no plan)."""
     config = AppConfig(**values)
-    if config.source is None:
-        return config
+    if app.has("source") and app.data["source"] != config.source:
+        return config  # refused as written: its rule said why, there is nothing to look at
     source = config.source_dir
     if not source.is_dir():
         where = "" if Path(config.source).is_absolute() else \
             " (a relative app.source starts at the Pulumi project directory)"
         what = "is not a directory" if source.exists() else "does not exist"
         app.problem("source", f"{show(config.source)} {what}: {source}{where}")
-    elif config.dockerfile is not None and not (source / config.dockerfile).is_file():
+    elif app.data.get("dockerfile", config.dockerfile) == config.dockerfile and \
+            not (source / config.dockerfile).is_file():
         app.problem("dockerfile", f"{show(config.dockerfile)} is not a file in app.source: "
                                   f"{source / config.dockerfile}")
     return config

@@ -256,8 +256,8 @@ class SuperuserConfig:
     username: str = setting(
         "username", Text(rules.django_username_problem), "admin",
         "The Django superuser the first release creates (password: the `adminPassword` "
-        "output). Its login with Django's user model; a model that logs in by email "
-        "(`USERNAME_FIELD = \"email\"`) has none, and `email` is the login.")
+        "output). Its login with Django's own user model (`USERNAME_FIELD` "
+        "`username`); with a model that logs in by email, `email` is the login.")
     email: str = setting(
         "email", Text(rules.email_problem), REQUIRED,
         "Its email, and its login when the user model's `USERNAME_FIELD` is `email`. The "

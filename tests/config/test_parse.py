@@ -1313,3 +1313,12 @@ def test_stack_file_app_secrets_count_by_path_and_plain_entries_are_kept(tmp_pat
     raw, secrets = read_stack_file(path)
     assert secrets == {"appSecrets.A"}
     assert raw == {"appSecrets": {"B": "plain"}}
+
+
+def test_a_refused_dockerfile_is_not_looked_for_as_well(tmp_path):
+    raw = with_value("app.source", str(tmp_path))  # no Dockerfile there either
+    raw["app"]["dockerfile"] = "../Dockerfile"
+    assert problems(raw) == [
+        "app.dockerfile: '../Dockerfile' must be a relative path inside app.source (no "
+        "leading /, no empty, . or .. segment, no backslash)"]
+    assert problems(with_value("app.source", 7)) == ["app.source: expected a string, got 7"]
