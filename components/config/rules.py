@@ -40,6 +40,11 @@ _UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _DJANGO_USERNAME = re.compile(r"[\w.@+-]{1,150}")  # Django's UnicodeUsernameValidator
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _POSTGRES_VERSION = re.compile(r"[0-9]+(\.[0-9]+)?")
+# The PostgreSQL major version each supported distribution ships (its `postgresql` package
+# depends on `postgresql-<major>`). djscale installs from the distribution only, not from
+# PostgreSQL's own apt repository (PGDG): another version has no package to install.
+POSTGRES_SHIPPED = {"14": "Ubuntu 22.04", "15": "Debian 12", "16": "Ubuntu 24.04",
+                    "17": "Debian 13"}
 _REGION = re.compile(r"[A-Za-z0-9-]+")
 # An S3 access key id: AWS (16-128 of A-Z0-9: AKIA..., ASIA...), DigitalOcean Spaces (DO00...),
 # MinIO (any user name of 3 or more characters; it refuses `=` and `,`), GCS HMAC, R2, B2.
@@ -457,6 +462,12 @@ def db_user_problem(value: str) -> Optional[str]:
 def postgres_version_problem(value: str) -> Optional[str]:
     if not _POSTGRES_VERSION.fullmatch(value):
         return f"{show(value)} is not a PostgreSQL major version (e.g. 16)"
+    if value not in POSTGRES_SHIPPED:
+        shipped = ", ".join(f"{v} ({distro})" for v, distro in POSTGRES_SHIPPED.items())
+        return (f"{show(value)} is not shipped by a supported distribution ({shipped}); "
+                "djscale installs the distribution's package and does not add PostgreSQL's "
+                "own apt repository (PGDG). Set the version the database host's "
+                "distribution ships, or null for whatever it ships")
     return None
 
 

@@ -205,8 +205,11 @@ class DatabaseConfig:
         "release must fit in it, less the 3 PostgreSQL keeps for superusers.")
     postgres_version: Optional[str] = setting(
         "postgresVersion", Text(rules.postgres_version_problem, numbers=True), None,
-        "Major version (`\"16\"`) to install; `null` = the distribution's `postgresql` "
-        "package.")
+        "Major version to install, from the database host's distribution (PostgreSQL's own "
+        "apt repository, PGDG, is not used): `\"14\"` (Ubuntu 22.04), `\"15\"` (Debian 12), "
+        "`\"16\"` (Ubuntu 24.04) or `\"17\"` (Debian 13). Other versions are refused here; "
+        "one the host's distribution does not ship fails the install step, naming this key "
+        "and the version it ships. `null` = the distribution's `postgresql` package.")
     stack: Optional[str] = setting(
         "stack", Text(rules.stack_name_problem), None,
         "`org/project/stack` of another djscale stack whose database to use "

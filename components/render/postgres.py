@@ -93,9 +93,12 @@ def render_pg_hba(cfg: StackConfig, app_private_addresses: Sequence[str]) -> str
 
 
 def render_install_postgres_script(cfg: StackConfig) -> str:
+    """Root script: the distribution's `postgresql` package, or `postgresql-<version>`
+    (database.postgresVersion), which fails naming the key when the distribution ships
+    another version (djscale adds no apt repository: rules.POSTGRES_SHIPPED)."""
     version = cfg.database.postgres_version
     package = f"postgresql-{version}" if version else "postgresql"
-    return render_script("install-postgres.sh.j2", package=package)
+    return render_script("install-postgres.sh.j2", package=package, version=version)
 
 
 def render_configure_postgres_script(cfg: StackConfig, *, staged_conf: str = STAGED_CONF,

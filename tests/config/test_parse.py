@@ -831,6 +831,18 @@ def test_postgres_version():
         "database.postgresVersion: 'latest' is not a PostgreSQL major version (e.g. 16)"]
 
 
+@pytest.mark.parametrize("version", ["13", "18", "9.6", "16.2"])
+def test_a_postgres_version_no_supported_distribution_ships_is_refused(version):
+    """djscale installs the distribution's package only: another version could never be
+    installed, so it is refused before anything is created, with the versions there are."""
+    assert problems(with_value("database.postgresVersion", version)) == [
+        f"database.postgresVersion: {version!r} is not shipped by a supported distribution "
+        "(14 (Ubuntu 22.04), 15 (Debian 12), 16 (Ubuntu 24.04), 17 (Debian 13)); djscale "
+        "installs the distribution's package and does not add PostgreSQL's own apt "
+        "repository (PGDG). Set the version the database host's distribution ships, or null "
+        "for whatever it ships"]
+
+
 def test_database_from_another_stack():
     stack = parse(with_database({"stack": "example-org/djscale/db-prod"}))
     assert stack.database.stack == "example-org/djscale/db-prod"

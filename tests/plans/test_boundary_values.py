@@ -66,7 +66,7 @@ def widest() -> dict:
                 "bastion": {"address": hosts[5], "port": 1, "user": "j"}},
         "database": {"address": hosts[0], "privateAddress": "10.255.255.254",
                      "sshPort": 1, "name": "_" + "a9" * 31, "user": "u" + "_" * 62,
-                     "port": 1, "postgresVersion": "9.6",
+                     "port": 1, "postgresVersion": "17",
                      "allowedClients": ["192.168.255.254", "172.31.0.1", "10.0.0.200"],
                      # PostgreSQL's highest; the most workers that still fit its budget
                      "maxConnections": 262143},

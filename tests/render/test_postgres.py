@@ -18,6 +18,7 @@ from components.render.postgres import (render_configure_postgres_script,
                                         render_install_postgres_script, render_pg_hba,
                                         render_postgresql_conf)
 from tests.render.conftest import assert_golden, check_shell, make_config, replace
+from tests.render.stubs import calls, make_stubs, run_sandboxed
 from tests.support.postgres import free_port
 
 
@@ -98,6 +99,42 @@ def test_install_script_uses_distribution_default_package(cfg, tmp_path):
 def test_install_script_pins_a_version_when_configured(cfg):
     pinned = replace(cfg, database=replace(cfg.database, postgres_version="16"))
     assert "\npackage=postgresql-16\n" in render_install_postgres_script(pinned)
+
+
+def _run_install(cfg, tmp_path, *, candidate: str):
+    """The install script with apt, dpkg and systemd stubbed: nothing is installed yet, the
+    distribution's `postgresql` depends on postgresql-15 (Debian 12), and `candidate` is what
+    apt-cache policy says of the pinned package."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    make_stubs(bin_dir, {
+        "dpkg-query": "exit 1",
+        "apt-get": "exit 0",
+        "systemctl": "exit 0",
+        "apt-cache": f"""case "$1" in
+    policy) printf '%s:\\n  Installed: (none)\\n  Candidate: {candidate}\\n' "$2" ;;
+    depends) printf 'postgresql\\n  Depends: postgresql-15\\n' ;;
+esac""",
+    })
+    return run_sandboxed(render_install_postgres_script(cfg), bin_dir, log), calls(log)
+
+
+def test_a_version_the_distribution_does_not_ship_fails_naming_the_key(cfg, tmp_path):
+    pinned = replace(cfg, database=replace(cfg.database, postgres_version="16"))
+    result, log = _run_install(pinned, tmp_path, candidate="(none)")
+    assert result.returncode == 1
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("djscale: database.postgresVersion is 16, but ")
+    assert "ships PostgreSQL 15, not 16 (no package postgresql-16); set " \
+           "database.postgresVersion to 15 or null (the distribution's own)" in message
+    assert not any(line.startswith("apt-get ") and " install " in line for line in log)
+
+
+def test_a_version_the_distribution_ships_is_installed(cfg, tmp_path):
+    pinned = replace(cfg, database=replace(cfg.database, postgres_version="15"))
+    result, log = _run_install(pinned, tmp_path, candidate="15+248")
+    assert result.returncode == 0, result.stderr
+    assert any(line.endswith("install -y --no-install-recommends postgresql-15")
+               for line in log)
 
 
 def test_configure_script(cfg, tmp_path):

@@ -35,5 +35,6 @@ def test_shell_quote_boundary():
 
 
 def test_script_values_cannot_escape_their_word():
-    script = render_script("install-postgres.sh.j2", package="postgresql; rm -rf /")
+    script = render_script("install-postgres.sh.j2", package="postgresql; rm -rf /",
+                           version=None)
     assert "\npackage='postgresql; rm -rf /'\n" in script
