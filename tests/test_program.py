@@ -98,9 +98,9 @@ def expected_counts(n_apps: int) -> dict[str, int]:
     # install-docker, firewall, env-file, db-ca-file, start, retire, prune-images, teardown;
     # + image and release on the first (the others get the image shipped: a local command)
     app_commands = 8 * n_apps + 2
-    # install, firewall, http conf, nginx, certbot, tls conf, 3 renew files, 2 alert files,
-    # 3 expiry-check files, the status command, enable, teardown
-    proxy_commands = 17
+    # install, firewall, http conf, nginx, certbot, tls conf, certbot-names, 3 renew files,
+    # 2 alert files, 3 expiry-check files, the status command, enable, teardown
+    proxy_commands = 18
     counts = {
         "djscale:index:DatabaseHost": 1,
         "djscale:index:AppServer": n_apps,
@@ -149,7 +149,7 @@ def test_component_steps_have_the_expected_names(deployed):
         assert (f"{host.name}-upload-context" in names) == (host.name == first)
         assert f"{host.name}-release-env-file" not in names  # the release's env: stdin only
     for step in ("install-docker", "firewall", "nginx-http-conf", "nginx", "certbot",
-                 "nginx-tls-conf", "renew-script", "renew-service", "renew-timer",
+                 "nginx-tls-conf", "certbot-names", "renew-script", "renew-service", "renew-timer",
                  "alert-script", "alert-unit", "expiry-script", "expiry-service",
                  "expiry-timer", "status-command", "renew-enable", "teardown"):
         assert f"proxy-{step}" in names
@@ -276,6 +276,10 @@ def test_proxy_config_lists_each_release_on_its_slot_once_every_start_is_done(de
     assert "proxy-nginx" in graph.deps(graph.named("proxy-certbot"))
     assert "proxy-certbot" in graph.deps(graph.named("proxy-nginx-tls-conf"))
     assert "proxy-nginx-tls-conf" in graph.deps(graph.named("proxy-renew-enable"))
+    # a change of names is asked for once the TLS config answers every name's challenge
+    assert "proxy-nginx-tls-conf" in graph.deps(graph.named("proxy-certbot-names"))
+    names = plain(graph.named("proxy-certbot-names").input("create"))
+    assert " ".join(f"-d {name}" for name in cfg.certificate_names) in names
     nginx = plain(graph.named("proxy-nginx").input("create"))
     assert f"image={cfg.images.nginx}" in nginx
     assert "--network host" in nginx

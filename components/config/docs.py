@@ -106,11 +106,15 @@ def _declaration(entry: Any) -> dict[str, Any]:
         declaration["type"] = kind.pulumi_type
     description = entry.doc
     default: Any = None if entry.required else entry.value_default
-    if isinstance(kind, (Object, ListOf)):
+    if isinstance(kind, Object) or (isinstance(kind, ListOf) and isinstance(kind.item, Object)):
         # sub-keys and their defaults are documented once, in the README table; an object
         # default of {} lets the program fill them in (a stack's object replaces it whole)
         description += f" Keys {entry.name}.*: see the README, Configuration reference."
-        default = None if isinstance(kind, ListOf) or _has_required(kind.cls) else {}
+    if isinstance(kind, Object):
+        default = None if _has_required(kind.cls) else {}
+    elif isinstance(kind, ListOf):
+        # a list of plain values: its default as a list (a key without one is required)
+        default = None if entry.required else list(entry.value_default or ())
     declaration["description"] = description.replace("`", "")
     if default is not None:
         declaration["default"] = default

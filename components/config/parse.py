@@ -31,9 +31,9 @@ PIN_COMMAND = "python -m components.hostkeys --stack <stack>"
 
 # Problems are listed in this order of top-level keys (secrets beside what they belong to).
 TOP_LEVEL_KEYS = tuple(key.name for _, key in declared_keys(StackConfig))
-PROBLEM_ORDER = ["domain", "acme", "ssh", "sshPrivateKey", "database", "appServers", "proxy",
-                 "images", "app", "appSecrets", "staticStorage", "staticStorageSecretKey",
-                 "firewall", "nginx", "rollout"]
+PROBLEM_ORDER = ["domain", "domainAliases", "aliasMode", "acme", "ssh", "sshPrivateKey",
+                 "database", "appServers", "proxy", "images", "app", "appSecrets",
+                 "staticStorage", "staticStorageSecretKey", "firewall", "nginx", "rollout"]
 APP_SECRETS = next(secret for secret in SECRETS if secret.name == "appSecrets")
 
 
@@ -124,6 +124,7 @@ def _build_stack(values: dict, top: Section, reading: Reading) -> StackConfig:
     values["proxy"] = dataclasses.replace(values["proxy"], name="proxy")
     stack = StackConfig(**values)
     app_paths = [f"appServers[{i}]" for i in apps.indexes]
+    _check_domain_aliases(reading.problems, stack, values["domain_aliases"])
     _check_hosts(reading.problems, stack, app_paths)
     if reading.require_host_keys:
         _check_host_keys_pinned(reading.problems, stack, app_paths, _pinned_as_written(top))
@@ -227,6 +228,28 @@ def _build_app(values: dict, app: Section, reading: Reading) -> AppConfig:
 
 BUILDERS = {AcmeConfig: _build_acme, SshConfig: _build_ssh, DatabaseConfig: _build_database,
             NginxConfig: _build_nginx, AppConfig: _build_app}
+
+
+# Let's Encrypt's limit of names on one certificate (its "Rate Limits": 100 names per
+# certificate); `domain` is one of them.
+CERTIFICATE_NAMES_LIMIT = 100
+
+
+def _check_domain_aliases(problems: Problems, stack: StackConfig, aliases: Any) -> None:
+    """domainAliases: each name once, not `domain` again, all of them on one certificate."""
+    first_index: dict[str, int] = {}
+    for alias, index in zip(aliases, getattr(aliases, "indexes", range(len(aliases)))):
+        path = f"domainAliases[{index}]"
+        if alias == stack.domain:
+            problems.add(path, f"{show(alias)} is `domain` itself; remove it")
+        elif alias in first_index:
+            problems.add(path, f"{show(alias)} is already listed at "
+                               f"domainAliases[{first_index[alias]}]")
+        else:
+            first_index[alias] = index
+    if len(stack.certificate_names) > CERTIFICATE_NAMES_LIMIT:
+        problems.add("domainAliases", f"{len(aliases)} names and `domain` are more than the "
+                                      f"{CERTIFICATE_NAMES_LIMIT} one certificate can hold")
 
 
 def _check_hosts(problems: Problems, stack: StackConfig, app_paths: list[str]) -> None:

@@ -168,6 +168,29 @@ def domain_problem(value: str) -> Optional[str]:
     return None
 
 
+def domain_alias_problem(value: str) -> Optional[str]:
+    """One of `domainAliases`: a DNS name the certificate (HTTP-01) can cover."""
+    if "*" in value:
+        return (f"{show(value)} is a wildcard: djscale proves each name with an HTTP-01 "
+                "challenge, and a wildcard can only be proven over DNS-01 (Let's Encrypt "
+                "issues wildcards no other way); list each name")
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return domain_problem(value)
+    return (f"{show(value)} is an IP address: the certificate and nginx's server_name need "
+            "DNS names (point a name at the proxy and list that)")
+
+
+ALIAS_MODES = ("redirect", "serve")
+
+
+def alias_mode_problem(value: str) -> Optional[str]:
+    if value not in ALIAS_MODES:
+        return f"{show(value)} is not one of {', '.join(ALIAS_MODES)}"
+    return None
+
+
 def email_problem(value: str) -> Optional[str]:
     match = _EMAIL.fullmatch(value)
     if not match or not is_hostname(match.group("domain"), min_labels=2):

@@ -306,7 +306,10 @@ class AppConfig:
     extra_allowed_hosts: tuple[str, ...] = setting(
         "extraAllowedHosts", ListOf(Text(rules.allowed_host_problem, normalize=str.lower),
                                     doc="list of strings"), (),
-        "Extra Django `ALLOWED_HOSTS` (host names, `.domain` patterns or IPv4; not `*`).")
+        "Extra Django `ALLOWED_HOSTS` (host names, `.domain` patterns or IPv4; not `*`), for "
+        "requests that reach the app some other way: djscale's nginx answers only `domain` "
+        "and `domainAliases` (any other name gets no answer), so a name the site should be "
+        "served under belongs in `domainAliases`.")
     debug: bool = setting("debug", Flag(), False, "Django `DEBUG`. Never in production.")
     log_level: str = setting("logLevel", Text(rules.log_level_problem), "INFO",
                              "`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`.")
@@ -481,6 +484,21 @@ class StackConfig:
         "domain", Text(rules.domain_problem, normalize=str.lower), REQUIRED,
         "Fully qualified domain name the proxy serves, without scheme or path "
         "(e.g. `www.example.com`).")
+    domain_aliases: tuple[str, ...] = setting(
+        "domainAliases", ListOf(Text(rules.domain_alias_problem, normalize=str.lower),
+                                doc="list of strings (DNS names)"), (),
+        "Other names of the site, each pointing at the proxy (e.g. the apex `example.com` "
+        "beside `domain: www.example.com`). Every name is on the one certificate, proven by "
+        "HTTP-01: no wildcards, no IP addresses, not `domain` again, at most 99. Adding or "
+        "removing one re-issues the certificate under the same name (step "
+        "`proxy-certbot-names`). Each is answered as `aliasMode` says.")
+    alias_mode: str = setting(
+        "aliasMode", Text(rules.alias_mode_problem), "redirect",
+        "How `domainAliases` are answered. `redirect`: 301 to `https://<domain>` with the "
+        "same path (one canonical name; plain HTTP first goes to https on the same name, as "
+        "HSTS preloading requires); the app never sees them. `serve`: each alias serves the "
+        "site like `domain`, and is in Django's `ALLOWED_HOSTS` and, as "
+        "`https://<alias>`, `CSRF_TRUSTED_ORIGINS`.")
     acme: AcmeConfig = setting("acme", Object(AcmeConfig), REQUIRED,
                                "Certificates (Let's Encrypt or another ACME CA).")
     ssh: SshConfig = setting("ssh", Object(SshConfig), REQUIRED,
@@ -507,6 +525,22 @@ class StackConfig:
                                      "How a release reaches the app servers.")
     # the names of `appSecrets` (not their values: those stay pulumi.Outputs), set by the parser
     app_secret_names: tuple[str, ...] = ()
+
+    @property
+    def certificate_names(self) -> tuple[str, ...]:
+        """Every name on the site's certificate: `domain` (also the certificate's name, so
+        its files stay where nginx reads them), then `domainAliases`."""
+        return (self.domain, *self.domain_aliases)
+
+    @property
+    def served_names(self) -> tuple[str, ...]:
+        """The names the app answers under (nginx proxies them; ALLOWED_HOSTS)."""
+        return self.certificate_names if self.alias_mode == "serve" else (self.domain,)
+
+    @property
+    def redirected_names(self) -> tuple[str, ...]:
+        """The aliases nginx answers with a redirect to `domain` (aliasMode: redirect)."""
+        return self.domain_aliases if self.alias_mode == "redirect" else ()
 
     def ssh_port_for(self, host: HostConfig) -> int:
         return host.ssh_port or self.ssh.port

@@ -5,9 +5,10 @@ serves the ACME webroot) -> the nginx container (host network; the config *direc
 mounted, so a swapped file is seen without a new container; re-created only when its
 settings or image change) -> `certbot certonly --webroot` (a no-op while the certificate is
 valid) -> the TLS nginx.conf (staged, `nginx -t`, swapped in, reloaded, never restarted) ->
-renewal script, service and timer; djscale's alert unit and script; the daily check of the
-certificate nginx serves (script, service, timer) and the operator's status command; both
-timers enabled. A failed renewal or check raises the alert (components/render/alerts.py).
+the certificate issued again when its names changed (domainAliases: the live TLS config
+answers every name's challenge) -> renewal script, service and timer; djscale's alert unit
+and script; the daily check of the certificate nginx serves (script, service, timer) and the
+operator's status command; both timers enabled. A failed renewal or check raises the alert (components/render/alerts.py).
 When the proxy leaves the stack, its nginx container goes and the timers stop; certificates
 stay.
 
@@ -88,6 +89,13 @@ def _certificate(cfg: StackConfig) -> list[Item]:
                     "nginx.render_activate_nginx_conf_script",
              what="the TLS config: staged, `nginx -t` in the running container, swapped in, "
                   "`nginx -s reload` (never a restart)"),
+        # after the TLS config: it answers the challenges of every name, new ones included
+        Step("certbot-names", after=("nginx-tls-conf",),
+             script=certbot.render_certbot_names_script(cfg, certbot_image=cfg.images.certbot),
+             source="certbot.render_certbot_names_script",
+             what="the certificate issued again under the same name when its names are not "
+                  "`domain` and `domainAliases` (`--renew-with-new-domains`), then `nginx -t` "
+                  "and reload; a no-op otherwise"),
     ]
 
 

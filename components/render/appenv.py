@@ -40,8 +40,9 @@ def provided_values(cfg: StackConfig, *, db_host: str, db_port: int, db_name: st
     return {
         "secret_key": secret_key,
         "debug": app.debug_values.when_true if app.debug else app.debug_values.when_false,
-        "allowed_hosts": ",".join([cfg.domain, *app.extra_allowed_hosts]),
-        "csrf_trusted_origins": f"https://{cfg.domain}",
+        # the names nginx proxies (domain, and domainAliases that are served, not redirected)
+        "allowed_hosts": ",".join(dict.fromkeys([*cfg.served_names, *app.extra_allowed_hosts])),
+        "csrf_trusted_origins": ",".join(f"https://{name}" for name in cfg.served_names),
         "log_level": app.log_level,
         "db_host": db_host,
         "db_port": str(db_port),

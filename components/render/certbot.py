@@ -39,7 +39,30 @@ def render_certbot_obtain_script(cfg: StackConfig, *, certbot_image: str,
         "certbot-obtain.sh.j2", domain=cfg.domain, server=cfg.acme.directory_url,
         email=cfg.acme.email or None, image=certbot_image, webroot=webroot,
         letsencrypt_dir=letsencrypt_dir, extra_ca_bundle=extra_ca_bundle,
-        docker_network=docker_network)
+        docker_network=docker_network, name_args=_name_args(cfg))
+
+
+def render_certbot_names_script(cfg: StackConfig, *, certbot_image: str,
+                                webroot: str = WEBROOT,
+                                letsencrypt_dir: str = LETSENCRYPT_DIR,
+                                nginx_container: str = NGINX_CONTAINER_NAME,
+                                nginx_conf: str = NGINX_CONF_PATH,
+                                extra_ca_bundle: Optional[str] = None,
+                                docker_network: Optional[str] = None) -> str:
+    """Root script, run once the TLS config is live: the certificate issued again, under
+    the same name, when its names are not `cfg.certificate_names` (certbot's
+    --renew-with-new-domains), then nginx checked and reloaded; else nothing changes."""
+    return render_script(
+        "certbot-names.sh.j2", domain=cfg.domain, server=cfg.acme.directory_url,
+        email=cfg.acme.email or None, image=certbot_image, webroot=webroot,
+        letsencrypt_dir=letsencrypt_dir, nginx_container=nginx_container,
+        nginx_conf=nginx_conf, extra_ca_bundle=extra_ca_bundle,
+        docker_network=docker_network, name_args=_name_args(cfg))
+
+
+def _name_args(cfg: StackConfig) -> list[str]:
+    """`-d <name>` for each name on the certificate, `domain` first."""
+    return [word for name in cfg.certificate_names for word in ("-d", name)]
 
 
 def render_renew_script(cfg: StackConfig, *, certbot_image: str, webroot: str = WEBROOT,

@@ -337,6 +337,54 @@ def test_domain_is_lowercased():
     assert parse(with_value("domain", "WWW.Example.COM")).domain == "www.example.com"
 
 
+def test_domain_aliases_default_to_none_redirected():
+    stack = parse(valid())
+    assert (stack.domain_aliases, stack.alias_mode) == ((), "redirect")
+    assert stack.certificate_names == stack.served_names == ("www.example.com",)
+
+
+@pytest.mark.parametrize("mode, served, redirected", [
+    ("redirect", ("www.example.com",), ("example.com", "shop.example.org")),
+    ("serve", ("www.example.com", "example.com", "shop.example.org"), ()),
+])
+def test_domain_aliases_are_on_the_certificate_and_served_or_redirected(mode, served,
+                                                                         redirected):
+    raw = with_value("domainAliases", ["Example.COM", "shop.example.org"])
+    raw["aliasMode"] = mode
+    stack = parse(raw)
+    assert stack.certificate_names == ("www.example.com", "example.com", "shop.example.org")
+    assert (stack.served_names, stack.redirected_names) == (served, redirected)
+
+
+def test_names_that_can_never_be_reached_are_refused_with_their_key_path():
+    raw = with_value("domainAliases", [
+        "example.com", "*.example.com", "203.0.113.7", "2001:db8::1", "www.example.com",
+        "https://example.org", "bad_name.example.com", "localhost", "EXAMPLE.com"])
+    raw["aliasMode"] = "rewrite"
+    assert problems(raw) == [
+        "domainAliases[1]: '*.example.com' is a wildcard: djscale proves each name with an "
+        "HTTP-01 challenge, and a wildcard can only be proven over DNS-01 (Let's Encrypt "
+        "issues wildcards no other way); list each name",
+        "domainAliases[2]: '203.0.113.7' is an IP address: the certificate and nginx's "
+        "server_name need DNS names (point a name at the proxy and list that)",
+        "domainAliases[3]: '2001:db8::1' is an IP address: the certificate and nginx's "
+        "server_name need DNS names (point a name at the proxy and list that)",
+        "domainAliases[5]: 'https://example.org' must be a bare domain name, without a scheme",
+        "domainAliases[6]: 'bad_name.example.com' is not a fully qualified domain name",
+        "domainAliases[7]: 'localhost' is not a fully qualified domain name",
+        "domainAliases[4]: 'www.example.com' is `domain` itself; remove it",
+        "domainAliases[8]: 'example.com' is already listed at domainAliases[0]",
+        "aliasMode: 'rewrite' is not one of redirect, serve",
+    ]
+
+
+def test_one_certificate_holds_at_most_100_names():
+    aliases = [f"n{i}.example.com" for i in range(99)]
+    assert parse(with_value("domainAliases", aliases)).certificate_names[-1] == "n98.example.com"
+    assert problems(with_value("domainAliases", [*aliases, "n99.example.com"])) == [
+        "domainAliases: 100 names and `domain` are more than the 100 one certificate can hold"]
+
+
 def test_acme_email_required_unless_staging_or_server():
     assert problems(with_value("acme", {})) == [
         "acme.email: is required unless acme.staging is true or acme.server is set"]

@@ -43,6 +43,9 @@ KEYS = [  # real ed25519 public keys (ssh-keygen; private halves thrown away)
     "laOWBVmy8LpNITixaZ48lqLl0ITS49fJzos1hOr4q5yXsCmNkIpaPMbha356oQUHwuGMc=",
 ]
 LONGEST_DOMAIN = ".".join(["a" * 63, "B" * 63, "c-9" + "d" * 60, "e" * 57 + "-x0z"])  # 253
+# as many aliases as one certificate holds beside the domain, each of 253 characters
+LONGEST_ALIASES = [".".join([f"n{i:02d}" + "q" * 60, "B" * 63, "c-9" + "d" * 60, "e" * 57 + "-x0z"])
+                   for i in range(99)]
 LONGEST_NAME = "a" + "-" * 61 + "z"  # 63: a host label
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -58,6 +61,8 @@ def widest() -> dict:
              "proxy.example.com", "jump.example.org")
     return {
         "domain": LONGEST_DOMAIN,
+        "domainAliases": LONGEST_ALIASES,
+        "aliasMode": "redirect",
         "acme": {"email": "o'brien+ops.{x}|~#$%&*/=?^_`-1@mail-1.example.com",
                  "server": "https://ca-1.example.com:65535/acme/dir_v2~(x)!$&'*+,;=:@%41",
                  "expiryWarningDays": 365},
@@ -106,6 +111,12 @@ def widest() -> dict:
     }
 
 
+def widest_served() -> dict:
+    """The widest stack with its aliases served: every name in ALLOWED_HOSTS and
+    CSRF_TRUSTED_ORIGINS (the env file's longest lines) and in the site's server_name."""
+    return {**widest(), "aliasMode": "serve"}
+
+
 def narrowest() -> dict:
     """One app server, the shortest names, everything else at its default."""
     return {
@@ -128,7 +139,8 @@ def database_elsewhere() -> dict:
     return raw
 
 
-SCENARIOS = {"widest": widest, "narrowest": narrowest, "database_elsewhere": database_elsewhere}
+SCENARIOS = {"widest": widest, "widest_served": widest_served, "narrowest": narrowest,
+             "database_elsewhere": database_elsewhere}
 
 
 # what the database host's TLS step prints (a real certificate, for a real PEM check)
@@ -203,6 +215,8 @@ def test_the_widest_stack_is_what_was_written():
     """Guard for the test itself: each extreme value passed the rules as written."""
     cfg = parse_config(widest(), SECRET_KEYS, check_files=False)
     assert len(cfg.domain) == 253 and cfg.domain == LONGEST_DOMAIN.lower()
+    assert len(cfg.certificate_names) == 100
+    assert {len(name) for name in cfg.domain_aliases} == {253}
     assert len(cfg.database.address) == 253
     assert cfg.app_servers[0].name == LONGEST_NAME and len(cfg.database.name) == 63
     assert len(cfg.static_storage.access_key_id) == 120
@@ -232,11 +246,13 @@ def scratch():
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.parametrize("scenario", ["widest", "widest_served"])
 @pytest.mark.parametrize("tls", [False, True], ids=["http-only", "tls"])
-def test_nginx_accepts_the_widest_config(scratch, tls):
-    """The longest domain (253 characters) as server_name, the extreme timeouts and sizes:
-    Debian's nginx 1.22 parses the result (`nginx -t`, in a private network namespace)."""
-    cfg = parse_config(widest(), SECRET_KEYS, check_files=False)
+def test_nginx_accepts_the_widest_config(scratch, tls, scenario):
+    """The longest domain (253 characters) and 99 aliases as long as server_name, the
+    extreme timeouts and sizes: Debian's nginx 1.22 parses the result (`nginx -t`, in a
+    private network namespace)."""
+    cfg = parse_config(SCENARIOS[scenario](), SECRET_KEYS, check_files=False)
     live = scratch / "letsencrypt" / "live" / cfg.domain
     live.mkdir(parents=True)
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",

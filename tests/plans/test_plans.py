@@ -176,6 +176,18 @@ def test_proxy_stages_and_activates_each_nginx_conf(cfg):
     assert plan.item("renew-enable").undo is not None
 
 
+def test_proxy_changes_the_certificates_names_after_the_tls_config_is_live():
+    cfg = make_config(domain_aliases=("shop.example.net",))
+    plan = proxy_plan(cfg)
+    names = plan.item("certbot-names")
+    assert names.after == ("nginx-tls-conf",)
+    assert names.script == certbot.render_certbot_names_script(
+        cfg, certbot_image=cfg.images.certbot)
+    assert "names=(-d shop.example.com -d shop.example.net)" in names.script
+    assert [item.name for item in plan.items].index("certbot-names") > \
+        [item.name for item in plan.items].index("nginx-tls-conf")
+
+
 def test_proxy_alerts_on_failed_renewals_and_certificates_close_to_their_end():
     cfg = make_config(acme=replace(make_config().acme, expiry_warning_days=9))
     plan = proxy_plan(cfg)
@@ -239,8 +251,8 @@ def test_inspect_files_are_the_plan_items(cfg):
         plan.item("nginx-tls-conf").content, values)
     assert files["etc/djscale/nginx/nginx.conf.nginx-http-conf"].content == render_text(
         plan.item("nginx-http-conf").content, values)
-    assert files["steps/16-renew-enable.sh"].executable
-    assert files["steps/17-teardown.sh"].content == containers.render_teardown_script(
+    assert files["steps/17-renew-enable.sh"].executable
+    assert files["steps/18-teardown.sh"].content == containers.render_teardown_script(
         nginx.NGINX_CONTAINER_NAME)
     for name in ("alert-script", "expiry-script", "status-command"):
         item = plan.item(name)

@@ -13,7 +13,7 @@ import pytest
 from components.config import AppConfig, SuperuserConfig, parse_config, read_stack_file
 from components.config.env_contract import SUPERUSER_NAMES, EnvNamesConfig
 from components.render import appenv
-from components.render.appenv import render_app_env
+from components.render.appenv import parse_env_file, render_app_env
 from tests.render.conftest import make_config, replace
 
 SECRETS = dict(db_host="10.0.0.10", db_port=5432, db_name="django", db_user="django",
@@ -96,6 +96,26 @@ AWS_DEFAULT_ACL=
 GUNICORN_WORKERS=5
 GUNICORN_FORWARDED_ALLOW_IPS=10.0.0.30
 """
+
+
+def _env_values(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in parse_env_file(text))
+
+
+@pytest.mark.parametrize("mode, hosts, origins", [
+    ("serve", "shop.example.com,shop.example.net,www.shop.example.net,10.0.0.30",
+     "https://shop.example.com,https://shop.example.net,https://www.shop.example.net"),
+    # redirected aliases never reach the app: nginx answers them
+    ("redirect", "shop.example.com,www.shop.example.net,10.0.0.30", "https://shop.example.com"),
+])
+def test_allowed_hosts_and_csrf_origins_follow_the_served_names(cfg, mode, hosts, origins):
+    cfg = replace(cfg, domain_aliases=("shop.example.net", "www.shop.example.net"),
+                  alias_mode=mode,
+                  app=replace(cfg.app, extra_allowed_hosts=("www.shop.example.net",
+                                                            "10.0.0.30")))
+    values = _env_values(render_app_env(cfg, **SECRETS))
+    assert values["DJANGO_ALLOWED_HOSTS"] == hosts  # each name once
+    assert values["DJANGO_CSRF_TRUSTED_ORIGINS"] == origins
 
 
 def test_aws_without_endpoint_leaves_the_endpoint_unset(cfg):

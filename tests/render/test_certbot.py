@@ -10,7 +10,8 @@ import pytest
 
 from components.config import AcmeConfig
 from components.render.alerts import render_alert_unit
-from components.render.certbot import (render_certbot_obtain_script,
+from components.render.certbot import (render_certbot_names_script,
+                                       render_certbot_obtain_script,
                                        render_certificate_check_script,
                                        render_certificate_check_service,
                                        render_certificate_check_timer,
@@ -188,10 +189,14 @@ def test_services_refuse_a_path_systemd_would_split():
 def sandbox(tmp_path):
     letsencrypt, webroot = tmp_path / "letsencrypt", tmp_path / "webroot"
     bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
-    # `docker run ... renew` makes the deploy hook's marker when RENEWED=1;
+    # `docker run ... renew` makes the deploy hook's marker when RENEWED=1, `... certonly`
+    # when ISSUED=1;
     # `docker exec ... nginx -t` fails when NGINX_BROKEN=1.
     make_stubs(bin_dir, {"docker": f"""
 if [ "$1" = run ] && [[ " $* " == *" renew "* ]] && [ "${{RENEWED:-}}" = 1 ]; then
+    touch {letsencrypt}/.djscale-renewed
+fi
+if [ "$1" = run ] && [[ " $* " == *" certonly "* ]] && [ "${{ISSUED:-}}" = 1 ]; then
     touch {letsencrypt}/.djscale-renewed
 fi
 if [ "$1" = exec ] && [[ " $* " == *" -t "* ]] && [ "${{NGINX_BROKEN:-}}" = 1 ]; then
@@ -211,9 +216,10 @@ def test_obtain_runs_certbot_certonly_and_replaces_a_certificate_from_another_ca
     script = render_certbot_obtain_script(cfg, certbot_image=IMAGE, webroot=str(box["webroot"]),
                                           letsencrypt_dir=str(box["letsencrypt"]))
     certonly = (f"docker run --rm {_mounts(box)} {IMAGE} certonly --webroot -w {box['webroot']} "
-                f"-d shop.example.com --cert-name shop.example.com --server {STAGING} "
+                f"--cert-name shop.example.com --server {STAGING} "
                 "--email ops@example.com --no-eff-email --agree-tos --non-interactive "
                 "--keep-until-expiring")
+    new = certonly.replace(" --cert-name", " -d shop.example.com --cert-name")
 
     def run():
         box["log"].unlink(missing_ok=True)
@@ -222,14 +228,79 @@ def test_obtain_runs_certbot_certonly_and_replaces_a_certificate_from_another_ca
         assert result.returncode == 0, result.stderr
         return calls(box["log"])
 
-    assert run() == [certonly]
+    assert run() == [new]
     assert box["webroot"].is_dir()
     renewal = box["letsencrypt"] / "renewal" / "shop.example.com.conf"
     renewal.parent.mkdir(parents=True)
     renewal.write_text(f"[renewalparams]\nserver = {STAGING}\n")
-    assert run() == [certonly]  # same CA: certbot decides (keeps it until it is due)
+    # same CA: certbot decides (keeps it until it is due), with the names it has
+    assert run() == [certonly]
     renewal.write_text("[renewalparams]\nserver = https://other.example/dir\n")
     assert run() == [certonly + " --force-renewal"]
+
+
+def test_a_new_certificate_gets_every_name_an_existing_one_keeps_its_own(sandbox):
+    """A change of names is certbot-names' (after the TLS config that answers every name's
+    challenge is live): here, before it, certbot must not be asked for a name the running
+    nginx may not answer yet."""
+    box = sandbox
+    cfg = make_config(domain_aliases=("shop.example.net", "www.shop.example.net"))
+    script = render_certbot_obtain_script(cfg, certbot_image=IMAGE, webroot=str(box["webroot"]),
+                                          letsencrypt_dir=str(box["letsencrypt"]))
+    result = run_sandboxed(script, box["bin"], box["log"], private_mounts=("/var/lib",))
+    assert result.returncode == 0, result.stderr
+    assert " certonly --webroot -w {} -d shop.example.com -d shop.example.net -d " \
+           "www.shop.example.net --cert-name shop.example.com ".format(box["webroot"]) \
+           in calls(box["log"])[0]
+    renewal = box["letsencrypt"] / "renewal" / "shop.example.com.conf"
+    renewal.parent.mkdir(parents=True)
+    renewal.write_text(f"[renewalparams]\nserver = {STAGING}\n")
+    box["log"].unlink()
+    result = run_sandboxed(script, box["bin"], box["log"], private_mounts=("/var/lib",))
+    assert result.returncode == 0, result.stderr
+    assert " -d " not in calls(box["log"])[0]
+
+
+def test_names_script(tmp_path):
+    cfg = make_config(domain_aliases=("shop.example.net", "www.shop.example.net"))
+    script = render_certbot_names_script(cfg, certbot_image=IMAGE)
+    assert_golden("certbot-names.sh", script)
+    check_shell(script, tmp_path)
+
+
+def test_names_are_changed_under_the_same_certificate_name_then_nginx_reloads(sandbox):
+    box = sandbox
+    cfg = make_config(domain_aliases=("shop.example.net",))
+    script = render_certbot_names_script(cfg, certbot_image=IMAGE, webroot=str(box["webroot"]),
+                                         letsencrypt_dir=str(box["letsencrypt"]))
+    box["letsencrypt"].mkdir()
+    certonly = (f"docker run --rm {_mounts(box)} {IMAGE} certonly --webroot -w {box['webroot']} "
+                f"-d shop.example.com -d shop.example.net --cert-name shop.example.com "
+                f"--server {STAGING} --email ops@example.com --no-eff-email --agree-tos "
+                "--non-interactive --keep-until-expiring --renew-with-new-domains "
+                "--deploy-hook touch /etc/letsencrypt/.djscale-renewed")
+    check = "docker exec djscale-nginx nginx -t -q -c /etc/djscale/nginx/nginx.conf"
+    reload = "docker exec djscale-nginx nginx -s reload -c /etc/djscale/nginx/nginx.conf"
+
+    same = run_sandboxed(script, box["bin"], box["log"], private_mounts=("/var/lib",))
+    assert same.returncode == 0, same.stderr
+    assert calls(box["log"]) == [certonly]  # same names: certbot keeps it, no reload
+
+    box["log"].unlink()
+    issued = run_sandboxed(script, box["bin"], box["log"], env={"ISSUED": "1"},
+                           private_mounts=("/var/lib",))
+    assert issued.returncode == 0, issued.stderr
+    assert calls(box["log"]) == [certonly, check, reload]
+    assert not (box["letsencrypt"] / ".djscale-renewed").exists()
+
+    box["log"].unlink()
+    broken = run_sandboxed(script, box["bin"], box["log"], env={"ISSUED": "1",
+                                                               "NGINX_BROKEN": "1"},
+                           private_mounts=("/var/lib",))
+    assert broken.returncode == 1
+    assert calls(box["log"]) == [certonly, check]
+    assert broken.stderr.splitlines()[-1] == (
+        "djscale: nginx -t failed after the certificate was issued again: it is not served")
 
 
 def test_renew_reloads_nginx_only_after_a_renewal(cfg, sandbox):

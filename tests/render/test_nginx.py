@@ -38,6 +38,40 @@ def test_tls_variant(cfg):
     assert "proxy_http_version 1.0;\n" in text and "proxy_set_header Connection close;\n" in text
 
 
+ALIASES = ("shop.example.net", "www.shop.example.net")
+
+
+def test_aliases_that_redirect_are_on_port_80_and_get_their_own_tls_server():
+    cfg = make_config(domain_aliases=ALIASES)
+    text = render_nginx_conf(cfg, APPS, tls=True)
+    assert_golden("nginx-tls-aliases.conf", text)
+    names = "shop.example.com shop.example.net www.shop.example.net"
+    # port 80: every name on the certificate answers challenges, then https on the same name
+    assert f"        server_name {names};\n" in text
+    assert "return 301 https://$host$request_uri;" in text
+    # 443: the site under `domain` only; the aliases go to it, with the same HSTS header
+    assert "        server_name shop.example.com;\n" in text
+    assert "        server_name shop.example.net www.shop.example.net;\n" in text
+    assert text.count("return 301 https://shop.example.com$request_uri;") == 1
+    assert text.count('add_header Strict-Transport-Security "max-age=63072000" always;') == 2
+    # before the certificate: the same port-80 server, no TLS server at all
+    http_only = render_nginx_conf(cfg, APPS, tls=False)
+    assert f"        server_name {names};\n" in http_only
+    assert "listen 443 ssl;" not in http_only
+
+
+def test_aliases_that_are_served_share_the_sites_server():
+    cfg = make_config(domain_aliases=ALIASES, alias_mode="serve")
+    text = render_nginx_conf(cfg, APPS, tls=True)
+    names = "shop.example.com shop.example.net www.shop.example.net"
+    assert text.count(f"        server_name {names};\n") == 2  # port 80 and the site's 443
+    assert "return 301 https://shop.example.com$request_uri;" not in text
+    assert text.count("proxy_pass http://djscale_app;") == 2  # `/` and the login path
+    assert text == render_nginx_conf(make_config(domain_aliases=ALIASES), APPS, tls=True) \
+        .replace("server_name shop.example.com;", f"server_name {names};") \
+        .split("\n    # domainAliases (aliasMode: redirect)")[0] + "}\n"
+
+
 def test_upstream_keepalive_only_when_configured():
     cfg = make_config(app_count=3, nginx=NginxConfig(upstream_keepalive=16))
     text = render_nginx_conf(cfg, ["10.0.0.100", "10.0.0.21", "10.0.0.3"], tls=True)

@@ -25,7 +25,7 @@ import pytest
 from components.config import NginxConfig
 from components.render.nginx import render_activate_nginx_conf_script, render_nginx_conf
 from tests.render.conftest import make_config
-from tests.render.test_nginx import APPS, DOMAIN
+from tests.render.test_nginx import ALIASES, APPS, DOMAIN
 
 
 @pytest.fixture
@@ -72,6 +72,16 @@ def test_debian_nginx_accepts_the_config(nginx_dir, tls):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["redirect", "serve"])
+@pytest.mark.parametrize("tls", [False, True], ids=["http-only", "tls"])
+def test_debian_nginx_accepts_the_config_with_domain_aliases(nginx_dir, tls, mode):
+    conf = _sandbox(nginx_dir, tls, make_config(domain_aliases=ALIASES, alias_mode=mode))
+    result = subprocess.run(["unshare", "--net", "nginx", "-t", "-c", str(conf),
+                             "-p", str(nginx_dir), "-e", str(nginx_dir / "error.log")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("buffering", [True, False])
@@ -255,6 +265,45 @@ def test_nginx_serves_the_site_through_the_rendered_config(nginx_dir, site):
         body, code = response.stdout.rsplit("\n", 1)
         assert code == "200"
         assert json.loads(body)["server"] == "10.0.0.22"
+
+
+def _status(run, url: str, *curl_args: str) -> str:
+    """`<code> <redirect target>` of one request to 127.0.0.1, the URL's host as the name."""
+    host = url.split("/")[2]
+    port = "443" if url.startswith("https:") else "80"
+    return run("curl", "-sk", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+               "--resolve", f"{host}:{port}:127.0.0.1", *curl_args, url).stdout
+
+
+def test_aliases_that_redirect_answer_challenges_then_go_to_https_then_to_the_domain(site):
+    serve, run, _ = site
+    serve(make_config(domain_aliases=ALIASES))
+    for alias in ALIASES:
+        challenge = run("curl", "-s", "--resolve", f"{alias}:80:127.0.0.1",
+                        f"http://{alias}/.well-known/acme-challenge/token123")
+        assert challenge.stdout == "token123.key\n"  # HTTP-01 for every name
+        assert _status(run, f"http://{alias}/mydb/?page=2") == \
+            f"301 https://{alias}/mydb/?page=2"
+        assert _status(run, f"https://{alias}/mydb/?page=2") == \
+            f"301 https://{DOMAIN}/mydb/?page=2"
+        headers = run("curl", "-sk", "-D", "-", "-o", "/dev/null",
+                      "--resolve", f"{alias}:443:127.0.0.1", f"https://{alias}/").stdout
+        assert "strict-transport-security: max-age=63072000" in headers.lower()
+    answer = json.loads(run("curl", "-s", *HTTPS, f"https://{DOMAIN}/mydb/").stdout)
+    assert answer["headers"]["Host"] == DOMAIN  # the domain itself is still proxied
+
+
+def test_aliases_that_are_served_reach_the_app_under_their_own_name(site):
+    serve, run, _ = site
+    serve(make_config(domain_aliases=ALIASES, alias_mode="serve"))
+    for alias in ALIASES:
+        assert _status(run, f"http://{alias}/mydb/") == f"301 https://{alias}/mydb/"
+        answer = json.loads(run("curl", "-sk", "--resolve", f"{alias}:443:127.0.0.1",
+                                f"https://{alias}/mydb/").stdout)
+        assert answer["headers"]["Host"] == alias
+    # a name that is not listed is still dropped
+    assert run("curl", "-s", "-H", "Host: other.example.net", "http://127.0.0.1/").returncode \
+        == 52
 
 
 @pytest.mark.parametrize("key,auth", [("rsa:2048", "RSA"), ("ec", "ECDSA")])

@@ -19,12 +19,19 @@ certbot_run() {
 
 install -d -m 0755 "$webroot" "$letsencrypt_dir" /var/lib/letsencrypt
 force=()
+# A new certificate gets every name of the site. An existing one keeps its names here: a
+# change of names is the certbot-names step's, once the TLS config that answers the
+# challenges of every name, new ones included, is live.
+names=(-d shop.example.com)
 renewal_conf=$letsencrypt_dir/renewal/$domain.conf
-if [ -e "$renewal_conf" ] && ! grep -qxF "server = $server" "$renewal_conf"; then
-    echo "djscale: the certificate for $domain is from another ACME server: replacing it"
-    force=(--force-renewal)
+if [ -e "$renewal_conf" ]; then
+    names=()
+    if ! grep -qxF "server = $server" "$renewal_conf"; then
+        echo "djscale: the certificate for $domain is from another ACME server: replacing it"
+        force=(--force-renewal)
+    fi
 fi
 account=(--email ops@example.com --no-eff-email)
-certbot_run certonly --webroot -w "$webroot" -d "$domain" --cert-name "$domain" \
+certbot_run certonly --webroot -w "$webroot" "${names[@]}" --cert-name "$domain" \
     --server "$server" "${account[@]}" --agree-tos --non-interactive --keep-until-expiring \
     "${force[@]}"
