@@ -9,13 +9,14 @@ import pulumi_random as random
 
 from components.app_server import AppSecrets, AppServer, AppServerArgs
 from components.database import DatabaseHost, DatabaseHostArgs, referenced_database
-from components.preflight import check_operator_machine
+from components.preflight import check_app_contract, check_operator_machine
 from components.proxy import ProxyHost, ProxyHostArgs
 from components.remote import SshAccess, state_dir
 from components.stack import load_stack
 
 cfg, secrets = load_stack()  # raises ConfigError, listing every problem, before any resource
 check_operator_machine()  # a stale SSH_AUTH_SOCK would fail every remote step
+check_app_contract(cfg)  # a project that cannot run under djscale: its files say so now
 ssh = SshAccess.create(cfg, secrets.ssh_private_key)
 staging = state_dir(pulumi.get_project(), pulumi.get_stack()) / "uploads"
 

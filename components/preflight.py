@@ -1,4 +1,6 @@
-"""Checks of the operator's machine, before anything is created.
+"""Checks before anything is created: the operator's machine, and the Django project the
+stack deploys against djscale's contract (components/check_app/: the same problems
+`python -m components.check_app --stack <stack>` prints).
 
 pulumi-command dials the SSH agent named by SSH_AUTH_SOCK whenever that variable is set,
 even when the connection has a private key, and fails the step when the dial fails
@@ -12,6 +14,9 @@ from __future__ import annotations
 import os
 import socket
 from typing import Mapping, Optional
+
+from components.check_app import app_source, check_stack_app
+from components.config import StackConfig
 
 
 class PreflightError(RuntimeError):
@@ -40,3 +45,13 @@ def check_operator_machine(environ: Mapping[str, str] = os.environ) -> None:
     problem = agent_socket_problem(environ)
     if problem:
         raise PreflightError(problem)
+
+
+def check_app_contract(cfg: StackConfig) -> None:
+    """Every way the project would fail once deployed that its files already show."""
+    problems = check_stack_app(cfg).problems
+    if problems:
+        raise PreflightError(
+            f"the Django project in {app_source(cfg)[1]} does not keep djscale's contract "
+            "(`python -m components.check_app --stack <stack>` lists the same):\n"
+            + "\n".join(f"  - {problem}" for problem in problems))

@@ -537,6 +537,18 @@ def test_a_stale_ssh_agent_socket_fails_before_any_resource(monkeypatch, tmp_pat
     assert run_program.last_monitor.registrations == []
 
 
+def test_a_project_that_breaks_the_contract_fails_before_any_resource():
+    """`pulumi preview` stops with what `python -m components.check_app` prints."""
+    config, secret_keys = cli_stack_config(STACKS["dev"], SECRETS)
+    app = json.loads(config["djscale:app"]) if isinstance(config["djscale:app"], str) \
+        else dict(config["djscale:app"])
+    config["djscale:app"] = json.dumps({**app, "containerPort": 9000})
+    with pytest.raises(PreflightError, match="gunicorn binds 0.0.0.0:8000, but "
+                                             "app.containerPort is 9000"):
+        run_program(config, secret_keys=secret_keys, stack="dev", preview=True)
+    assert run_program.last_monitor.registrations == []
+
+
 # --- two stacks --------------------------------------------------------------------------
 
 DB_STACK = "example-org/djscale/db-prod"
