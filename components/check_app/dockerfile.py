@@ -140,8 +140,9 @@ def final_container(stages: list[Stage]) -> Optional[Container]:
     if not stages:
         return None
     by_name = {stage.name: stage for stage in stages if stage.name}
-    chain, stage = [], stages[-1]
-    while stage is not None and stage not in chain:
+    chain: list[Stage] = []
+    stage: Optional[Stage] = stages[-1]
+    while stage is not None and all(stage is not seen for seen in chain):
         chain.append(stage)
         stage = by_name.get(stage.base)
     entrypoint = next((s.entrypoint for s in chain if s.entrypoint is not None), None)
