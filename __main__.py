@@ -54,6 +54,9 @@ for server in app_servers:
 pulumi.export("url", proxy.url)
 pulumi.export("proxyAddress", proxy.public_address)
 pulumi.export("appAddresses", [server.private_address for server in app_servers])
+# the image id every app server was given (app.release: built, or the pinned one): what
+# `python -m components.ops status` compares each server's running release with
+pulumi.export("appImage", app_servers[0].image_id)
 pulumi.export("dbPrivateAddress", database.private_address)
 pulumi.export("dbPort", database.port)
 pulumi.export("dbName", database.name)

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components.config import ConfigError, StackConfig, parse_config
 from components.render.files import render_run_script_command
@@ -198,6 +199,34 @@ def test_one_build_then_release_then_starts_in_batches_then_the_switch_then_reti
             assert (request["image"], request["source"]["host"]) == (
                 image_id, cfg.app_servers[0].address)
             assert request["key"] == SSH_KEY and is_secret(ship.input("stdin"))
+
+
+def test_a_pinned_release_uploads_and_builds_nothing_and_rolls_out_as_any(tmp_path):
+    """app.release: previous (a rollback): the first server's image step names the image
+    (no upload, no build), the others get it shipped, the release step checks migrations
+    only, and start, switch, retire and prune follow as for any release."""
+    stack = yaml.safe_load(STACKS["two_apps"].read_text())
+    stack["config"]["djscale:app"] = {**stack["config"]["djscale:app"], "release": "previous"}
+    path = tmp_path / "Pulumi.rollback.yaml"
+    path.write_text(yaml.safe_dump(stack))
+    cfg, graph = _cfg(path), _run(path, "rollback")
+    first, other = (h.name for h in cfg.app_servers)
+    assert not graph.of_type(COPY)  # nothing uploaded
+    image = graph.named(f"{first}-image")
+    create = image.plain_input("create")
+    assert "docker build" not in create and "release=previous" in create
+    image_id = _fake_digest(create)
+    assert graph.exports["appImage"][0] == image_id
+    release = plain(graph.named(f"{first}-release").input("create"))
+    assert "migrate --check" in release and "migrate --noinput" not in release
+    assert image_id in release
+    ship = graph.named(f"{other}-image")
+    assert ship.type == LOCAL and json.loads(plain(ship.input("stdin")))["image"] == image_id
+    for host in (first, other):
+        assert f"image={image_id}\n" in plain(graph.named(f"{host}-start").input("create"))
+        assert "origin=previous" in plain(graph.named(f"{host}-retire").input("create"))
+        assert {f"{host}-start", "proxy-nginx-tls-conf"} <= graph.deps(
+            graph.named(f"{host}-retire"))
 
 
 def test_old_images_are_pruned_after_each_container_once_per_image(deployed):
@@ -434,6 +463,8 @@ def test_exports(deployed):
     assert ex["url"] == (f"https://{cfg.domain}/", True, False)
     assert ex["proxyAddress"] == (cfg.proxy.address, True, False)
     assert ex["appAddresses"] == ([h.private_address for h in cfg.app_servers], True, False)
+    assert ex["appImage"] == (_fake_digest(graph.named(f"{cfg.app_servers[0].name}-image")
+                                           .plain_input("create")), True, False)
     assert ex["dbPrivateAddress"] == (cfg.database.host.private_address, True, False)
     assert ex["dbPort"] == (cfg.database.port, True, False)
     assert ex["dbName"] == (cfg.database.name, True, False)

@@ -566,3 +566,16 @@ def batch_size_problem(value: str) -> Optional[str]:
     if not (count or percent):
         return f"{show(value)} is not a count of servers (e.g. 2) or a percentage (e.g. 25%)"
     return None
+
+
+APP_RELEASES = ("current", "previous")  # app.release, besides an image id
+_IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def app_release_problem(value: str) -> Optional[str]:
+    """`app.release`: `current`, `previous` or a full image id (`sha256:` + 64 hex)."""
+    if value in APP_RELEASES or _IMAGE_ID.fullmatch(value):
+        return None
+    return (f"{show(value)} is not a release: `current` (the image built from assets/app), "
+            "`previous` or an image id (sha256: and 64 hex digits, as "
+            "`python -m components.ops status` prints it)")

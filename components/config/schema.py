@@ -333,6 +333,22 @@ class AppConfig:
         """`source` as a path: relative ones start at the Pulumi project directory."""
         return PROJECT_DIR / self.source  # an absolute `source` stays itself
 
+    release: str = setting(
+        "release", Text(rules.app_release_problem), "current",
+        "The image the app servers run. `current`: the image built from `app.source`. "
+        "`previous`: the release that ran before the newest one built from the source (read "
+        "from the first app server's `/var/lib/djscale/releases`); or an image id "
+        "`sha256:…` (`python -m components.ops status` lists them). A pinned release is not "
+        "built: the first app server must still hold it (it keeps the previous image), and it "
+        "rolls out like any release (health gate, drain); its release step runs "
+        "`migrate --check` and `collectstatic`, never a migration (README, Operations: roll "
+        "back).")
+
+    @property
+    def pinned_release(self) -> bool:
+        """A release named by the stack (`previous` or an image id), not built."""
+        return self.release != "current"
+
 
 @dataclass(frozen=True)
 class RolloutConfig:

@@ -2,7 +2,12 @@
 from the uploaded context, shipped from there to the others: one build per release), its env
 file and the database's certificate, the release (first server only), the release's
 container started beside the running one (blue/green), then, once nginx routes to it, the
-old one retired; old images pruned; and what goes when the server leaves the stack.
+old one retired (and the release recorded); old images pruned; and what goes when the
+server leaves the stack.
+
+With a pinned release (`app.release`: `previous` or an image id: a rollback), nothing is
+uploaded or built: the first server's image step names an image it holds, which is shipped
+and rolled out the same way; its release step migrates nothing.
 
 Deploy values it needs: the database endpoint (db_host, db_port, db_name, db_user,
 db_password, db_ca_cert), secret_key, s3_secret_key, app_secrets (appSecrets by name),
@@ -19,7 +24,7 @@ import json
 from dataclasses import replace
 
 from components.config import HostConfig, StackConfig
-from components.render import appenv, containers, firewall, images, release
+from components.render import appenv, containers, firewall, images, release, releases
 from components.render.app_image import (CONTAINER_NAME, STOP_TIMEOUT, UPLOAD_DIR,
                                          app_image_tag, build_files, context_name,
                                          healthcheck_command, render_build_image_script)
@@ -36,7 +41,12 @@ def app_server_plan(cfg: StackConfig, host: HostConfig, *, runs_release: bool) -
     """`runs_release`: the first app server, which builds the image and runs the release."""
     rules = firewall.app_rules(cfg, cfg.proxy.private_address, host)
     items: list[Item] = [*docker_host_items(cfg, rules, "app")]
-    items += _image(cfg) if runs_release else [_ship(cfg, host)]
+    if not runs_release:
+        items.append(_ship(cfg, host))
+    elif cfg.app.pinned_release:
+        items.append(_pinned_image(cfg))
+    else:
+        items += _image(cfg)
     items += [_env_file(cfg), _db_ca_file()]
     if runs_release:
         items += _release(cfg)
@@ -87,6 +97,15 @@ def _image(cfg: StackConfig) -> list[Item]:
     ]
 
 
+def _pinned_image(cfg: StackConfig) -> Step:
+    return Step("image", after=("install-docker",), provides="app_image",
+                script=releases.render_resolve_release_script(cfg.app.release),
+                source="releases.render_resolve_release_script",
+                what="with `app.release` pinned (a rollback), instead of the upload and "
+                     "build: the pinned image's id (`previous`: read from the record of "
+                     "releases), which this server must still hold; nothing is built")
+
+
 def _env(cfg: StackConfig, release_run: bool = False) -> Deferred:
     needs = ENV_NEEDS + (("superuser_password",) if release_run else ())
     return Deferred(lambda values: appenv.render_app_env(cfg, **values), needs)
@@ -109,18 +128,26 @@ def _db_ca_file() -> File:
 
 
 def _release(cfg: StackConfig) -> list[Item]:
-    script = Deferred(lambda values: release.render_release_script(values["app_image"]),
+    steps = release.PINNED_RELEASE_STEPS if cfg.app.pinned_release else release.RELEASE_STEPS
+    script = Deferred(lambda values: release.render_release_script(values["app_image"],
+                                                                   steps=steps),
                       ("app_image",))
+    what = ("once per image (and environment): `migrate`, `collectstatic`, "
+            "`createsuperuser` (unless a user has its login, by the model's "
+            "`USERNAME_FIELD`) in a one-off container; its environment "
+            "(the app's, plus the superuser's credentials) reaches `docker run` "
+            "through a pipe, never a file")
+    if cfg.app.pinned_release:
+        what = ("once per image (and environment), for a pinned release: `migrate --check` "
+                "(fails if the image has migrations the database lacks; nothing is applied "
+                "or reversed) and `collectstatic` in a one-off container, its environment "
+                "through a pipe")
     return [
         Step("release", after=("db-ca-file",), script=script, stdin=_env(cfg, True),
              stdin_doc="the release's environment", secret=True,
              triggers=(ValueOf("app_image"),),
              source="release.render_release_script, appenv.render_app_env(superuser_password=...)",
-             what="once per image (and environment): `migrate`, `collectstatic`, "
-                  "`createsuperuser` (unless a user has its login, by the model's "
-                  "`USERNAME_FIELD`) in a one-off container; its environment "
-                  "(the app's, plus the superuser's credentials) reaches `docker run` "
-                  "through a pipe, never a file"),
+             what=what),
     ]
 
 
@@ -143,8 +170,9 @@ def _serve(cfg: StackConfig, host: HostConfig, release_after: str) -> list[Item]
     start = Deferred(lambda values: containers.render_start_slot_script(
         replace(slots, container=replace(slots.container, image=values["app_image"]))),
         ("app_image",))
+    origin = releases.release_origin(cfg.app.release)
     retire = Deferred(lambda values: containers.render_retire_slot_script(
-        slots, int(values["slot_port"])), ("slot_port",))
+        slots, int(values["slot_port"]), origin), ("slot_port",))
     prune = Deferred(lambda values: images.render_prune_app_images_script(values["app_image"]),
                      ("app_image",))
     return [
@@ -158,17 +186,21 @@ def _serve(cfg: StackConfig, host: HostConfig, release_after: str) -> list[Item]
                   "serving)"),
         Step("retire", after=("start", "@switched"), script=retire,
              source="containers.render_retire_slot_script",
-             what="once nginx routes to the new slot: the old container drained (no "
-                  "connection left), stopped gracefully, removed"),
+             what="once nginx routes to the new slot: the release recorded "
+                  f"(`{containers.RELEASES_FILE}`: time, image id, `current`, `previous` or "
+                  "`pinned`), the old container drained (no connection left), stopped "
+                  "gracefully, removed"),
         Step("prune-images", after=("retire",), script=prune,
              triggers=(ValueOf("app_image"),), source="images.render_prune_app_images_script",
              what="once per image: old `djscale-app` images removed (keeps the current, the "
-                  "newest previous and any a container uses)"),
+                  "newest previous, the release recorded before the current one and any a "
+                  "container uses)"),
         Teardown("teardown", after=("install-docker",),
                  script=containers.render_teardown_script(
                      CONTAINER_NAME, STOP_TIMEOUT,
                      files=(appenv.APP_ENV_PATH, release.LEGACY_RELEASE_ENV_PATH,
-                            appenv.DB_CA_PATH, UPLOAD_DIR, containers.SLOT_STATE_FILE)),
+                            appenv.DB_CA_PATH, UPLOAD_DIR, containers.SLOT_STATE_FILE,
+                            containers.RELEASES_FILE)),
                  source="containers.render_teardown_script",
                  what="when the server leaves the stack: the app containers stopped and "
                       "removed, its env file, the database certificate and the uploads "

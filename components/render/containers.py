@@ -135,7 +135,11 @@ def render_teardown_script(name: str, stop_timeout: int = 10,
 # --- blue/green slots for the app -----------------------------------------------------------
 
 SLOT_STATE_FILE = "/var/lib/djscale/app-slot"  # the slot nginx routes to, once switched
+# one line per release put in service (components/render/releases.py reads it)
+RELEASES_FILE = "/var/lib/djscale/releases"
+RELEASE_ORIGINS = ("current", "previous", "pinned")
 _PID_FORMAT = "{{.State.Pid}}"
+_IMAGE_FORMAT = "{{.Image}}"
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,7 @@ class SlotSpec:
     ports: tuple[int, int]
     drain_within: int = 60  # seconds to wait for the old slot's last connections
     state_file: str = SLOT_STATE_FILE
+    releases_file: str = RELEASES_FILE
 
 
 def render_start_slot_script(spec: SlotSpec) -> str:
@@ -167,15 +172,20 @@ def render_start_slot_script(spec: SlotSpec) -> str:
         label_format=_LABEL_FORMAT, state_format=_STATE_FORMAT)
 
 
-def render_retire_slot_script(spec: SlotSpec, active_port: int) -> str:
-    """Root script, once nginx routes to `active_port`: the other slot's container (and one
-    of before slots) drained, stopped gracefully, removed; the active slot recorded."""
+def render_retire_slot_script(spec: SlotSpec, active_port: int, origin: str = "current") -> str:
+    """Root script, once nginx routes to `active_port`: the active slot recorded, its
+    release appended to the record of releases (`origin`: how the stack named it, see
+    components/render/releases.py), the other slot's container (and one of before slots)
+    drained, stopped gracefully, removed."""
     if int(active_port) not in spec.ports:
         raise ValueError(f"{spec.container.name}: port {active_port} is neither of the app's "
                          f"ports {spec.ports[0]}, {spec.ports[1]}")
+    if origin not in RELEASE_ORIGINS:
+        raise ValueError(f"release origin {origin!r} is not one of {RELEASE_ORIGINS}")
     return render_script(
         "retire-slot.sh.j2", name=spec.container.name, active_port=int(active_port),
         port_a=int(spec.ports[0]), port_b=int(spec.ports[1]),
         container_port=int(spec.container_port), state_file=spec.state_file,
         drain_within=int(spec.drain_within), stop_timeout=int(spec.container.stop_timeout),
+        releases_file=spec.releases_file, origin=origin, image_format=_IMAGE_FORMAT,
         pid_format=_PID_FORMAT)

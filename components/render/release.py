@@ -49,11 +49,24 @@ esac
 """
 
 
+# A pinned release (`app.release`: `previous` or an image id, a rollback) touches no schema:
+# its migrations ran when it was the new release, and the database may hold newer ones
+# (expand/contract: the older code works with them; Django ignores applied migrations it does
+# not know). `migrate --check` applies nothing and fails when the image has a migration the
+# database lacks (an image that never was a release here). Its static files are collected
+# again: the pages it serves name them.
+PINNED_RELEASE_STEPS = """set -e
+python manage.py migrate --check
+python manage.py collectstatic --noinput
+"""
+
+
 def render_release_script(image_ref: str, *, db_ca_file: str = DB_CA_PATH,
-                          legacy_env_file: str = LEGACY_RELEASE_ENV_PATH) -> str:
-    """Root script: RELEASE_STEPS in a one-off container of `image_ref` (an image id), its
-    environment read from stdin (`appenv.render_app_env(..., superuser_password=...)`) and
-    passed on through a pipe, the database's certificate mounted where the app's settings
-    look for it."""
+                          legacy_env_file: str = LEGACY_RELEASE_ENV_PATH,
+                          steps: str = RELEASE_STEPS) -> str:
+    """Root script: `steps` (RELEASE_STEPS, or PINNED_RELEASE_STEPS for a rollback) in a
+    one-off container of `image_ref` (an image id), its environment read from stdin
+    (`appenv.render_app_env(..., superuser_password=...)`) and passed on through a pipe, the
+    database's certificate mounted where the app's settings look for it."""
     return render_script("release.sh.j2", image=image_ref, legacy_env_file=legacy_env_file,
-                         volume=f"{db_ca_file}:{DB_CA_PATH}:ro", steps=RELEASE_STEPS)
+                         volume=f"{db_ca_file}:{DB_CA_PATH}:ro", steps=steps)

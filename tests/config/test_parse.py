@@ -758,6 +758,19 @@ def test_log_level():
         "app.logLevel: 'verbose' is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL"]
 
 
+def test_release_is_current_previous_or_an_image_id():
+    assert parse(VALID).app.release == "current" and not parse(VALID).app.pinned_release
+    image = "sha256:" + "0123456789abcdef" * 4
+    for value in ("previous", image):
+        stack = parse(with_value("app.release", value))
+        assert (stack.app.release, stack.app.pinned_release) == (value, True)
+    for bad in ("latest", image[:-1], image.upper(), "djscale-app:1234", image + "0"):
+        assert problems(with_value("app.release", bad)) == [
+            f"app.release: {bad!r} is not a release: `current` (the image built from "
+            "assets/app), `previous` or an image id (sha256: and 64 hex digits, as "
+            "`python -m components.ops status` prints it)"]
+
+
 @pytest.mark.parametrize("value, message", [
     ("*", "app.extraAllowedHosts[0]: '*' would accept any Host header; "
           "list the host names instead"),

@@ -10,7 +10,7 @@ from components.plans.describe import host_files, inspect_values
 from components.plans.items import (File, HashOf, Local, Step, Teardown, Upload, ValueOf,
                                     render_text)
 from components.render import (alerts, appenv, certbot, containers, firewall, images, nginx,
-                               postgres, release)
+                               postgres, release, releases)
 from components.render.app_image import UPLOAD_DIR, app_image_tag, context_name
 from tests.render.conftest import make_config, replace
 
@@ -134,6 +134,46 @@ def test_the_image_comes_from_app_source_and_app_dockerfile(cfg, tmp_path):
     assert upload.dir_name == context_name(project, "docker/prod.Dockerfile")
     assert "dockerfile=docker/prod.Dockerfile\n" in image.script
     assert '--file "$context/$dockerfile" "$context"' in image.script
+
+
+@pytest.mark.parametrize("pin", ["previous", "sha256:" + "ab" * 32])
+def test_a_pinned_release_is_named_not_built_and_migrates_nothing(cfg, pin):
+    pinned = replace(cfg, app=replace(cfg.app, release=pin))
+    first = app_server_plan(pinned, cfg.app_servers[0], runs_release=True)
+    other = app_server_plan(pinned, cfg.app_servers[1], runs_release=False)
+    assert names(first) == ["install-docker", "firewall", "image", "env-file", "db-ca-file",
+                            "release", "start", "retire", "prune-images", "teardown"]
+    image = first.item("image")
+    assert (image.provides, image.after) == ("app_image", ("install-docker",))
+    assert image.script == releases.render_resolve_release_script(pin)
+    # the others get it shipped, as any release
+    shipped = app_server_plan(cfg, cfg.app_servers[1], runs_release=False).item("image")
+    values = {"app_image": "sha256:feed", "ssh_key": "<key>"}
+    assert (other.item("image").after, render_text(other.item("image").stdin, values)) == (
+        shipped.after, render_text(shipped.stdin, values))
+    step = first.item("release")
+    script = render_text(step.script, {"app_image": "sha256:feed"})
+    assert script == release.render_release_script("sha256:feed",
+                                                   steps=release.PINNED_RELEASE_STEPS)
+    assert "migrate --check" in script and "collectstatic --noinput" in script
+    assert "migrate --noinput" not in script and "createsuperuser" not in script
+    assert step.triggers == (ValueOf("app_image"),) and step.secret
+    origin = "previous" if pin == "previous" else "pinned"
+    for plan in (first, other):
+        retire = render_text(plan.item("retire").script, {"slot_port": 8001})
+        assert f"\norigin={origin}\n" in retire
+        assert "\nreleases_file=/var/lib/djscale/releases\n" in retire
+        # the same start, switch and drain as any release
+        for name in ("start", "retire", "prune-images"):
+            unpinned = app_server_plan(cfg, plan_host(cfg, plan), runs_release=plan is first)
+            assert plan.item(name).after == unpinned.item(name).after
+    assert "origin=current\n" in render_text(
+        app_server_plan(cfg, cfg.app_servers[0], runs_release=True).item("retire").script,
+        {"slot_port": 8000})
+
+
+def plan_host(cfg, plan):
+    return next(host for host in cfg.app_servers if host.name == plan.host)
 
 
 def test_the_release_starts_in_the_free_slot_reading_its_secrets_from_the_env_file(cfg):

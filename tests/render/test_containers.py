@@ -366,7 +366,8 @@ def slots(engine, tmp_path):
                               healthy_within=20, stop_timeout=2)
     spec = SlotSpec(container, address="127.0.0.1", container_port=8000,
                     ports=(port, port + 1), drain_within=30,
-                    state_file=str(tmp_path / "state" / "app-slot"))
+                    state_file=str(tmp_path / "state" / "app-slot"),
+                    releases_file=str(tmp_path / "state" / "releases"))
 
     def run(script: str, **kw):
         return subprocess.run(["bash", "-c", script], env=engine.env(), capture_output=True,
@@ -421,6 +422,10 @@ def test_a_release_starts_beside_the_running_one_and_retires_it_after_its_reques
     assert retire.returncode == 0, err
     assert f"retired {name}-a" in err
     assert running() == {f"{name}-b": "b"} and slots["state"].read_text() == "b\n"
+    records = (slots["state"].parent / "releases").read_text().splitlines()
+    assert [line.split()[2] for line in records] == ["current", "current"]
+    assert records[0].split()[1] == records[1].split()[1]  # one image, two settings
+    assert records[0].split()[1].startswith("sha256:")
     third = run(render_start_slot_script(replace(spec, container=replace(
         spec.container, stop_timeout=3))))  # the next release goes back to slot a
     assert third.stdout == f"{port_a}\n", third.stderr

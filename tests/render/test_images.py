@@ -87,11 +87,18 @@ def docker(tmp_path):
     bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
     make_stubs(bin_dir, {"docker": f'exec {sys.executable} {fake} {state_path} "$@"'})
 
-    def run(images, containers=(), current=None, keep_previous=1, rm_fails=()):
+    record = tmp_path / "releases"
+
+    def run(images, containers=(), current=None, keep_previous=1, rm_fails=(), records=None):
         state_path.write_text(json.dumps({"images": images, "containers": list(containers),
                                           "rm_fails": list(rm_fails)}))
         log.unlink(missing_ok=True)
-        script = render_prune_app_images_script(current or images[-1]["id"], keep_previous)
+        record.unlink(missing_ok=True)
+        if records is not None:  # the record of releases: (image number, origin), oldest first
+            record.write_text("".join(f"2026-11-20T10:00:0{i}Z {_id(n)} {origin}\n"
+                                      for i, (n, origin) in enumerate(records)))
+        script = render_prune_app_images_script(current or images[-1]["id"], keep_previous,
+                                                releases_file=str(record))
         result = run_sandboxed(script, bin_dir, log)
         left = {image["id"]: image["tags"] for image in json.loads(state_path.read_text())["images"]}
         return result, left, calls(log)
@@ -130,6 +137,25 @@ def test_keeps_current_and_newest_previous_and_removes_older(docker):
     removed = sorted(line for line in log if line.startswith("docker image rm"))
     assert removed == ["docker image rm djscale-app:hash1", "docker image rm djscale-app:hash2",
                        "docker image rm djscale-app:hash3", "docker image rm djscale-app:x"]
+
+
+def test_the_release_that_ran_before_stays_however_old(docker):
+    """Rolled back to 1 while 2 and 3 were built, then 4 built: `app.release: previous`
+    now names 1 (what ran before 4), so it stays beside the newest previous (3)."""
+    images = [_image(1), _image(2), _image(3), _image(4)]
+    records = [(1, "current"), (2, "current"), (3, "current"), (1, "previous"), (4, "current")]
+    result, left, _ = docker(images, records=records)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set(left) == {_id(1), _id(3), _id(4)}
+    assert (f"djscale: keeping {_id(1)} (the release before this one, for app.release: "
+            "previous)") in result.stdout
+    # when it is the newest previous too, it is kept once: nothing else stays
+    result, left, _ = docker(images, records=[(3, "current"), (4, "current")])
+    assert set(left) == {_id(3), _id(4)}
+    # and after a rollback to 1 (4 the release before it), 4 stays: `current` needs no build
+    result, left, _ = docker(images, current=_id(1),
+                             records=[(3, "current"), (4, "current"), (1, "previous")])
+    assert set(left) == {_id(1), _id(4)}, result.stdout
 
 
 def test_an_image_used_by_a_container_stays(docker):

@@ -16,7 +16,8 @@ import sys
 
 import pytest
 
-from components.render.release import RELEASE_STEPS, render_release_script
+from components.render.release import (PINNED_RELEASE_STEPS, RELEASE_STEPS,
+                                       render_release_script)
 from tests.app.helpers import APP_DIR, SUPERUSER, app_env, manage
 from tests.support.postgres import postgres_fixture
 from tests.render.conftest import assert_golden, check_shell
@@ -98,6 +99,35 @@ def test_release_migrates_collects_and_creates_the_superuser_once(env, release_s
     assert "djscale: superuser exists" in second.stdout
     assert "No migrations to apply." in second.stdout
     assert "Superuser created" not in second.stdout
+
+
+def test_a_pinned_release_migrates_nothing_and_refuses_a_database_behind_it(env, release_s3):
+    """A rollback's release step: on a database its migrations reached (or passed: Django
+    ignores applied migrations the image does not know), static files collected, nothing
+    migrated; on a database without one of its migrations, it fails before anything."""
+    assert _release(env).returncode == 0  # the release it rolls back to ran once
+    newer = manage(env, "shell", "-c", (
+        "from django.db.migrations.recorder import MigrationRecorder as R; from django.db "
+        "import connection; R(connection).record_applied('mydb', '0099_from_a_newer_release')"))
+    assert newer.returncode == 0, newer.stderr
+    rollback = subprocess.run(["sh", "-c", PINNED_RELEASE_STEPS], cwd=APP_DIR, env=env,
+                              text=True, capture_output=True, timeout=600)
+    assert rollback.returncode == 0, rollback.stdout + rollback.stderr
+    assert "static files copied" in rollback.stdout and "Applying" not in rollback.stdout
+    assert "createsuperuser" not in PINNED_RELEASE_STEPS
+    assert "migrate --noinput" not in PINNED_RELEASE_STEPS
+
+    behind = manage(env, "migrate", "mydb", "0001")  # the image's 0002 is missing now
+    assert behind.returncode == 0, behind.stderr
+    try:
+        refused = subprocess.run(["sh", "-c", PINNED_RELEASE_STEPS], cwd=APP_DIR, env=env,
+                                 text=True, capture_output=True, timeout=600)
+        assert refused.returncode != 0
+        assert "static files copied" not in refused.stdout  # stopped at the check
+    finally:
+        assert manage(env, "migrate", "mydb").returncode == 0
+    script = render_release_script("sha256:abc", steps=PINNED_RELEASE_STEPS)
+    assert script.endswith(" sha256:abc sh -c " + shlex.quote(PINNED_RELEASE_STEPS) + "\n")
 
 
 def test_release_fails_when_the_database_is_unreachable(env, release_postgres):

@@ -88,7 +88,9 @@ class DjscaleMocks(pulumi_mocks.Mocks):
             # the port of the slot it started (the second one here)
             create = plain(inputs.get("create")) or ""
             slot = re.search(r"\bport_b=([0-9]+)", create) if "djscale.slot=" in create else None
-            stdout = (_fake_digest(create) if "docker build" in create else
+            # (a pinned release's image step prints the id of the image it names)
+            stdout = (_fake_digest(create) if "docker build" in create
+                      or "(not built)" in create else
                       MOCK_CA_CERT if "openssl req" in create else
                       slot.group(1) if slot else "")
             inputs.update(stdout=stdout, stderr="")

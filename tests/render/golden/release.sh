@@ -2,7 +2,8 @@
 # managed by djscale, do not edit
 # The release, on the first app server each time the app image or the release's environment
 # changes: the image's migrations applied (never new ones made), static files collected and
-# the superuser created if missing, in a one-off container of the new image.
+# the superuser created if missing, in a one-off container of the new image. For a pinned
+# release (a rollback) the migrations are only checked, never applied or reversed.
 # Its environment (the app's settings plus the superuser's credentials: secrets) is this
 # script's stdin. It is held in memory and handed to `docker run --env-file` through a pipe
 # (process substitution): it is never written to a file, so nothing of it stays behind,

@@ -4,7 +4,9 @@
 # djscale before slots) is retired. nginx's reload let its old workers finish their
 # requests; this waits until the old container has no connection left (bounded), then stops
 # it gracefully (gunicorn finishes what it holds) and removes it. Its accept queue is empty
-# by then, so no request is cut. The slot nginx routes to is recorded for the next release.
+# by then, so no request is cut. The slot nginx routes to is recorded for the next release,
+# and the release (its image, how the stack named it) appended to the record of releases
+# (`app.release: previous` and `python -m components.ops status` read it).
 set -euo pipefail
 name=djscale-app
 active_port=8001
@@ -14,6 +16,8 @@ container_port=8000
 state_file=/var/lib/djscale/app-slot
 drain_within=60
 stop_timeout=30
+releases_file=/var/lib/djscale/releases
+origin=current
 
 case "$active_port" in
     "$port_a") active=a; old=("$name-b" "$name") ;;
@@ -23,6 +27,8 @@ esac
 install -d -m 0755 "$(dirname "$state_file")"
 printf '%s\n' "$active" > "$state_file.new"
 mv -f "$state_file.new" "$state_file"
+image=$(docker container inspect --format '{{.Image}}' "$name-$active")
+printf '%s %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$image" "$origin" >> "$releases_file"
 
 # One field of a container (a `docker --format` template), or DEFAULT when there is no such
 # container: `docker container inspect --format` of a missing one prints an empty line
