@@ -33,19 +33,23 @@ class ShipError(RuntimeError):
     pass
 
 
-def _known_host(connection: dict) -> str:
+def known_host(connection: dict) -> str:
+    """The known_hosts line of `connection`'s pinned key ("" when it has none)."""
     name = connection["host"] if int(connection.get("port", 22)) == 22 else \
         f"[{connection['host']}]:{int(connection['port'])}"
     key = connection.get("hostKey")
     return f"{name} {key.strip()}\n" if key else ""
 
 
-def ssh_command(connection: dict, known_hosts: Path, remote: str) -> list[str]:
+def ssh_command(connection: dict, known_hosts: Path, remote: str, *,
+                connect_timeout: int = 15, tty: bool = False) -> list[str]:
     """`ssh` to `connection` running `remote`: pinned host keys only, no user config, the
-    jump host (proxy) with the same rules."""
+    jump host (proxy) with the same rules; a dead connection is given up after three
+    unanswered keepalives (45 s). `tty`: a terminal on the server (`-tt`), for interactive
+    commands (components/ops)."""
     options = ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=no",
                "-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-               "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15",
+               "-o", f"ConnectTimeout={int(connect_timeout)}", "-o", "ServerAliveInterval=15",
                "-o", "StrictHostKeyChecking=yes" if connection.get("hostKey") else
                "StrictHostKeyChecking=no"]
     proxy = connection.get("proxy")
@@ -53,7 +57,8 @@ def ssh_command(connection: dict, known_hosts: Path, remote: str) -> list[str]:
         jump = ["ssh", *options, "-p", str(int(proxy.get("port", 22))), "-W", "%h:%p",
                 f"{proxy['user']}@{proxy['host']}"]
         options += ["-o", "ProxyCommand=" + shlex.join(jump)]
-    return ["ssh", *options, "-p", str(int(connection.get("port", 22))),
+    terminal = ["-tt"] if tty else []
+    return ["ssh", *options, *terminal, "-p", str(int(connection.get("port", 22))),
             f"{connection['user']}@{connection['host']}", remote]
 
 
@@ -95,7 +100,7 @@ def ship(request: dict) -> str:
         directory = Path(tmp)
         os.chmod(directory, 0o700)
         known = directory / "known_hosts"
-        known.write_text("".join(_known_host(c) for c in (
+        known.write_text("".join(known_host(c) for c in (
             source, target, source.get("proxy") or {}, target.get("proxy") or {}) if c))
         agent = Agent(directory, request["key"])
         try:
