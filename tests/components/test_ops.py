@@ -287,17 +287,19 @@ def test_the_cli_does_not_import_pulumi():
 # --- end to end, against real OpenSSH servers -------------------------------------------
 
 HOSTS = {"db": "10.78.0.10", "app1": "10.78.0.21", "app2": "10.78.0.22", "proxy": "10.78.0.30"}
-NOW = int(time.time())
-STAMP = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(NOW - 120))
 
 
 def _host_states(site: SshSite) -> None:
+    """Each host's files: containers started two minutes ago, logs, records, a backup."""
+    now = int(time.time())
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now - 120))
+
     def app(name, slot, logs, later=()):
         root = site.root(name)
         write_state(root, {"containers": [
             {"id": f"{name}-c{slot}", "name": f"djscale-app-{slot}", "label": "djscale-app",
              "image": B, "state": "running", "health": "healthy",
-             "started": f"{STAMP}.000000001Z", "logs": list(logs), "later": list(later)}],
+             "started": f"{stamp}.000000001Z", "logs": list(logs), "later": list(later)}],
             "images": [{"id": B, "tag": "b"}, {"id": A, "tag": "a"}]})
         (root / "var/lib/djscale").mkdir(parents=True)
         (root / "var/lib/djscale/app-slot").write_text(f"{slot}\n")
@@ -314,7 +316,7 @@ def _host_states(site: SshSite) -> None:
     proxy = site.root("proxy")
     write_state(proxy, {"containers": [
         {"id": "n1", "name": "djscale-nginx", "label": "djscale-nginx", "image": "sha256:ee",
-         "state": "running", "started": f"{STAMP}Z",
+         "state": "running", "started": f"{stamp}Z",
          "logs": ["2026-11-20T10:00:02.500000000Z 10.0.0.9 - GET / 200"]}]})
     (proxy / "etc/djscale/nginx").mkdir(parents=True)
     (proxy / "etc/djscale/nginx/nginx.conf").write_text(
@@ -331,8 +333,8 @@ def _host_states(site: SshSite) -> None:
     (db / "var/lib/djscale/backup/last").write_text(
         "time=2026-11-20T03:00:00Z\nsize=2048\nobject=s3://backups/db.dump\n")
     (db / "var/log/postgresql").mkdir()
-    old = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(NOW - 7200))
-    recent = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(NOW - 60))
+    old = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now - 7200))
+    recent = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now - 60))
     (db / "var/log/postgresql/postgresql-15-main.log").write_text(
         f"{old}.000 UTC [10] LOG:  an old line\n{recent}.000 UTC [11] ERROR:  a recent one\n"
         "\tSTATEMENT:  select 1\n")
