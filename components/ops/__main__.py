@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from components.plans.app_server import app_slots
+from components.ship_image import ShipError
 
 from . import remote
 from .logs import merge, parse_duration, prefixer
@@ -99,8 +100,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return work(session)
     except KeyboardInterrupt:
         return 130
-    except OpsError as error:
+    except (OpsError, ShipError) as error:  # ShipError: ssh-add refused the key
         print(f"djscale ops: {error}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:
+        print(f"djscale ops: {error.filename} not found: install openssh-client",
+              file=sys.stderr)
         return 2
 
 

@@ -615,3 +615,7 @@ def test_hosts_behind_a_bastion(site, tmp_path):
     result = ops(operator, "--stack-file", str(stack), "logs", "app2",
                  env={KEY_ENV: site.client_key.read_text()})
     assert result.returncode == 0, result.stderr
+    result = ops(operator, "--stack-file", str(stack), "logs", "app2",
+                 env={KEY_ENV: "not a key"})
+    assert result.returncode == 2 and "ssh-add refused the key" in result.stderr
+    assert "not a key" not in result.stderr  # the key is never shown
