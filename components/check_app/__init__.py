@@ -42,7 +42,7 @@ from components.plans.app_server import app_server_plan
 from components.plans.describe import CA_PLACEHOLDER, inspect_values
 from components.plans.items import render_text
 from components.render import appenv
-from components.render.app_image import APP_CONTEXT, HEALTH_PATH, PROJECT_ROOT
+from components.render.app_image import HEALTH_PATH
 
 from . import pysource
 from .dockerfile import (Container, final_container, find_gunicorn, parse_bind,
@@ -116,11 +116,9 @@ def check_project(source_dir: Path, *, container_port: int, environment: Mapping
 # --------------------------------------------------------------------------- the stack's
 
 def app_source(cfg: StackConfig) -> tuple[Path, str]:
-    """(directory, as configured) of the project the stack deploys: `app.source` where the
-    config has it (relative to the djscale project), else the bundled assets/app."""
-    configured = str(getattr(cfg.app, "source", None) or APP_CONTEXT)
-    path = Path(configured).expanduser()
-    return (path if path.is_absolute() else PROJECT_ROOT / path), configured
+    """(directory, as configured) of the project the stack deploys: `app.source` (relative
+    to the djscale project, by default the bundled assets/app)."""
+    return cfg.app.source_dir, cfg.app.source
 
 
 def app_environment(cfg: StackConfig) -> dict[str, str]:
@@ -133,7 +131,7 @@ def app_environment(cfg: StackConfig) -> dict[str, str]:
 def check_stack_app(cfg: StackConfig, *, import_locally: bool = True) -> Report:
     source, shown = app_source(cfg)
     environment = app_environment(cfg)
-    dockerfile = str(getattr(cfg.app, "dockerfile", None) or "Dockerfile")
+    dockerfile = cfg.app.dockerfile
     try:
         content = context_hash(source.resolve()) if source.is_dir() else ""
     except ValueError:

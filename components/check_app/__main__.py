@@ -21,7 +21,7 @@ from typing import Optional
 from components.check_app import app_source, check_stack_app
 from components.config import ConfigError, parse_config, read_stack_file
 from components.config.stack_file import assume_secrets
-from components.render.app_image import PROJECT_ROOT
+from components.config.schema import PROJECT_DIR
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--stack", help="stack name: reads Pulumi.<stack>.yaml")
     source.add_argument("--stack-file", type=Path, help="path of a Pulumi.<stack>.yaml")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_ROOT,
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR,
                         help="where Pulumi.<stack>.yaml lives (default: the djscale project)")
     parser.add_argument("--no-import", action="store_true",
                         help="check the settings' source only; never import them")

@@ -70,9 +70,9 @@ def healthcheck_command(port: int) -> str:
 
 def render_build_image_script(*, tag: str, context: str, platform: str, base_image: str,
                               dockerfile: str = "Dockerfile") -> str:
-    """Root script: build `tag` from the uploaded `context` with BuildKit unless it exists;
-    print its id."""
+    """Root script: pull `base_image`, then build `tag` (the context's hash and the base's id)
+    from the uploaded `context` with BuildKit unless it exists; print its id."""
     return render_script(
         "build-image.sh.j2", tag=tag, context=context, platform=platform,
-        machine=PLATFORM_MACHINES[platform], dockerfile=dockerfile,
-        build_args=[f"BASE_IMAGE={base_image}"], id_format="{{.Id}}")
+        machine=PLATFORM_MACHINES[platform], dockerfile=dockerfile, base_image=base_image,
+        id_format="{{.Id}}")

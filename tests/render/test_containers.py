@@ -312,11 +312,17 @@ def test_build_script_builds_once_and_refuses_another_platform(engine, base_imag
     tag = f"djscale-test/build:{uuid.uuid4().hex[:8]}"
     kw = dict(tag=tag, context=str(context), base_image=base_image)
 
+    # The server's own client: Debian's docker.io (20.10 has BuildKit built in; a newer
+    # client on this machine's PATH may need the buildx plugin, which install-docker
+    # installs on servers that need it).
+    env = {**engine.env(), "PATH": "/usr/bin:" + engine.env().get("PATH", "")}
+
     def run(script):
-        return subprocess.run(["bash", "-c", script], env=engine.env(), capture_output=True,
+        return subprocess.run(["bash", "-c", script], env=env, capture_output=True,
                               text=True, timeout=600)
     try:
         built = run(render_build_image_script(platform="linux/amd64", **kw))
+        assert "WARNING: pulling images.appBase" in built.stderr  # a local image: no registry
         assert built.returncode == 0, built.stderr
         image_id = built.stdout.strip()
         assert image_id.startswith("sha256:") and "\n" not in image_id  # stdout: the id only

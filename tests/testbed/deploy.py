@@ -14,19 +14,24 @@ ENGINE_STATE_DIR = layout.STATE_DIR / "engine-state"
 
 
 def deploy_bed(project_dir: Path = bed.PROJECT_DIR, stack: str = "testbed",
-               with_actions: bool = False, changes: dict | None = None):
+               with_actions: bool = False, changes: dict | None = None,
+               secrets: dict | None = None):
     """Run `__main__.py` of `project_dir` against the bed that is up. Returns the stack
     outputs (and the engine's actions when `with_actions`). `changes`: top-level config
-    values (structured, namespace stripped) that replace the bed's own."""
+    values (structured, namespace stripped) that replace the bed's own; `secrets`: more
+    secret config values (`pulumi config set --secret`), e.g. appSecrets."""
     from . import engine
 
     state = layout.BedState.load()
     if state is None:
         raise RuntimeError("the test bed is not up: python -m tests.testbed up")
     values = {**bed.stack_values(state), **(changes or {})}
-    config = {**bed.as_pulumi_config(values), **bed.secret_config()}
+    config = {**bed.as_pulumi_config(values), **bed.secret_config(),
+              **bed.as_pulumi_config(secrets or {})}
+    secret_keys = (*engine.DEFAULT_SECRET_KEYS, *(f"djscale:{k}" for k in secrets or {}))
     ENGINE_STATE_DIR.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    outputs, actions = engine.run(config, Path(project_dir), stack, ENGINE_STATE_DIR)
+    outputs, actions = engine.run(config, Path(project_dir), stack, ENGINE_STATE_DIR,
+                                  secret_keys=secret_keys)
     bed.log(f"deploy of {project_dir} done in {time.monotonic() - started:.0f}s")
     return (outputs, actions) if with_actions else outputs
