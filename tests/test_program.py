@@ -85,9 +85,10 @@ def expected_counts(n_apps: int) -> dict[str, int]:
     # install-docker, firewall, env-file, db-ca-file, start, retire, prune-images, teardown;
     # + image and release on the first (the others get the image shipped: a local command)
     app_commands = 8 * n_apps + 2
-    # install, firewall, http conf, nginx, certbot, tls conf, 3 renew files, 2 alert files,
-    # 3 expiry-check files, the status command, enable, teardown
-    proxy_commands = 17
+    # install, firewall, maintenance page, command and mode, http conf, nginx, certbot, tls
+    # conf, 3 renew files, 2 alert files, 3 expiry-check files, the status command, enable,
+    # teardown
+    proxy_commands = 20
     counts = {
         "djscale:index:DatabaseHost": 1,
         "djscale:index:AppServer": n_apps,
@@ -135,7 +136,8 @@ def test_component_steps_have_the_expected_names(deployed):
         assert (f"{host.name}-release" in names) == (host.name == first)
         assert (f"{host.name}-upload-context" in names) == (host.name == first)
         assert f"{host.name}-release-env-file" not in names  # the release's env: stdin only
-    for step in ("install-docker", "firewall", "nginx-http-conf", "nginx", "certbot",
+    for step in ("install-docker", "firewall", "maintenance-page", "maintenance-command",
+                 "maintenance-mode", "nginx-http-conf", "nginx", "certbot",
                  "nginx-tls-conf", "renew-script", "renew-service", "renew-timer",
                  "alert-script", "alert-unit", "expiry-script", "expiry-service",
                  "expiry-timer", "status-command", "renew-enable", "teardown"):

@@ -20,7 +20,8 @@ from .reader import ConfigError, Problems, Section, decode_json
 from .rules import show
 from .schema import (RELEASE_CONNECTIONS, SECRET_KEYS, SECRETS,
                      SUPERUSER_RESERVED_CONNECTIONS, AcmeConfig, AppServerConfig,
-                     DatabaseConfig, HostConfig, NginxConfig, SshConfig, StackConfig)
+                     DatabaseConfig, HostConfig, MaintenanceConfig, NginxConfig, SshConfig,
+                     StackConfig)
 
 # How an operator pins the hosts' keys (components/hostkeys.py), named in the problems.
 PIN_COMMAND = "python -m components.hostkeys --stack <stack>"
@@ -29,7 +30,7 @@ PIN_COMMAND = "python -m components.hostkeys --stack <stack>"
 TOP_LEVEL_KEYS = tuple(key.name for _, key in declared_keys(StackConfig))
 PROBLEM_ORDER = ["domain", "acme", "ssh", "sshPrivateKey", "database", "appServers", "proxy",
                  "images", "app", "staticStorage", "staticStorageSecretKey", "firewall", "nginx",
-                 "rollout"]
+                 "rollout", "maintenance"]
 
 
 def parse_config(raw: dict, secrets_present: Iterable[str] = frozenset(),
@@ -158,8 +159,20 @@ def _build_nginx(values: dict, nginx: Section, reading: Reading) -> NginxConfig:
     return NginxConfig(**values)
 
 
+def _build_maintenance(values: dict, maintenance: Section,
+                       reading: Reading) -> MaintenanceConfig:
+    """The page file is read where the program runs (the project directory)."""
+    page = values["page"]
+    if page:
+        page = os.path.expanduser(page)
+        problem = rules.page_file_problem(page) if reading.check_files else None
+        if problem:
+            maintenance.problem("page", problem)
+    return MaintenanceConfig(**{**values, "page": page})
+
+
 BUILDERS = {AcmeConfig: _build_acme, SshConfig: _build_ssh, DatabaseConfig: _build_database,
-            NginxConfig: _build_nginx}
+            NginxConfig: _build_nginx, MaintenanceConfig: _build_maintenance}
 
 
 def _check_hosts(problems: Problems, stack: StackConfig, app_paths: list[str]) -> None:

@@ -432,6 +432,30 @@ def key_file_problem(path: str) -> Optional[str]:
     return None
 
 
+MAINTENANCE_PAGE_MAX_BYTES = 1024 * 1024
+
+
+def page_file_problem(path: str) -> Optional[str]:
+    """The maintenance page: a file that exists, is UTF-8 text and at most 1 MiB (nginx
+    sends it with every answer while maintenance mode is on)."""
+    if not os.path.exists(path):
+        return f"{show(path)} does not exist"
+    if not os.path.isfile(path):
+        return f"{show(path)} is not a file"
+    try:
+        with open(path, "rb") as page:
+            content = page.read(MAINTENANCE_PAGE_MAX_BYTES + 1)
+    except OSError:
+        return f"{show(path)} is not readable"
+    if len(content) > MAINTENANCE_PAGE_MAX_BYTES:
+        return f"{show(path)} is larger than 1 MiB"
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{show(path)} is not UTF-8 text"
+    return None
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 def sql_identifier_problem(value: str) -> Optional[str]:

@@ -414,6 +414,26 @@ class NginxConfig:
 
 
 @dataclass(frozen=True)
+class MaintenanceConfig:
+    enabled: bool = setting(
+        "enabled", Flag(), False,
+        "Maintenance mode at deploy time: the proxy answers every request with 503, the "
+        "maintenance page and `Retry-After`, except requests from `firewall.adminCidrs`, "
+        "which reach the app as usual; the app servers are not touched. Applied when this "
+        "value changes; in between, `sudo djscale-maintenance on|off` on the proxy switches "
+        "it at once, without a deploy (README, Operations).")
+    page: Optional[str] = setting(
+        "page", Text(), None,
+        "HTML file of the maintenance page on the operator's machine (relative to the "
+        "project directory; `~` expanded; UTF-8, at most 1 MiB), installed on the proxy at "
+        "every deploy; `null` = djscale's own page.")
+    retry_after: int = setting(
+        "retryAfter", Integer(minimum=1, maximum=86400), 300,
+        "Seconds in the maintenance answer's `Retry-After` header: when clients (and "
+        "crawlers) should try again.")
+
+
+@dataclass(frozen=True)
 class StackConfig:
     domain: str = setting(
         "domain", Text(rules.domain_problem, normalize=str.lower), REQUIRED,
@@ -443,6 +463,9 @@ class StackConfig:
     nginx: NginxConfig = setting("nginx", Object(NginxConfig), REQUIRED, "Proxy tuning.")
     rollout: RolloutConfig = setting("rollout", Object(RolloutConfig), REQUIRED,
                                      "How a release reaches the app servers.")
+    maintenance: MaintenanceConfig = setting(
+        "maintenance", Object(MaintenanceConfig), REQUIRED,
+        "Maintenance mode: the proxy answers 503 with a page, admin networks excepted.")
 
     def ssh_port_for(self, host: HostConfig) -> int:
         return host.ssh_port or self.ssh.port

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from components.config import (
-    SECRET_KEYS, AppConfig, ConfigError, ImagesConfig, NginxConfig,
+    SECRET_KEYS, AppConfig, ConfigError, ImagesConfig, MaintenanceConfig, NginxConfig,
     parse_config, unchecked_host_keys_warning,
 )
 from components.config import read_stack_file
@@ -1097,3 +1097,37 @@ def test_stack_files_are_read_as_the_cli_reads_them(tmp_path):
     raw, _ = read_stack_file(stack)
     assert raw == {"nginx": {"proxyBuffering": "off"},
                    "app": {"debug": True, "logLevel": "2024-01-01"}}
+
+
+# --- maintenance ----------------------------------------------------------------------------
+
+def test_maintenance_is_off_by_default_with_djscales_page():
+    maintenance = parse(valid()).maintenance
+    assert (maintenance.enabled, maintenance.page, maintenance.retry_after) == (False, None, 300)
+
+
+def test_maintenance_page_is_a_utf8_file_of_at_most_one_mebibyte(tmp_path):
+    page = tmp_path / "down.html"
+    page.write_text("<h1>Back soon</h1>\n")
+    raw = with_value("maintenance", {"enabled": True, "page": str(page), "retryAfter": "60"})
+    assert parse(raw, check_files=True).maintenance == MaintenanceConfig(
+        enabled=True, page=str(page), retry_after=60)
+    missing = str(tmp_path / "nope.html")
+    assert problems(with_value("maintenance", {"page": missing}), check_files=True) == [
+        f"maintenance.page: '{missing}' does not exist"]
+    page.write_bytes(b"\xff\xfe<h1>")
+    assert problems(with_value("maintenance", {"page": str(page)}), check_files=True) == [
+        f"maintenance.page: '{page}' is not UTF-8 text"]
+    page.write_bytes(b"x" * (1024 * 1024 + 1))
+    assert problems(with_value("maintenance", {"page": str(page)}), check_files=True) == [
+        f"maintenance.page: '{page}' is larger than 1 MiB"]
+    assert problems(with_value("maintenance", {"page": str(tmp_path)}), check_files=True) == [
+        f"maintenance.page: '{tmp_path}' is not a file"]
+
+
+def test_maintenance_retry_after_and_unknown_keys():
+    assert problems(with_value("maintenance", {"retryAfter": 0, "enable": True})) == [
+        "maintenance.enable: unknown key (did you mean enabled?)",
+        "maintenance.retryAfter: must be at least 1, got 0"]
+    assert problems(with_value("maintenance.retryAfter", 86401)) == [
+        "maintenance.retryAfter: must be at most 86400, got 86401"]

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import pytest
 
+from components.config import MaintenanceConfig
 from components.plans import app_server_plan, database_plan, proxy_plan, stack_plans
 from components.plans.describe import host_files, inspect_values
 from components.plans.items import (File, HashOf, Local, Step, Teardown, Upload, ValueOf,
                                     render_text)
-from components.render import (alerts, appenv, certbot, containers, firewall, images, nginx,
-                               postgres, release)
+from components.render import (alerts, appenv, certbot, containers, firewall, images,
+                               maintenance, nginx, postgres, release)
 from components.render.app_image import UPLOAD_DIR, app_image_tag, context_name
 from tests.render.conftest import make_config, replace
 
@@ -185,6 +186,29 @@ def test_proxy_alerts_on_failed_renewals_and_certificates_close_to_their_end():
         assert f"systemctl disable --now {timer} || true\n" in enable.undo
 
 
+@pytest.mark.parametrize("enabled,action", [(False, "off"), (True, "on")])
+def test_proxy_gets_maintenance_mode_before_nginx_serves_the_site(enabled, action):
+    cfg = make_config(maintenance=MaintenanceConfig(enabled=enabled))
+    plan = proxy_plan(cfg)
+    assert names(plan)[:6] == ["install-docker", "firewall", "maintenance-page",
+                               "maintenance-command", "maintenance-mode", "nginx-http-conf"]
+    page, command, mode = (plan.item(n) for n in ("maintenance-page", "maintenance-command",
+                                                  "maintenance-mode"))
+    assert (page.path, page.mode, page.content) == (
+        "/etc/djscale/nginx/maintenance/index.html", "0644",
+        maintenance.render_maintenance_page(cfg))
+    assert (command.path, command.mode, command.content) == (
+        "/usr/local/sbin/djscale-maintenance", "0755",
+        maintenance.render_maintenance_command())
+    # the deploy applies the config value only when it changes (the script is the trigger):
+    # a switch made with the command in between stays; no undo, which would switch it
+    # off on a replacement
+    assert isinstance(mode, Step) and mode.after == ("maintenance-command",)
+    assert mode.script == maintenance.render_maintenance_mode_script(cfg)
+    assert mode.script.endswith(f"djscale-maintenance {action}\n")
+    assert mode.undo is None and mode.triggers == ()
+
+
 @pytest.mark.parametrize("app_count", [1, 2, 5])
 def test_every_after_and_trigger_names_an_earlier_item_or_a_peer(app_count):
     cfg = make_config(app_count=app_count)
@@ -210,8 +234,8 @@ def test_inspect_files_are_the_plan_items(cfg):
         plan.item("nginx-tls-conf").content, values)
     assert files["etc/djscale/nginx/nginx.conf.nginx-http-conf"].content == render_text(
         plan.item("nginx-http-conf").content, values)
-    assert files["steps/16-renew-enable.sh"].executable
-    assert files["steps/17-teardown.sh"].content == containers.render_teardown_script(
+    assert files["steps/19-renew-enable.sh"].executable
+    assert files["steps/20-teardown.sh"].content == containers.render_teardown_script(
         nginx.NGINX_CONTAINER_NAME)
     for name in ("alert-script", "expiry-script", "status-command"):
         item = plan.item(name)
