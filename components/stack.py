@@ -23,6 +23,9 @@ from components.config.stack_file import NAMESPACE
 class StackSecrets:
     ssh_private_key: Optional[pulumi.Output[str]]  # None: ssh.privateKeyPath is used
     static_storage_secret_key: pulumi.Output[str]
+    # None while backups are off / unencrypted
+    backup_storage_secret_key: Optional[pulumi.Output[str]] = None
+    backup_encryption_passphrase: Optional[pulumi.Output[str]] = None
 
 
 def load_stack(config: Optional[pulumi.Config] = None) -> tuple[StackConfig, StackSecrets]:
@@ -49,6 +52,11 @@ def load_stack(config: Optional[pulumi.Config] = None) -> tuple[StackConfig, Sta
         ssh_private_key=(config.get_secret("sshPrivateKey")
                          if "sshPrivateKey" in secrets_present else None),
         static_storage_secret_key=config.require_secret("staticStorageSecretKey"),
+        backup_storage_secret_key=(config.get_secret("backupStorageSecretKey")
+                                   if stack.backups.enabled else None),
+        backup_encryption_passphrase=(config.get_secret("backupEncryptionPassphrase")
+                                      if stack.backups.enabled and stack.backups.encrypt
+                                      else None),
     )
     return stack, secrets
 

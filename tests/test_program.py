@@ -31,7 +31,9 @@ FIXTURES = ROOT / "tests" / "fixtures"
 SSH_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK-SSH-KEY-MATERIAL\n"
            "-----END OPENSSH PRIVATE KEY-----\n")
 S3_SECRET = "MOCK-S3-SECRET-KEY-VALUE"
-SECRETS = {"sshPrivateKey": SSH_KEY, "staticStorageSecretKey": S3_SECRET}
+BACKUP_SECRET = "MOCK-BACKUP-S3-SECRET-KEY-VALUE"
+SECRETS = {"sshPrivateKey": SSH_KEY, "staticStorageSecretKey": S3_SECRET,
+           "backupStorageSecretKey": BACKUP_SECRET}
 # what DjscaleMocks returns as RandomPassword results (secret)
 DB_PASSWORD, SECRET_KEY, ADMIN_PASSWORD = "pw-db-password", "pw-django-secret-key", \
     "pw-superuser-password"
@@ -81,7 +83,10 @@ def deployed(request):
 # --- shape -------------------------------------------------------------------------------
 
 def expected_counts(n_apps: int) -> dict[str, int]:
-    db_commands = 7  # install, tls, postgresql-conf, pg-hba, configure, setup, firewall
+    # install, tls, postgresql-conf, pg-hba, configure, setup, firewall; and the backups:
+    # tools, 2 alert files, djscale-s3, credentials, script, service, timer, the backup-now
+    # and restore commands, enable, teardown
+    db_commands = 7 + 12
     # install-docker, firewall, env-file, db-ca-file, start, retire, prune-images, teardown;
     # + image and release on the first (the others get the image shipped: a local command)
     app_commands = 8 * n_apps + 2
@@ -126,7 +131,9 @@ def test_component_steps_have_the_expected_names(deployed):
     _, cfg, graph = deployed
     names = {r.name for r in graph.registrations}
     for step in ("install", "tls", "postgresql-conf", "pg-hba", "configure", "password", "setup",
-                 "firewall"):
+                 "firewall", "backup-tools", "backup-credentials", "backup-script",
+                 "backup-service", "backup-timer", "backup-now-command", "restore-command",
+                 "backup-enable", "backup-teardown"):
         assert f"db-{step}" in names
     first = cfg.app_servers[0].name
     for host in cfg.app_servers:
@@ -288,7 +295,8 @@ def _unmarked_occurrences(value, needle: str, path="") -> list[str]:
 
 def test_no_secret_value_appears_unmarked_anywhere(deployed):
     _, _, graph = deployed
-    for secret in (DB_PASSWORD, SECRET_KEY, ADMIN_PASSWORD, S3_SECRET, "MOCK-SSH-KEY-MATERIAL"):
+    for secret in (DB_PASSWORD, SECRET_KEY, ADMIN_PASSWORD, S3_SECRET, BACKUP_SECRET,
+                   "MOCK-SSH-KEY-MATERIAL"):
         leaks = [f"{r.name}{p}" for r in graph.registrations
                  for p in _unmarked_occurrences(r.raw_inputs, secret)]
         assert leaks == [], secret
@@ -298,7 +306,7 @@ def test_secret_bearing_inputs_are_secret_and_their_steps_log_nothing(deployed):
     _, cfg, graph = deployed
     first = cfg.app_servers[0].name
     secret_steps = {"db-setup", *(f"{h.name}-env-file" for h in cfg.app_servers),
-                    f"{first}-release"}
+                    f"{first}-release", "db-backup-credentials"}
     for name in secret_steps:
         step = graph.named(name)
         assert is_secret(step.input("stdin")), name
@@ -679,11 +687,13 @@ def test_the_secret_ssh_key_never_reaches_the_operators_disk():
 def test_only_teardowns_and_undoable_steps_have_a_delete(deployed):
     _, cfg, graph = deployed
     with_delete = {r.name for r in graph.of_type(COMMAND) if r.input("delete")}
-    assert with_delete == {"proxy-renew-enable", "proxy-teardown",
+    undoable = {"proxy-renew-enable", "db-backup-enable"}
+    assert with_delete == {*undoable, "proxy-teardown", "db-backup-teardown",
                            *(f"{h.name}-teardown" for h in cfg.app_servers)}
     # a replacement must not run the old step's delete after the new step's create
-    assert graph.named("proxy-renew-enable").delete_before_replace
-    for name in with_delete - {"proxy-renew-enable"}:  # nothing to create: never replaced
+    for name in undoable:
+        assert graph.named(name).delete_before_replace, name
+    for name in with_delete - undoable:  # nothing to create: never replaced
         teardown = graph.named(name)
         assert teardown.input("create") is None and teardown.input("triggers") is None
 

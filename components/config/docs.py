@@ -106,7 +106,8 @@ def _declaration(entry: Any) -> dict[str, Any]:
         # sub-keys and their defaults are documented once, in the README table; an object
         # default of {} lets the program fill them in (a stack's object replaces it whole)
         description += f" Keys {entry.name}.*: see the README, Configuration reference."
-        default = None if isinstance(kind, ListOf) or _has_required(kind.cls) else {}
+        default = None if isinstance(kind, ListOf) or (
+            _has_required(kind.cls) and not kind.conditional_default) else {}
     declaration["description"] = description.replace("`", "")
     if default is not None:
         declaration["default"] = default
