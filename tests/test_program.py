@@ -662,7 +662,8 @@ def test_ssh_key_from_a_path_is_read_as_a_secret(tmp_path):
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nFROM-A-FILE\n"
                    "-----END OPENSSH PRIVATE KEY-----\n")
     key.chmod(0o600)
-    config, secret_keys = cli_stack_config(STACKS["dev"], {"staticStorageSecretKey": S3_SECRET})
+    config, secret_keys = cli_stack_config(STACKS["dev"], {"staticStorageSecretKey": S3_SECRET,
+                                                           "backupStorageSecretKey": BACKUP_SECRET})
     config["djscale:ssh"] = json.dumps({**json.loads(config["djscale:ssh"]),
                                         "privateKeyPath": str(key)})
     assert config["djscale:sshPrivateKey"] == ""  # the project's default: not set
@@ -826,6 +827,7 @@ def _fleet_stack(tmp_path: Path, servers: int, batch_size: str) -> Path:
              "  djscale:staticStorage:", "    bucket: fleet-static",
              "    accessKeyId: AKIAEXAMPLEFIXTURE01",
              "  djscale:firewall:", "    adminCidrs: [10.1.0.5/32]",
+             "  djscale:backups:", "    enabled: false",
              "  djscale:rollout:", f"    batchSize: {batch_size!r}"]
     path = tmp_path / f"Pulumi.fleet-{servers}-{batch_size.strip('%')}.yaml"
     path.write_text("\n".join(lines) + "\n")
