@@ -24,7 +24,9 @@ if cfg.database.stack:  # checked to admit our app servers (its dbClientAddresse
     database = referenced_database(cfg.database.stack, cfg)
     db_clients = None
 else:  # own app servers + database.allowedClients
-    db_host = DatabaseHost("db", DatabaseHostArgs(cfg=cfg, ssh=ssh))
+    db_host = DatabaseHost("db", DatabaseHostArgs(
+        cfg=cfg, ssh=ssh, backup_s3_secret_key=secrets.backup_storage_secret_key,
+        backup_passphrase=secrets.backup_encryption_passphrase))
     database, db_clients = db_host.endpoint, db_host.client_addresses
 
 secret_key = random.RandomPassword("django-secret-key", length=64, special=False)

@@ -100,6 +100,9 @@ def _exported_ca_cert(cert: Optional[str], stack_name: str) -> str:
 class DatabaseHostArgs:
     cfg: StackConfig
     ssh: SshAccess
+    # the backups' storage secret key and passphrase (secrets; None while not used)
+    backup_s3_secret_key: Optional[pulumi.Output[str]] = None
+    backup_passphrase: Optional[pulumi.Output[str]] = None
 
 
 def _ready(value, *steps: pulumi.Resource) -> pulumi.Output:
@@ -115,8 +118,13 @@ class DatabaseHost(pulumi.ComponentResource):
         self.password = random.RandomPassword(
             f"{name}-password", length=32, special=False,
             opts=pulumi.ResourceOptions(parent=self, protect=True))
+        values = {"db_password": self.password.result}
+        for name, secret in (("backup_s3_secret_key", args.backup_s3_secret_key),
+                             ("backup_passphrase", args.backup_passphrase)):
+            if secret is not None:
+                values[name] = pulumi.Output.secret(secret)
         steps = PlanResources(self, database_plan(cfg), ssh=args.ssh, host=cfg.database.host,
-                              values={"db_password": self.password.result}).apply()
+                              values=values).apply()
 
         ready = (steps["setup"], steps["firewall"])
         db = cfg.database

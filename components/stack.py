@@ -25,6 +25,9 @@ class StackSecrets:
     static_storage_secret_key: pulumi.Output[str]
     # appSecrets: {name: value}, {} when none is set; the names are in StackConfig too
     app_secrets: pulumi.Output[dict]
+    # None while backups are off / unencrypted
+    backup_storage_secret_key: Optional[pulumi.Output[str]] = None
+    backup_encryption_passphrase: Optional[pulumi.Output[str]] = None
 
 
 def load_stack(config: Optional[pulumi.Config] = None) -> tuple[StackConfig, StackSecrets]:
@@ -67,6 +70,11 @@ def load_stack(config: Optional[pulumi.Config] = None) -> tuple[StackConfig, Sta
         static_storage_secret_key=config.require_secret("staticStorageSecretKey"),
         app_secrets=(config.get_secret_object("appSecrets") if stack.app_secret_names
                      else pulumi.Output.secret({})),
+        backup_storage_secret_key=(config.get_secret("backupStorageSecretKey")
+                                   if stack.backups.enabled else None),
+        backup_encryption_passphrase=(config.get_secret("backupEncryptionPassphrase")
+                                      if stack.backups.enabled and stack.backups.encrypt
+                                      else None),
     )
     return stack, secrets
 

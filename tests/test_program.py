@@ -32,7 +32,9 @@ FIXTURES = ROOT / "tests" / "fixtures"
 SSH_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK-SSH-KEY-MATERIAL\n"
            "-----END OPENSSH PRIVATE KEY-----\n")
 S3_SECRET = "MOCK-S3-SECRET-KEY-VALUE"
-SECRETS = {"sshPrivateKey": SSH_KEY, "staticStorageSecretKey": S3_SECRET}
+BACKUP_SECRET = "MOCK-BACKUP-S3-SECRET-KEY-VALUE"
+SECRETS = {"sshPrivateKey": SSH_KEY, "staticStorageSecretKey": S3_SECRET,
+           "backupStorageSecretKey": BACKUP_SECRET}
 # the project's own secrets (appSecrets), for the stacks that set them
 API_TOKEN = "MOCK-APP-SECRET-API-TOKEN"
 APP_SECRETS = {"API_TOKEN": API_TOKEN}
@@ -94,14 +96,18 @@ def deployed(request):
 
 # --- shape -------------------------------------------------------------------------------
 
-def expected_counts(n_apps: int) -> dict[str, int]:
-    db_commands = 7  # install, tls, postgresql-conf, pg-hba, configure, setup, firewall
+def expected_counts(n_apps: int, backups: bool = True) -> dict[str, int]:
+    # install, tls, postgresql-conf, pg-hba, configure, setup, firewall; and the backups:
+    # tools, 2 alert files, djscale-s3, credentials, script, service, timer, the backup-now
+    # and restore commands, enable, teardown
+    db_commands = 7 + (12 if backups else 0)
     # install-docker, firewall, env-file, db-ca-file, start, retire, prune-images, teardown;
     # + image and release on the first (the others get the image shipped: a local command)
     app_commands = 8 * n_apps + 2
-    # install, firewall, http conf, nginx, certbot, tls conf, certbot-names, 3 renew files,
-    # 2 alert files, 3 expiry-check files, the status command, enable, teardown
-    proxy_commands = 18
+    # install, firewall, maintenance page, command and mode, http conf, nginx, certbot, tls
+    # conf, certbot-names, 3 renew files, 2 alert files, 3 expiry-check files, the status
+    # command, enable, teardown
+    proxy_commands = 21
     counts = {
         "djscale:index:DatabaseHost": 1,
         "djscale:index:AppServer": n_apps,
@@ -117,7 +123,7 @@ def expected_counts(n_apps: int) -> dict[str, int]:
 
 def test_resource_types_and_counts(deployed):
     _, cfg, graph = deployed
-    assert graph.type_counts() == expected_counts(len(cfg.app_servers))
+    assert graph.type_counts() == expected_counts(len(cfg.app_servers), cfg.backups.enabled)
 
 
 def test_every_resource_has_the_expected_parent(deployed):
@@ -139,7 +145,9 @@ def test_component_steps_have_the_expected_names(deployed):
     _, cfg, graph = deployed
     names = {r.name for r in graph.registrations}
     for step in ("install", "tls", "postgresql-conf", "pg-hba", "configure", "password", "setup",
-                 "firewall"):
+                 "firewall", "backup-tools", "backup-credentials", "backup-script",
+                 "backup-service", "backup-timer", "backup-now-command", "restore-command",
+                 "backup-enable", "backup-teardown"):
         assert f"db-{step}" in names
     first = cfg.app_servers[0].name
     for host in cfg.app_servers:
@@ -149,7 +157,8 @@ def test_component_steps_have_the_expected_names(deployed):
         assert (f"{host.name}-release" in names) == (host.name == first)
         assert (f"{host.name}-upload-context" in names) == (host.name == first)
         assert f"{host.name}-release-env-file" not in names  # the release's env: stdin only
-    for step in ("install-docker", "firewall", "nginx-http-conf", "nginx", "certbot",
+    for step in ("install-docker", "firewall", "maintenance-page", "maintenance-command",
+                 "maintenance-mode", "nginx-http-conf", "nginx", "certbot",
                  "nginx-tls-conf", "certbot-names", "renew-script", "renew-service", "renew-timer",
                  "alert-script", "alert-unit", "expiry-script", "expiry-service",
                  "expiry-timer", "status-command", "renew-enable", "teardown"):
@@ -343,8 +352,8 @@ def _unmarked_occurrences(value, needle: str, path="") -> list[str]:
 
 def test_no_secret_value_appears_unmarked_anywhere(deployed):
     _, _, graph = deployed
-    for secret in (DB_PASSWORD, SECRET_KEY, ADMIN_PASSWORD, S3_SECRET, "MOCK-SSH-KEY-MATERIAL",
-                   API_TOKEN):
+    for secret in (DB_PASSWORD, SECRET_KEY, ADMIN_PASSWORD, S3_SECRET, BACKUP_SECRET,
+                   "MOCK-SSH-KEY-MATERIAL", API_TOKEN):
         leaks = [f"{r.name}{p}" for r in graph.registrations
                  for p in _unmarked_occurrences(r.raw_inputs, secret)]
         assert leaks == [], secret
@@ -354,7 +363,7 @@ def test_secret_bearing_inputs_are_secret_and_their_steps_log_nothing(deployed):
     _, cfg, graph = deployed
     first = cfg.app_servers[0].name
     secret_steps = {"db-setup", *(f"{h.name}-env-file" for h in cfg.app_servers),
-                    f"{first}-release"}
+                    f"{first}-release", "db-backup-credentials"}
     for name in secret_steps:
         step = graph.named(name)
         assert is_secret(step.input("stdin")), name
@@ -725,7 +734,8 @@ def test_ssh_key_from_a_path_is_read_as_a_secret(tmp_path):
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nFROM-A-FILE\n"
                    "-----END OPENSSH PRIVATE KEY-----\n")
     key.chmod(0o600)
-    config, secret_keys = cli_stack_config(STACKS["dev"], {"staticStorageSecretKey": S3_SECRET})
+    config, secret_keys = cli_stack_config(STACKS["dev"], {"staticStorageSecretKey": S3_SECRET,
+                                                           "backupStorageSecretKey": BACKUP_SECRET})
     config["djscale:ssh"] = json.dumps({**json.loads(config["djscale:ssh"]),
                                         "privateKeyPath": str(key)})
     assert config["djscale:sshPrivateKey"] == ""  # the project's default: not set
@@ -750,11 +760,13 @@ def test_the_secret_ssh_key_never_reaches_the_operators_disk():
 def test_only_teardowns_and_undoable_steps_have_a_delete(deployed):
     _, cfg, graph = deployed
     with_delete = {r.name for r in graph.of_type(COMMAND) if r.input("delete")}
-    assert with_delete == {"proxy-renew-enable", "proxy-teardown",
+    undoable = {"proxy-renew-enable", "db-backup-enable"}
+    assert with_delete == {*undoable, "proxy-teardown", "db-backup-teardown",
                            *(f"{h.name}-teardown" for h in cfg.app_servers)}
     # a replacement must not run the old step's delete after the new step's create
-    assert graph.named("proxy-renew-enable").delete_before_replace
-    for name in with_delete - {"proxy-renew-enable"}:  # nothing to create: never replaced
+    for name in undoable:
+        assert graph.named(name).delete_before_replace, name
+    for name in with_delete - undoable:  # nothing to create: never replaced
         teardown = graph.named(name)
         assert teardown.input("create") is None and teardown.input("triggers") is None
 
@@ -887,6 +899,7 @@ def _fleet_stack(tmp_path: Path, servers: int, batch_size: str) -> Path:
              "  djscale:staticStorage:", "    bucket: fleet-static",
              "    accessKeyId: AKIAEXAMPLEFIXTURE01",
              "  djscale:firewall:", "    adminCidrs: [10.1.0.5/32]",
+             "  djscale:backups:", "    enabled: false",
              "  djscale:rollout:", f"    batchSize: {batch_size!r}"]
     path = tmp_path / f"Pulumi.fleet-{servers}-{batch_size.strip('%')}.yaml"
     path.write_text("\n".join(lines) + "\n")

@@ -16,7 +16,8 @@ from tests.support.stack_files import cli_stack_config
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SECRETS = {"sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n",
-           "staticStorageSecretKey": "s3-secret-value"}
+           "staticStorageSecretKey": "s3-secret-value",
+           "backupStorageSecretKey": "backup-secret-value"}
 
 
 class _NoResources(pulumi.runtime.Mocks):
@@ -68,7 +69,7 @@ def test_secret_values_never_reach_the_config_objects():
 def test_key_path_instead_of_key_secret_gives_no_ssh_secret(tmp_path):
     key = tmp_path / "id_ed25519"
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n")
-    _configure(ROOT / "Pulumi.dev.yaml", {"staticStorageSecretKey": "x"},
+    _configure(ROOT / "Pulumi.dev.yaml", {"staticStorageSecretKey": "x", "backupStorageSecretKey": "y"},
                ssh=json.dumps({"privateKeyPath": str(key), "hostKeys": DEV_PINS}))
     stack, secrets = load_stack()
     assert stack.ssh.private_key_path == str(key)
@@ -162,7 +163,7 @@ def test_empty_ssh_key_secret_counts_as_unset(tmp_path):
     that uses a key file; the program takes it as not set."""
     key = tmp_path / "id_ed25519"
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----\n")
-    _configure(ROOT / "Pulumi.dev.yaml", {"staticStorageSecretKey": "x"},
+    _configure(ROOT / "Pulumi.dev.yaml", {"staticStorageSecretKey": "x", "backupStorageSecretKey": "y"},
                ssh=json.dumps({"privateKeyPath": str(key), "hostKeys": DEV_PINS}))
     assert pulumi.Config("djscale").get("sshPrivateKey") == ""  # the project's default
     _, secrets = load_stack()

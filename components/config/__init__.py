@@ -14,15 +14,17 @@ mapping `parse_config` takes; the inspect command reads the stack file directly.
 from .parse import TOP_LEVEL_KEYS, parse_config, unchecked_host_keys_warning
 from .reader import ConfigError
 from .schema import (SECRET_KEYS, SECRETS, AcmeConfig, AppConfig, AppServerConfig,
-                     BastionConfig, DatabaseConfig, FirewallConfig, HostConfig, ImagesConfig,
-                     NginxConfig, SshConfig, SshTarget, StackConfig, StaticStorageConfig,
-                     SuperuserConfig)
+                     BackupsConfig, BastionConfig, DatabaseConfig, FirewallConfig, HostConfig, ImagesConfig,
+                     MaintenanceConfig, NginxConfig, SshConfig, SshTarget, StackConfig,
+                     StaticStorageConfig, SuperuserConfig)
 from .stack_file import read_stack_file
 
 __all__ = [
     "TOP_LEVEL_KEYS", "parse_config", "unchecked_host_keys_warning", "ConfigError",
-    "SECRET_KEYS", "SECRETS", "AcmeConfig", "AppConfig", "AppServerConfig", "BastionConfig",
+    "SECRET_KEYS", "SECRETS", "AcmeConfig", "AppConfig", "AppServerConfig", "BackupsConfig",
+    "BastionConfig",
     "DatabaseConfig", "FirewallConfig",
-    "HostConfig", "ImagesConfig", "NginxConfig", "SshConfig", "SshTarget", "StackConfig",
+    "HostConfig", "ImagesConfig", "MaintenanceConfig", "NginxConfig", "SshConfig", "SshTarget",
+    "StackConfig",
     "StaticStorageConfig", "SuperuserConfig", "read_stack_file",
 ]

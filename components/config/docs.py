@@ -111,7 +111,7 @@ def _declaration(entry: Any) -> dict[str, Any]:
         # default of {} lets the program fill them in (a stack's object replaces it whole)
         description += f" Keys {entry.name}.*: see the README, Configuration reference."
     if isinstance(kind, Object):
-        default = None if _has_required(kind.cls) else {}
+        default = None if (_has_required(kind.cls) and not kind.conditional_default) else {}
     elif isinstance(kind, ListOf):
         # a list of plain values: its default as a list (a key without one is required)
         default = None if entry.required else list(entry.value_default or ())

@@ -359,8 +359,13 @@ class Object(Kind):
 
     one = "an object"
 
-    def __init__(self, cls: type, *, doc: str = "object", optional: bool = False):
+    def __init__(self, cls: type, *, doc: str = "object", optional: bool = False,
+                 conditional_default: bool = False):
+        """`conditional_default`: its required sub-keys are required only in some stacks
+        (the parser says which), so Pulumi.yaml still gives it a default ({}): the CLI must
+        not insist on it in every stack."""
         self.cls, self.doc, self.optional = cls, doc, optional
+        self.conditional_default = conditional_default
 
     def convert(self, raw, path, fallback, reading):
         return read_object(self.cls, path, raw, reading)

@@ -24,7 +24,8 @@ from .rules import show
 from .env_contract import SUPERUSER_NAMES
 from .schema import (RELEASE_CONNECTIONS, SECRET_KEYS, SECRETS,
                      SUPERUSER_RESERVED_CONNECTIONS, AcmeConfig, AppConfig, AppServerConfig,
-                     DatabaseConfig, HostConfig, NginxConfig, Secret, SshConfig, StackConfig)
+                     BackupsConfig, DatabaseConfig, HostConfig, MaintenanceConfig, NginxConfig,
+                     Secret, SshConfig, StackConfig)
 
 # How an operator pins the hosts' keys (components/hostkeys.py), named in the problems.
 PIN_COMMAND = "python -m components.hostkeys --stack <stack>"
@@ -32,8 +33,9 @@ PIN_COMMAND = "python -m components.hostkeys --stack <stack>"
 # Problems are listed in this order of top-level keys (secrets beside what they belong to).
 TOP_LEVEL_KEYS = tuple(key.name for _, key in declared_keys(StackConfig))
 PROBLEM_ORDER = ["domain", "domainAliases", "aliasMode", "acme", "ssh", "sshPrivateKey",
-                 "database", "appServers", "proxy", "images", "app", "appSecrets",
-                 "staticStorage", "staticStorageSecretKey", "firewall", "nginx", "rollout"]
+                 "database", "backups", "backupStorageSecretKey", "backupEncryptionPassphrase",
+                 "appServers", "proxy", "images", "app", "appSecrets", "staticStorage",
+                 "staticStorageSecretKey", "firewall", "nginx", "rollout", "maintenance"]
 APP_SECRETS = next(secret for secret in SECRETS if secret.name == "appSecrets")
 
 
@@ -130,6 +132,8 @@ def _build_stack(values: dict, top: Section, reading: Reading) -> StackConfig:
         _check_host_keys_pinned(reading.problems, stack, app_paths, _pinned_as_written(top))
     stack = dataclasses.replace(stack, database=_check_allowed_clients(
         reading.problems, stack, top.data.get("database")))
+    stack = dataclasses.replace(stack, backups=_check_backups(reading, stack,
+                                                              top.data.get("backups")))
     _check_connection_budget(reading.problems, stack)
     _check_app_ports(reading.problems, stack, app_paths)
     _check_app_env(reading.problems, stack)
@@ -226,8 +230,21 @@ def _build_app(values: dict, app: Section, reading: Reading) -> AppConfig:
     return config
 
 
+def _build_maintenance(values: dict, maintenance: Section,
+                       reading: Reading) -> MaintenanceConfig:
+    """The page file is read where the program runs (the project directory)."""
+    page = values["page"]
+    if page:
+        page = os.path.expanduser(page)
+        problem = rules.page_file_problem(page) if reading.check_files else None
+        if problem:
+            maintenance.problem("page", problem)
+    return MaintenanceConfig(**{**values, "page": page})
+
+
 BUILDERS = {AcmeConfig: _build_acme, SshConfig: _build_ssh, DatabaseConfig: _build_database,
-            NginxConfig: _build_nginx, AppConfig: _build_app}
+            NginxConfig: _build_nginx, AppConfig: _build_app,
+            MaintenanceConfig: _build_maintenance}
 
 
 # Let's Encrypt's limit of names on one certificate (its "Rate Limits": 100 names per
@@ -360,6 +377,37 @@ def _check_allowed_clients(problems: Problems, stack: StackConfig,
             first_index[address] = index
             clients.append(address)
     return dataclasses.replace(database, allowed_clients=tuple(clients))
+
+
+def _check_backups(reading: Reading, stack: StackConfig, raw: Any) -> BackupsConfig:
+    """Backups are on for a stack that deploys its database unless `backups.enabled` is
+    false: then the bucket, the key and its secret are required (and the passphrase with
+    `backups.encrypt`; it is used only then). A stack whose database is another stack's
+    backs up nothing (that stack does): there, backups are off."""
+    problems, backups = reading.problems, stack.backups
+    raw = decode_json(raw, dict)
+    written = {k for k, v in raw.items() if v is not None} if isinstance(raw, dict) else set()
+    present = reading.secrets_present
+    if stack.database.host is None:
+        if written - {"enabled"} or backups.enabled and "enabled" in written:
+            problems.add("backups", "not used when database.stack is set (the stack that "
+                                    "deploys the database backs it up); remove it")
+        return dataclasses.replace(backups, enabled=False)
+    if not backups.enabled:
+        return backups
+    for key, value in (("bucket", backups.bucket), ("accessKeyId", backups.access_key_id)):
+        if value is None and key not in written:
+            problems.add(f"backups.{key}", "is required: the database is backed up unless "
+                                           "backups.enabled is false")
+    if "backupStorageSecretKey" not in present:
+        problems.add("backupStorageSecretKey",
+                     "required secret is missing (pulumi config set --secret "
+                     "backupStorageSecretKey <value>), or set backups.enabled: false")
+    if backups.encrypt and "backupEncryptionPassphrase" not in present:
+        problems.add("backupEncryptionPassphrase",
+                     "required secret is missing with backups.encrypt (pulumi config set "
+                     "--secret backupEncryptionPassphrase <value>)")
+    return backups
 
 
 def _check_connection_budget(problems: Problems, stack: StackConfig) -> None:

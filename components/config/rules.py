@@ -461,6 +461,110 @@ def key_file_problem(path: str) -> Optional[str]:
     return None
 
 
+# --------------------------------------------------------------------------- backups
+
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/?")
+
+
+def key_prefix_problem(value: str) -> Optional[str]:
+    """An S3 key prefix the backup scripts can write as it is: letters, digits, `._-` and
+    `/` between segments; no leading `/`, empty or dot-only segment."""
+    segments = value.rstrip("/").split("/")
+    if (not _KEY_PREFIX.fullmatch(value) or len(value) > 200
+            or any(segment in (".", "..") for segment in segments)):
+        return (f"{show(value)} is not a key prefix (letters, digits and ._- in segments "
+                "separated by /, at most 200 characters, e.g. backups/ or prod/db-)")
+    return None
+
+
+def passphrase_problem(value: str) -> Optional[str]:
+    """gpg reads the first line of its passphrase file: one line, long enough to resist a
+    guess (the value is never shown)."""
+    problem = secret_line_problem(value)
+    if problem:
+        return problem
+    if len(value) < 16:
+        return "is shorter than 16 characters; the value is not shown (it is a secret)"
+    return None
+
+
+_CALENDAR_SHORTHANDS = ("minutely", "hourly", "daily", "weekly", "monthly", "yearly",
+                        "annually", "quarterly", "semiannually")
+_WEEKDAY = r"(mon(day)?|tue(sday)?|wed(nesday)?|thu(rsday)?|fri(day)?|sat(urday)?|sun(day)?)"
+_WEEKDAYS = re.compile(rf"{_WEEKDAY}(\.\.{_WEEKDAY})?(,{_WEEKDAY}(\.\.{_WEEKDAY})?)*",
+                       re.IGNORECASE | re.ASCII)
+_CALENDAR_VALUE = re.compile(
+    r"(\*|(?P<a>[0-9]{1,4})(\.\.(?P<b>[0-9]{1,4}))?)(/(?P<r>[0-9]{1,4}))?")
+
+
+def _calendar_component(text: str, low: int, high: int) -> bool:
+    """A comma list of `*`, N, N..M, each optionally /R, with N and M within low..high."""
+    for value in text.split(","):
+        match = _CALENDAR_VALUE.fullmatch(value)
+        if not match or match["r"] == "0" or (match["r"] and int(match["r"]) > high):
+            return False
+        for number in (match["a"], match["b"]):
+            if number is not None and not low <= int(number) <= high:
+                return False
+        if match["b"] is not None and int(match["b"]) < int(match["a"]):
+            return False
+    return True
+
+
+def calendar_problem(value: str) -> Optional[str]:
+    """A systemd calendar event (systemd.time(7), "Calendar Events") of the common forms:
+    a shorthand (`daily`), or `[weekdays] [[year-]month-day] hour:minute[:second] [UTC]`
+    with `*`, lists, ranges (`..`) and repetitions (`/`). The deploy checks it again with
+    `systemd-analyze calendar` before the timer takes it."""
+    problem = (f"{show(value)} is not a systemd calendar event (e.g. daily, "
+               "*-*-* 03:00:00, Mon..Fri 02:30, *-*-* 00/6:00:00)")
+    if value.lower() in _CALENDAR_SHORTHANDS:
+        return None
+    words = value.split()
+    if words and words[-1] == "UTC":
+        words = words[:-1]
+    if words and _WEEKDAYS.fullmatch(words[0]):
+        words = words[1:]
+    if not 1 <= len(words) <= 2:
+        return problem
+    if len(words) == 2:
+        date = words[0].split("-")
+        limits = [(1970, 2199), (1, 12), (1, 31)][-len(date):] if len(date) in (2, 3) else []
+        if not limits or not all(_calendar_component(part, *limit)
+                                 for part, limit in zip(date, limits)):
+            return problem
+    time = words[-1].split(":")
+    if len(time) not in (2, 3) or not all(
+            _calendar_component(part, 0, limit)
+            for part, limit in zip(time, (23, 59, 59))):
+        return problem
+    return None
+
+
+MAINTENANCE_PAGE_MAX_BYTES = 1024 * 1024
+
+
+def page_file_problem(path: str) -> Optional[str]:
+    """The maintenance page: a file that exists, is UTF-8 text and at most 1 MiB (nginx
+    sends it with every answer while maintenance mode is on)."""
+    if not os.path.exists(path):
+        return f"{show(path)} does not exist"
+    if not os.path.isfile(path):
+        return f"{show(path)} is not a file"
+    try:
+        with open(path, "rb") as page:
+            content = page.read(MAINTENANCE_PAGE_MAX_BYTES + 1)
+    except OSError:
+        return f"{show(path)} is not readable"
+    if len(content) > MAINTENANCE_PAGE_MAX_BYTES:
+        return f"{show(path)} is larger than 1 MiB"
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{show(path)} is not UTF-8 text"
+    return None
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 
 def sql_identifier_problem(value: str) -> Optional[str]:

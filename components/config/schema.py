@@ -75,6 +75,18 @@ SECRETS = (
            "`DJANGO_SUPERUSER_*`) or one in `app.env` is refused.", False,
            rule=rules.secret_line_problem, map=True),
 )
+SECRETS += (
+    Secret("backupStorageSecretKey", "Secret access key for `backups.accessKeyId`: "
+           "`pulumi config set --secret backupStorageSecretKey VALUE`.",
+           "while backups are on (the default for a stack with a database)",
+           rule=rules.secret_line_problem),
+    Secret("backupEncryptionPassphrase", "Passphrase the backups are encrypted with "
+           "(`gpg --symmetric`, AES-256) on the database host before they leave it: "
+           "`pulumi config set --secret backupEncryptionPassphrase VALUE`. Keep a copy "
+           "outside the stack: without it no backup can be restored. Used only with "
+           "`backups.encrypt`.",
+           "with `backups.encrypt`", rule=rules.passphrase_problem),
+)
 SECRET_KEYS = tuple(secret.name for secret in SECRETS)
 
 
@@ -495,6 +507,75 @@ class NginxConfig:
 
 
 @dataclass(frozen=True)
+class BackupsConfig:
+    enabled: bool = setting(
+        "enabled", Flag(), True,
+        "Back up the database this stack deploys: `pg_dump` in PostgreSQL's custom format "
+        "on the database host, uploaded to S3-compatible storage on `schedule` "
+        "(README, Operations). On unless set to `false`; not used with `database.stack` "
+        "(that stack backs up its database).")
+    bucket: Optional[str] = setting(
+        "bucket", Text(rules.bucket_problem), Conditional("required while backups are on"),
+        "Bucket for the backups (S3 naming rules): a bucket of their own, not the static "
+        "files' (those are public).")
+    prefix: str = setting(
+        "prefix", Text(rules.key_prefix_problem), "backups/",
+        "Key prefix of the backups in the bucket: each is `<prefix><database.name>-"
+        "<UTC time>.dump` (`.dump.gpg` encrypted). Retention deletes only keys of that "
+        "form.")
+    access_key_id: Optional[str] = setting(
+        "accessKeyId", Text(rules.access_key_id_problem),
+        Conditional("required while backups are on"),
+        "Access key id with rights to put, get, list and delete in the bucket; its secret "
+        "is `backupStorageSecretKey`. Best a key for the backups alone.")
+    endpoint_url: Optional[str] = setting(
+        "endpointUrl", Text(rules.http_url_problem, doc="string (http/https URL)"), None,
+        "S3-compatible endpoint (MinIO, Spaces); `null` = AWS S3.")
+    region: str = setting("region", Text(rules.region_problem), "us-east-1", "Region name.")
+    path_style: bool = setting("pathStyle", Flag(), False, "Path-style addressing (MinIO).")
+    schedule: str = setting(
+        "schedule", Text(rules.calendar_problem), "*-*-* 03:00:00",
+        "When to back up: a systemd `OnCalendar=` expression in the server's time zone "
+        "(`daily`, `*-*-* 03:00:00`, `Mon..Sat 02:30`, `*-*-* 00/6:00:00` every six "
+        "hours). The timer is persistent: a run missed while the server was off happens "
+        "at boot.")
+    keep_count: int = setting(
+        "keepCount", Integer(minimum=0), 14,
+        "Retention: the newest this many backups are kept whatever their age. `0`: no "
+        "count rule. A backup is deleted after a successful upload only when no rule "
+        "keeps it; with both rules `0`, none is ever deleted.")
+    keep_days: int = setting(
+        "keepDays", Integer(minimum=0), 0,
+        "Retention: backups younger than this many days are kept, however many. `0`: no "
+        "age rule.")
+    encrypt: bool = setting(
+        "encrypt", Flag(), False,
+        "Encrypt each backup on the database host before it is uploaded (`gpg --symmetric "
+        "--cipher-algo AES256`, Debian's `gpg`) with the `backupEncryptionPassphrase` "
+        "secret, so the storage provider never sees the data.")
+
+
+@dataclass(frozen=True)
+class MaintenanceConfig:
+    enabled: bool = setting(
+        "enabled", Flag(), False,
+        "Maintenance mode at deploy time: the proxy answers every request with 503, the "
+        "maintenance page and `Retry-After`, except requests from `firewall.adminCidrs`, "
+        "which reach the app as usual; the app servers are not touched. Applied when this "
+        "value changes; in between, `sudo djscale-maintenance on|off` on the proxy switches "
+        "it at once, without a deploy (README, Operations).")
+    page: Optional[str] = setting(
+        "page", Text(), None,
+        "HTML file of the maintenance page on the operator's machine (relative to the "
+        "project directory; `~` expanded; UTF-8, at most 1 MiB), installed on the proxy at "
+        "every deploy; `null` = djscale's own page.")
+    retry_after: int = setting(
+        "retryAfter", Integer(minimum=1, maximum=86400), 300,
+        "Seconds in the maintenance answer's `Retry-After` header: when clients (and "
+        "crawlers) should try again.")
+
+
+@dataclass(frozen=True)
 class StackConfig:
     domain: str = setting(
         "domain", Text(rules.domain_problem, normalize=str.lower), REQUIRED,
@@ -539,6 +620,12 @@ class StackConfig:
     nginx: NginxConfig = setting("nginx", Object(NginxConfig), REQUIRED, "Proxy tuning.")
     rollout: RolloutConfig = setting("rollout", Object(RolloutConfig), REQUIRED,
                                      "How a release reaches the app servers.")
+    backups: BackupsConfig = setting(
+        "backups", Object(BackupsConfig, conditional_default=True), REQUIRED,
+        "Database backups to S3-compatible storage (on for a stack with a database).")
+    maintenance: MaintenanceConfig = setting(
+        "maintenance", Object(MaintenanceConfig), REQUIRED,
+        "Maintenance mode: the proxy answers 503 with a page, admin networks excepted.")
     # the names of `appSecrets` (not their values: those stay pulumi.Outputs), set by the parser
     app_secret_names: tuple[str, ...] = ()
 

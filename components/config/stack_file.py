@@ -75,5 +75,11 @@ def assume_secrets(raw: dict[str, Any],
     wanted = {"staticStorageSecretKey"}
     if not ssh.get("privateKeyPath"):
         wanted.add("sshPrivateKey")
+    backups = raw.get("backups") if isinstance(raw.get("backups"), dict) else {}
+    database = raw.get("database") if isinstance(raw.get("database"), dict) else {}
+    if backups.get("enabled") is not False and not database.get("stack"):
+        wanted.add("backupStorageSecretKey")
+        if backups.get("encrypt") is True:
+            wanted.add("backupEncryptionPassphrase")
     missing = sorted(wanted - present)
     return present | frozenset(missing), missing

@@ -2,22 +2,24 @@
 
 install -> TLS key and certificate, staged settings drop-in and pg_hba.conf -> configure
 (validate, install, reload or restart) -> role and database (the password's verifier on
-stdin) and the firewall. The password is a deploy value (`db_password`, a protected
+stdin) and the firewall -> while backups are on: the alert unit, the backup tools, scripts,
+credentials, service and timer, the operator's backup and restore commands, the timer
+enabled. The password is a deploy value (`db_password`, a protected
 RandomPassword the component owns); the certificate is one this plan provides
 (`db_ca_cert`, the tls step's stdout), for the app servers.
 """
 from __future__ import annotations
 
 from components.config import StackConfig
-from components.render import firewall, postgres
+from components.render import alerts, backups, firewall, postgres
 
-from .items import Deferred, File, HashOf, HostPlan, Step
+from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown
 
 
 def database_plan(cfg: StackConfig) -> HostPlan:
     """`cfg.database_client_addresses()`: the only clients pg_hba and the firewall admit."""
     clients = cfg.database_client_addresses()
-    return HostPlan(cfg.database.host.name, "database", (
+    items: tuple[Item, ...] = (
         Step("install", script=postgres.render_install_postgres_script(cfg),
              source="postgres.render_install_postgres_script",
              what="`apt-get install postgresql[-V]`, waits for apt locks"),
@@ -54,4 +56,83 @@ def database_plan(cfg: StackConfig) -> HostPlan:
              ssh_client=True,
              source="firewall.render_ufw_script(database_rules)",
              what="ufw: SSH from admin CIDRs, the database port from each client"),
-    ))
+    )
+    if cfg.backups.enabled:
+        items += tuple(_backups(cfg))
+    return HostPlan(cfg.database.host.name, "database", items)
+
+
+def _backups(cfg: StackConfig) -> list[Item]:
+    """The backup timer and the operator's commands, after the database exists. The storage
+    key and the passphrase are deploy values (`backup_s3_secret_key`, `backup_passphrase`:
+    secrets) that land in root-only files."""
+    encrypt = cfg.backups.encrypt
+    files: list[File] = [
+        File("alert-script", after=("setup",), path=alerts.ALERT_SCRIPT_PATH, mode="0755",
+             content=alerts.render_alert_script(), source="alerts.render_alert_script",
+             what=f"a failed unit: a critical journal entry and "
+                  f"`{alerts.ALERT_STATE_DIR}/<unit>.failed`; a success removes it"),
+        File("alert-unit", after=("setup",), path=alerts.ALERT_UNIT_PATH,
+             content=alerts.render_alert_unit(), source="alerts.render_alert_unit",
+             what="`OnFailure=` of the backup: runs the alert script"),
+        File("s3-tool", after=("backup-tools",), path=backups.S3_TOOL_PATH, mode="0755",
+             content=backups.render_s3_tool(), source="backups.render_s3_tool",
+             what="djscale-s3: put, get, list and delete with AWS Signature V4, Python's "
+                  "standard library only (components/s3.py)"),
+        File("backup-credentials", after=("setup",), path=backups.CREDENTIALS_PATH,
+             mode="0600", secret=True,
+             content=Deferred(lambda values: backups.render_credentials(
+                 cfg, values["backup_s3_secret_key"]), ("backup_s3_secret_key",)),
+             source="backups.render_credentials",
+             what="`backups.accessKeyId` and its secret (secret: root-only file)"),
+        *([File("backup-passphrase", after=("setup",), path=backups.PASSPHRASE_PATH,
+                mode="0600", secret=True,
+                content=Deferred(lambda values: backups.render_passphrase(
+                    values["backup_passphrase"]), ("backup_passphrase",)),
+                source="backups.render_passphrase",
+                what="the passphrase gpg encrypts the backups with (secret: root-only "
+                     "file)")] if encrypt else []),
+        File("backup-script", after=("setup",), path=backups.BACKUP_SCRIPT_PATH, mode="0755",
+             content=backups.render_backup_script(cfg), source="backups.render_backup_script",
+             what="`pg_dump -Fc`" + (", gpg (AES-256)" if encrypt else "") +
+                  f", upload to s3://{cfg.backups.bucket}/{cfg.backups.prefix}, the last "
+                  f"backup recorded in `{backups.LAST_BACKUP_PATH}`, retention (newest "
+                  f"{cfg.backups.keep_count}, younger than {cfg.backups.keep_days} days; 0: "
+                  f"off)"),
+        File("backup-service", after=("setup",), path=backups.BACKUP_SERVICE_PATH,
+             content=backups.render_backup_service(), source="backups.render_backup_service",
+             what="runs the backup script; a failure raises the alert, a success clears it"),
+        File("backup-timer", after=("setup",), path=backups.BACKUP_TIMER_PATH,
+             content=backups.render_backup_timer(cfg), source="backups.render_backup_timer",
+             what=f"`OnCalendar={cfg.backups.schedule}` (`backups.schedule`), persistent"),
+        File("backup-now-command", after=("setup",), path=backups.BACKUP_NOW_PATH,
+             mode="0755", content=backups.render_backup_now_script(),
+             source="backups.render_backup_now_script",
+             what="the operator's `djscale-backup-now`: a backup through the unit, then "
+                  "the last backup's record"),
+        File("restore-command", after=("setup",), path=backups.RESTORE_PATH, mode="0755",
+             content=backups.render_restore_script(cfg),
+             source="backups.render_restore_script",
+             what="the operator's `djscale-restore [latest|KEY|--list]`: into a new "
+                  "database, then swapped in by renaming (the replaced one kept)"),
+    ]
+    return [
+        Step("backup-tools", after=("setup",),
+             script=backups.render_install_backup_tools_script(cfg),
+             source="backups.render_install_backup_tools_script",
+             what="python3" + (" and gpg" if encrypt else "") + " (no-op when installed)"),
+        *files,
+        Step("backup-enable", after=tuple(f.name for f in files),
+             script=backups.render_enable_backups_script(cfg),
+             triggers=tuple(HashOf(f.name) for f in files),
+             undo=backups.render_disable_backups_script(),
+             source="backups.render_enable_backups_script (undone by "
+                    "render_disable_backups_script)",
+             what="`systemd-analyze calendar` of the schedule, `systemctl daemon-reload`, "
+                  "the backup timer enabled and started"),
+        Teardown("backup-teardown", after=("setup",),
+                 script=backups.render_backup_teardown_script(),
+                 source="backups.render_backup_teardown_script",
+                 what="when backups are turned off or the host leaves the stack: the "
+                      "credentials and passphrase files deleted (the backups stay)"),
+    ]

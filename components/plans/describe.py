@@ -17,6 +17,8 @@ SECRET_PLACEHOLDERS = {
     "s3_secret_key": "<secret:static storage secret key>",
     "superuser_password": "<secret:superuser password>",
     "ssh_key": "<secret:ssh private key>",
+    "backup_s3_secret_key": "<secret:backup storage secret key>",
+    "backup_passphrase": "<secret:backup encryption passphrase>",
 }
 OUTPUT_PLACEHOLDERS = {"app_image": "<output:app image id>"}
 CA_PLACEHOLDER = ("-----BEGIN CERTIFICATE-----\n<output:database certificate>\n"

@@ -1,7 +1,8 @@
 """The proxy's plan: nginx load-balancing the app servers, with a Let's Encrypt certificate.
 
-Docker and the firewall -> HTTP-only nginx.conf (only while there is no certificate: it
-serves the ACME webroot) -> the nginx container (host network; the config *directory* is
+Docker and the firewall -> maintenance mode's page, switch and deploy-time state ->
+HTTP-only nginx.conf (only while there is no certificate: it serves the ACME webroot) ->
+the nginx container (host network; the config *directory* is
 mounted, so a swapped file is seen without a new container; re-created only when its
 settings or image change) -> `certbot certonly --webroot` (a no-op while the certificate is
 valid) -> the TLS nginx.conf (staged, `nginx -t`, swapped in, reloaded, never restarted) ->
@@ -20,7 +21,7 @@ server joins the upstream only once it is healthy.
 from __future__ import annotations
 
 from components.config import StackConfig
-from components.render import alerts, certbot, containers, firewall, nginx
+from components.render import alerts, certbot, containers, firewall, maintenance, nginx
 
 from .docker_host import docker_host_items
 from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown
@@ -28,7 +29,8 @@ from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown
 
 def proxy_plan(cfg: StackConfig) -> HostPlan:
     items: list[Item] = [*docker_host_items(cfg, firewall.proxy_rules(cfg), "proxy"),
-                         *_serve_http(cfg), *_certificate(cfg), *_renewal(cfg)]
+                         *_maintenance(cfg), *_serve_http(cfg), *_certificate(cfg),
+                         *_renewal(cfg)]
     return HostPlan(cfg.proxy.name, "proxy", tuple(items))
 
 
@@ -43,6 +45,31 @@ def _upstream(cfg: StackConfig, tls: bool) -> Deferred:
     return Deferred(lambda values: nginx.render_nginx_conf(
         cfg, [(host.private_address, int(values[name]))
               for host, name in zip(cfg.app_servers, names)], tls=tls), names)
+
+
+def _maintenance(cfg: StackConfig) -> list[Item]:
+    """Before nginx serves the site: a stack deployed with maintenance.enabled comes up in
+    maintenance mode."""
+    return [
+        File("maintenance-page", after=("install-docker",),
+             path=maintenance.MAINTENANCE_PAGE_PATH,
+             content=maintenance.render_maintenance_page(cfg),
+             source="maintenance.render_maintenance_page",
+             what="the page nginx answers with in maintenance mode (`maintenance.page`, or "
+                  "djscale's)"),
+        File("maintenance-command", after=("install-docker",),
+             path=maintenance.MAINTENANCE_COMMAND_PATH, mode="0755",
+             content=maintenance.render_maintenance_command(),
+             source="maintenance.render_maintenance_command",
+             what=f"the operator's switch: `on` makes `{maintenance.MAINTENANCE_FLAG}` "
+                  f"(nginx answers 503 and the page to all but `firewall.adminCidrs`), "
+                  f"`off` removes it, `status`"),
+        Step("maintenance-mode", after=("maintenance-command",),
+             script=maintenance.render_maintenance_mode_script(cfg),
+             source="maintenance.render_maintenance_mode_script",
+             what=f"`djscale-maintenance {'on' if cfg.maintenance.enabled else 'off'}` "
+                  f"(`maintenance.enabled`), only when that value changes"),
+    ]
 
 
 def _serve_http(cfg: StackConfig) -> list[Item]:

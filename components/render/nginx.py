@@ -40,6 +40,10 @@ NGINX_CONF_DIR = "/etc/djscale/nginx"
 NGINX_CONF_PATH = f"{NGINX_CONF_DIR}/nginx.conf"  # the container runs `nginx -c` this file
 NGINX_STAGED_CONF_PATH = f"{NGINX_CONF_PATH}.new"  # a new config waits here for its check
 NGINX_CONTAINER_NAME = "djscale-nginx"
+# Maintenance mode (components/render/maintenance.py): the flag nginx looks for on every
+# request, and the page it answers with; both in the mounted config directory.
+MAINTENANCE_FLAG = f"{NGINX_CONF_DIR}/maintenance.on"
+MAINTENANCE_PAGE_PATH = f"{NGINX_CONF_DIR}/maintenance/index.html"
 LETSENCRYPT_DIR = "/etc/letsencrypt"
 WEBROOT = "/var/www/certbot"
 
@@ -82,6 +86,21 @@ def _login_path(value: str) -> str:
     return value
 
 
+def _geo_networks(cidrs: Sequence[str]) -> list[str]:
+    """`firewall.adminCidrs` as nginx's `geo` takes them. A whole address family is written
+    as its two halves: `0.0.0.0/0` would repeat the block's default (nginx warns), and
+    `default` covers both families. 255.255.255.255 is left out: nginx cannot parse that
+    address (it is INADDR_NONE to inet_addr), and no client sends from it."""
+    networks: list[str] = []
+    for cidr in cidrs:
+        network = ipaddress.ip_network(cidr)
+        if network.prefixlen == 0:
+            networks += [str(half) for half in network.subnets()]
+        elif network != ipaddress.ip_network("255.255.255.255/32"):
+            networks.append(str(network))
+    return list(dict.fromkeys(networks))
+
+
 def _upstream_servers(upstreams: Sequence[Union[str, tuple[str, int]]],
                       default_port: int) -> list[str]:
     """`address` (on `default_port`) or `(address, port)` entries, as nginx server lines'
@@ -102,6 +121,8 @@ def render_nginx_conf(cfg: StackConfig,
                       access_log: str = "/var/log/nginx/access.log",
                       mime_types: str = "/etc/nginx/mime.types",
                       user: Optional[str] = None, ipv6: bool = True,
+                      maintenance_flag: str = MAINTENANCE_FLAG,
+                      maintenance_page: str = MAINTENANCE_PAGE_PATH,
                       legacy_nginx: bool = False) -> str:
     """The full nginx.conf. `user=None` leaves the worker user to the image's build default
     (`nginx` in the official image, `www-data`/`nobody` in distribution builds).
@@ -157,6 +178,10 @@ def render_nginx_conf(cfg: StackConfig,
         error_log=_word("error_log", error_log),
         access_log=_word("access_log", access_log),
         mime_types=_word("mime_types", mime_types),
+        admin_cidrs=_geo_networks(cfg.firewall.admin_cidrs),
+        maintenance_flag=_word("maintenance_flag", maintenance_flag),
+        maintenance_page=_word("maintenance_page", maintenance_page),
+        retry_after=int(cfg.maintenance.retry_after),
     )
 
 

@@ -19,8 +19,9 @@ from components.render.files import render_install_file_command, render_run_scri
 from tests.support.pulumi_mocks import (MOCK_CA_CERT, Graph, _fake_digest, is_secret, plain,
                                         run_program)
 from tests.support.stack_files import cli_stack_config
-from tests.test_program import (SSH_KEY, ADMIN_PASSWORD, APP_SECRETS, DB_PASSWORD, FIXTURES,
-                                S3_SECRET, SECRET_KEY, STACKS, _cfg, secrets_for)
+from tests.test_program import (SSH_KEY, ADMIN_PASSWORD, APP_SECRETS, BACKUP_SECRET, DB_PASSWORD,
+                                FIXTURES, S3_SECRET, SECRET_KEY, SECRETS, STACKS, _cfg,
+                                secrets_for)
 
 TYPES = {Step: "command:remote:Command", File: "command:remote:Command",
          Teardown: "command:remote:Command", Upload: "command:remote:CopyToRemote",
@@ -56,6 +57,7 @@ def _values(cfg: StackConfig, graph: Graph, host: str) -> dict[str, object]:
                  "db_user": "shop_app"})
     values = {**endpoint, "db_password": DB_PASSWORD, "secret_key": SECRET_KEY,
               "s3_secret_key": S3_SECRET, "superuser_password": ADMIN_PASSWORD,
+              "backup_s3_secret_key": BACKUP_SECRET,
               "db_ca_cert": MOCK_CA_CERT if db.host else REFERENCED_CA_CERT}
     # the mocks print a digest of the build step's command (on the first app server: the
     # others get that image), and the second slot's port for every start step

@@ -272,6 +272,7 @@ def write_stack(path: Path, hosts: dict[str, str], ssh: dict) -> Path:
         "djscale:app": {"superuser": {"email": "admin@example.com"}},
         "djscale:staticStorage": {"bucket": "shop-static", "accessKeyId": "AKIAEXAMPLE"},
         "djscale:firewall": {"adminCidrs": ["198.51.100.0/24"]},
+        "djscale:backups": {"enabled": False},
     }
     if "privateKeyPath" in ssh:
         del config["djscale:sshPrivateKey"]

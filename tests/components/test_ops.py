@@ -359,6 +359,7 @@ def _stack_file(path: Path, site: SshSite, keys: dict, ssh: dict | None = None,
         "djscale:app": {"superuser": {"email": "admin@example.com"}},
         "djscale:staticStorage": {"bucket": "shop-static", "accessKeyId": "AKIAEXAMPLE"},
         "djscale:firewall": {"adminCidrs": ["10.78.0.0/16"]},
+        "djscale:backups": {"enabled": False},
     }
     path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     return path

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import SECRET_KEYS, SECRETS, TOP_LEVEL_KEYS, parse_config
+from components.config import ConfigError, SECRET_KEYS, SECRETS, TOP_LEVEL_KEYS, parse_config
 from components import docs as generated_docs
 from components.config import docs
 from components.config.keys import declared_keys
@@ -83,7 +83,19 @@ def test_pulumi_yaml_defaults_are_the_program_defaults():
     one of them, so the hosts are compared unpinned: a stack pins its own.)"""
     defaults = {key: d["default"] for key, d in project_config().items()
                 if "default" in d and key not in SECRET_KEYS}
+    backups_default = defaults.pop("backups")
     base = {key: value for key, value in valid().items() if key != "ssh"}
     assert parse_config(base | defaults, BOTH_SECRETS, check_files=False,
                         require_host_keys=False) == \
         parse_config(base, BOTH_SECRETS, check_files=False, require_host_keys=False)
+    # backups' {} (conditional_default): left out or {}, the same problems while they are on
+    assert backups_default == {}
+    without = {key: value for key, value in base.items() if key != "backups"}
+    for raw in (without, without | {"backups": {}}):
+        with pytest.raises(ConfigError) as error:
+            parse_config(raw, BOTH_SECRETS, check_files=False, require_host_keys=False)
+        assert error.value.problems == [
+            "backups.bucket: is required: the database is backed up unless backups.enabled "
+            "is false",
+            "backups.accessKeyId: is required: the database is backed up unless "
+            "backups.enabled is false"]

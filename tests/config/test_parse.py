@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from components.config import (
-    SECRET_KEYS, AppConfig, ConfigError, ImagesConfig, NginxConfig,
+    SECRET_KEYS, AppConfig, BackupsConfig, ConfigError, ImagesConfig, MaintenanceConfig,
+    NginxConfig,
     parse_config, unchecked_host_keys_warning,
 )
 from components.config import read_stack_file
@@ -43,6 +44,7 @@ VALID = {
     "app": {"superuser": {"email": "admin@example.com"}},
     "staticStorage": {"bucket": "site-static", "accessKeyId": "AKIAEXAMPLE"},
     "firewall": {"adminCidrs": ["198.51.100.0/24"]},
+    "backups": {"bucket": "site-backups", "accessKeyId": "AKIABACKUPEXAMPLE"},
 }
 
 
@@ -87,6 +89,7 @@ def with_database(database: dict) -> dict:
     raw = with_value("database", database)
     if "address" not in database:
         del raw["ssh"]["hostKeys"]["203.0.113.10"]
+        del raw["backups"]  # that stack backs its database up
     return raw
 
 
@@ -121,7 +124,7 @@ def test_all_problems_are_reported_together():
     raw["appServers"][1]["address"] = "10.0.0.300"
     raw["nginx"] = {"connectTimeout": "1 sec"}
     raw["firewall"] = {"adminCidrs": []}
-    assert problems(raw, secrets={"sshPrivateKey"}) == [
+    assert problems(raw, secrets={"sshPrivateKey", "backupStorageSecretKey"}) == [
         "domain: 'localhost' is not a fully qualified domain name",
         "appServers[1].address: '10.0.0.300' is not an IPv4 address",
         "staticStorageSecretKey: required secret is missing "
@@ -229,7 +232,7 @@ def test_at_least_one_app_server():
 
 
 def test_static_storage_secret_required():
-    assert problems(valid(), secrets={"sshPrivateKey"}) == [
+    assert problems(valid(), secrets={"sshPrivateKey", "backupStorageSecretKey"}) == [
         "staticStorageSecretKey: required secret is missing "
         "(pulumi config set --secret staticStorageSecretKey <value>)"]
 
@@ -459,6 +462,7 @@ def test_app_ports_may_follow_ports_nothing_listens_on():
     assert parse(raw).app.port == 2223
     raw = with_value("app.port", 5432)  # another stack's database: its port is not ours
     raw["database"] = {"stack": "org/project/db"}
+    raw.pop("backups", None)  # the database's own stack backs it up
     raw["ssh"]["hostKeys"] = {a: k for a, k in PINS.items() if a != "203.0.113.10"}
     assert parse(raw).app.port == 5432
 
@@ -466,7 +470,7 @@ def test_app_ports_may_follow_ports_nothing_listens_on():
 # --- SSH ---------------------------------------------------------------------------------
 
 def test_ssh_key_missing():
-    assert problems(valid(), secrets={"staticStorageSecretKey"}) == [
+    assert problems(valid(), secrets={"staticStorageSecretKey", "backupStorageSecretKey"}) == [
         "sshPrivateKey: no SSH key: set the sshPrivateKey secret "
         "(pulumi config set --secret sshPrivateKey < KEYFILE) or ssh.privateKeyPath"]
 
@@ -487,27 +491,27 @@ def private_key_file(tmp_path: Path, text: str = "-----BEGIN OPENSSH PRIVATE KEY
 def test_ssh_key_file_checked(tmp_path):
     key = private_key_file(tmp_path)
     stack = parse(with_value("ssh.privateKeyPath", str(key)),
-                  secrets={"staticStorageSecretKey"}, check_files=True)
+                  secrets={"staticStorageSecretKey", "backupStorageSecretKey"}, check_files=True)
     assert stack.ssh.private_key_path == str(key)
 
 
 def test_ssh_key_file_missing():
     raw = with_value("ssh.privateKeyPath", "/nonexistent/id_ed25519")
-    assert problems(raw, secrets={"staticStorageSecretKey"}, check_files=True) == [
+    assert problems(raw, secrets={"staticStorageSecretKey", "backupStorageSecretKey"}, check_files=True) == [
         "ssh.privateKeyPath: '/nonexistent/id_ed25519' does not exist"]
-    parse(raw, secrets={"staticStorageSecretKey"}, check_files=False)  # inspect/mocks skip it
+    parse(raw, secrets={"staticStorageSecretKey", "backupStorageSecretKey"}, check_files=False)  # inspect/mocks skip it
 
 
 def test_ssh_key_file_is_a_directory(tmp_path):
     raw = with_value("ssh.privateKeyPath", str(tmp_path))
-    assert problems(raw, secrets={"staticStorageSecretKey"}, check_files=True) == [
+    assert problems(raw, secrets={"staticStorageSecretKey", "backupStorageSecretKey"}, check_files=True) == [
         f"ssh.privateKeyPath: '{tmp_path}' is not a file"]
 
 
 def test_ssh_key_file_must_hold_a_private_key(tmp_path):
     key = private_key_file(tmp_path, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI\n")
     raw = with_value("ssh.privateKeyPath", str(key))
-    assert problems(raw, secrets={"staticStorageSecretKey"}, check_files=True) == [
+    assert problems(raw, secrets={"staticStorageSecretKey", "backupStorageSecretKey"}, check_files=True) == [
         f"ssh.privateKeyPath: '{key}' is not a private key file "
         "(no '-----BEGIN ... PRIVATE KEY-----' line)"]
 
@@ -516,7 +520,7 @@ def test_ssh_key_path_expands_home(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     private_key_file(tmp_path)
     stack = parse(with_value("ssh.privateKeyPath", "~/id_ed25519"),
-                  secrets={"staticStorageSecretKey"}, check_files=True)
+                  secrets={"staticStorageSecretKey", "backupStorageSecretKey"}, check_files=True)
     assert stack.ssh.private_key_path == str(tmp_path / "id_ed25519")
 
 
@@ -1002,7 +1006,7 @@ def test_database_allowed_clients_only_where_the_database_is_deployed():
 def test_every_string_with_a_control_character_is_refused(path):
     raw = valid()
     value = _value_at(raw, path) + "\n"
-    assert problems(with_value(path, value), secrets={"staticStorageSecretKey"}
+    assert problems(with_value(path, value), secrets={"staticStorageSecretKey", "backupStorageSecretKey"}
                     if path == "ssh.privateKeyPath" else BOTH_SECRETS) == [
         f"{_shown(path)}: {value!r} contains a control character (U+000A)"]
 
@@ -1395,3 +1399,98 @@ def test_a_refused_dockerfile_is_not_looked_for_as_well(tmp_path):
         "app.dockerfile: '../Dockerfile' must be a relative path inside app.source (no "
         "leading /, no empty, . or .. segment, no backslash)"]
     assert problems(with_value("app.source", 7)) == ["app.source: expected a string, got 7"]
+
+# --- maintenance ----------------------------------------------------------------------------
+
+def test_maintenance_is_off_by_default_with_djscales_page():
+    maintenance = parse(valid()).maintenance
+    assert (maintenance.enabled, maintenance.page, maintenance.retry_after) == (False, None, 300)
+
+
+def test_maintenance_page_is_a_utf8_file_of_at_most_one_mebibyte(tmp_path):
+    page = tmp_path / "down.html"
+    page.write_text("<h1>Back soon</h1>\n")
+    raw = with_value("maintenance", {"enabled": True, "page": str(page), "retryAfter": "60"})
+    assert parse(raw, check_files=True).maintenance == MaintenanceConfig(
+        enabled=True, page=str(page), retry_after=60)
+    missing = str(tmp_path / "nope.html")
+    assert problems(with_value("maintenance", {"page": missing}), check_files=True) == [
+        f"maintenance.page: '{missing}' does not exist"]
+    page.write_bytes(b"\xff\xfe<h1>")
+    assert problems(with_value("maintenance", {"page": str(page)}), check_files=True) == [
+        f"maintenance.page: '{page}' is not UTF-8 text"]
+    page.write_bytes(b"x" * (1024 * 1024 + 1))
+    assert problems(with_value("maintenance", {"page": str(page)}), check_files=True) == [
+        f"maintenance.page: '{page}' is larger than 1 MiB"]
+    assert problems(with_value("maintenance", {"page": str(tmp_path)}), check_files=True) == [
+        f"maintenance.page: '{tmp_path}' is not a file"]
+
+
+def test_maintenance_retry_after_and_unknown_keys():
+    assert problems(with_value("maintenance", {"retryAfter": 0, "enable": True})) == [
+        "maintenance.enable: unknown key (did you mean enabled?)",
+        "maintenance.retryAfter: must be at least 1, got 0"]
+    assert problems(with_value("maintenance.retryAfter", 86401)) == [
+        "maintenance.retryAfter: must be at most 86400, got 86401"]
+
+
+# --- backups --------------------------------------------------------------------------------
+
+def test_backups_are_on_for_a_stack_with_a_database_with_their_defaults():
+    backups = parse(valid()).backups
+    assert backups == BackupsConfig(
+        enabled=True, bucket="site-backups", prefix="backups/", access_key_id="AKIABACKUPEXAMPLE",
+        endpoint_url=None, region="us-east-1", path_style=False, schedule="*-*-* 03:00:00",
+        keep_count=14, keep_days=0, encrypt=False)
+
+
+def test_backups_need_a_bucket_a_key_and_its_secret_unless_turned_off():
+    raw = valid()
+    del raw["backups"]
+    assert problems(raw, secrets={"sshPrivateKey", "staticStorageSecretKey"}) == [
+        "backups.bucket: is required: the database is backed up unless backups.enabled is false",
+        "backups.accessKeyId: is required: the database is backed up unless backups.enabled "
+        "is false",
+        "backupStorageSecretKey: required secret is missing (pulumi config set --secret "
+        "backupStorageSecretKey <value>), or set backups.enabled: false"]
+    raw["backups"] = {"enabled": False}
+    assert parse(raw, secrets={"sshPrivateKey", "staticStorageSecretKey"}).backups.enabled is False
+
+
+def test_encrypted_backups_need_the_passphrase():
+    raw = with_value("backups.encrypt", True)
+    assert problems(raw, secrets={"sshPrivateKey", "staticStorageSecretKey",
+                                  "backupStorageSecretKey"}) == [
+        "backupEncryptionPassphrase: required secret is missing with backups.encrypt "
+        "(pulumi config set --secret backupEncryptionPassphrase <value>)"]
+    assert parse(raw).backups.encrypt is True
+
+
+def test_backup_values_are_checked():
+    raw = valid()
+    raw["backups"] = {"bucket": "Bad_Bucket", "accessKeyId": "k", "prefix": "/x",
+                      "schedule": "nightly", "keepCount": -1, "keepDays": "x", "pathStyle": "y"}
+    assert problems(raw) == [
+        "backups.bucket: 'Bad_Bucket' is not a valid S3 bucket name (3-63 lowercase letters, "
+        "digits, dots and hyphens, starting and ending with a letter or digit)",
+        "backups.prefix: '/x' is not a key prefix (letters, digits and ._- in segments "
+        "separated by /, at most 200 characters, e.g. backups/ or prod/db-)",
+        "backups.accessKeyId: 'k' is not an access key id (3 to 128 letters, digits and . _ - "
+        "@ +)",
+        "backups.pathStyle: expected true or false, got 'y'",
+        "backups.schedule: 'nightly' is not a systemd calendar event (e.g. daily, "
+        "*-*-* 03:00:00, Mon..Fri 02:30, *-*-* 00/6:00:00)",
+        "backups.keepCount: must be at least 0, got -1",
+        "backups.keepDays: expected an integer, got 'x'"]
+
+
+def test_a_stack_using_another_stacks_database_backs_up_nothing():
+    raw = with_database({"stack": "example-org/djscale/db-prod"})
+    assert parse(raw, secrets={"sshPrivateKey", "staticStorageSecretKey"}).backups.enabled \
+        is False
+    raw["backups"] = {"bucket": "x-backups"}
+    assert problems(raw) == [
+        "backups: not used when database.stack is set (the stack that deploys the database "
+        "backs it up); remove it"]
+    raw["backups"] = {"enabled": False}
+    assert parse(raw).backups.enabled is False

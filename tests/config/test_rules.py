@@ -6,6 +6,7 @@ import struct
 
 import pytest
 
+from components.config import rules
 from components.config.rules import (
     access_key_id_problem, bucket_problem, cidr_problem, host_key_problem, image_problem,
     is_hostname, nginx_time_problem, show, text_problem, url_problem,
@@ -169,3 +170,40 @@ def test_image_references_docker_refuses(value):
     assert image_problem(value) == (
         f"{show(value)} is not an image reference "
         "([registry[:port]/]name[:tag][@digest], e.g. python:3.12-slim)")
+
+
+# --- backups --------------------------------------------------------------------------------
+
+CALENDARS_SYSTEMD_TAKES = ["daily", "Weekly", "*-*-* 03:00:00", "03:00", "Mon..Fri 02:30",
+                           "Sat,Sun *-*-* 04:15:30", "*-*-* 00/6:00:00", "*-*-01 01:00",
+                           "2026-01-01 00:00:00 UTC", "monday 12:00", "*-1,7-1 10:00",
+                           "Mon..Wed,Fri 1..5:0/15"]
+CALENDARS_REFUSED = ["nightly", "*-*-* 25:00", "03:60", "Mon..Fri", "*-*-* 03:00:00 Europe/X",
+                     "*-13-01 00:00", "00/0:00", "03:00; rm -rf /", "Funday 03:00",
+                     "*-*-* 03:00 extra", "3..1:00"]
+
+
+def test_calendar_events_the_rule_takes_are_the_ones_systemd_takes():
+    import subprocess
+
+    for value in CALENDARS_SYSTEMD_TAKES:
+        assert rules.calendar_problem(value) is None, value
+        check = subprocess.run(["systemd-analyze", "calendar", value], capture_output=True)
+        assert check.returncode == 0, value
+    for value in CALENDARS_REFUSED:
+        assert rules.calendar_problem(value) == (
+            f"{value!r} is not a systemd calendar event (e.g. daily, *-*-* 03:00:00, "
+            "Mon..Fri 02:30, *-*-* 00/6:00:00)"), value
+
+
+def test_backup_key_prefixes_and_passphrases():
+    for value in ("backups/", "prod/db-", "a", "a.b_c-d/e/"):
+        assert rules.key_prefix_problem(value) is None, value
+    for value in ("/backups/", "a//b/", "../x/", "a b/", "x/./", "é/", "a" * 201):
+        assert rules.key_prefix_problem(value) == (
+            f"{value!r} is not a key prefix (letters, digits and ._- in segments separated "
+            "by /, at most 200 characters, e.g. backups/ or prod/db-)"), value
+    assert rules.passphrase_problem("sixteen chars ok") is None
+    assert rules.passphrase_problem("short one") == (
+        "is shorter than 16 characters; the value is not shown (it is a secret)")
+    assert "control character" in rules.passphrase_problem("a long passphrase\nx")

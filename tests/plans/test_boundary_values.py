@@ -103,6 +103,12 @@ def widest() -> dict:
                           "customDomain": "cdn-1.example.com:65535/a/b_c~(d)",
                           "publicReadAcl": False},
         "firewall": {"adminCidrs": ["0.0.0.0/0", "255.255.255.255", "198.51.100.0/24"]},
+        "backups": {"bucket": "b" + "-." * 30 + "z", "accessKeyId": "k.v_c-1@m+" * 12,
+                    "prefix": "a_-." + "/x.y-z_" * 27 + "/",
+                    "endpointUrl": "http://s-3.example.com:65535/s3_(x)", "region": "x-9",
+                    "pathStyle": True, "schedule": "Monday..Sunday 2199-12-31 23:59:59 UTC",
+                    "keepCount": 2**31, "keepDays": 36500, "encrypt": True},
+        "maintenance": {"enabled": True, "retryAfter": 86400},
         "nginx": {"connectTimeout": "0", "readTimeout": "999999ms", "sendTimeout": 1,
                   "clientMaxBodySize": "0", "maxFails": 0, "failTimeout": "0s",
                   "upstreamKeepalive": 1_000_000, "proxyBuffering": False,
@@ -129,6 +135,7 @@ def narrowest() -> dict:
         "app": {"superuser": {"username": "a", "email": "a@b.c"}},
         "staticStorage": {"bucket": "abc", "accessKeyId": "abc"},
         "firewall": {"adminCidrs": ["10.0.0.0/32"]},
+        "backups": {"bucket": "abc", "accessKeyId": "abc", "schedule": "daily"},
     }
 
 
@@ -136,6 +143,7 @@ def database_elsewhere() -> dict:
     raw = narrowest()
     raw["database"] = {"stack": "o/p/s"}
     raw["ssh"] = {"hostKeys": _pins("a.b", "p.b")}
+    del raw["backups"]  # that stack backs its database up
     return raw
 
 
@@ -170,6 +178,8 @@ def deploy_values(cfg) -> dict[str, object]:
             "superuser_password": "Pp1" * 8, "app_image": DIGEST, "db_ca_cert": CA_CERT,
             "app_secrets": {name: "s" * 4096 for name in cfg.app_secret_names},
             "ssh_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+            "backup_s3_secret_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\"'\\",
+            "backup_passphrase": "a passphrase with 'quotes' and $signs",
             "slot_port": str(cfg.app.port + 1),  # the start step prints it
             **{f"port@{host.name}": str(cfg.app.port + 1) for host in cfg.app_servers}}
 

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from components.config import MaintenanceConfig
 from components.plans import app_server_plan, database_plan, proxy_plan, stack_plans
 from components.plans.describe import host_files, inspect_values
 from components.plans.items import (File, HashOf, Local, Step, Teardown, Upload, ValueOf,
                                     render_text)
-from components.render import (alerts, appenv, certbot, containers, firewall, images, nginx,
-                               postgres, release, releases)
+from components.render import (alerts, appenv, backups, certbot, containers, firewall,
+                               images, maintenance, nginx, postgres, release, releases)
 from components.render.app_image import UPLOAD_DIR, app_image_tag, context_name
 from tests.render.conftest import make_config, replace
 
@@ -26,8 +27,8 @@ def test_database_plan_admits_own_app_servers_and_allowed_clients():
     cfg = make_config(database=replace(base.database, allowed_clients=("10.0.4.41",)))
     clients = ["10.0.0.21", "10.0.0.22", "10.0.4.41"]
     plan = database_plan(cfg)
-    assert names(plan) == ["install", "tls", "postgresql-conf", "pg-hba", "configure",
-                           "setup", "firewall"]
+    assert names(plan)[:7] == ["install", "tls", "postgresql-conf", "pg-hba", "configure",
+                               "setup", "firewall"]
     assert plan.item("pg-hba").content == postgres.render_pg_hba(cfg, clients)
     assert plan.item("pg-hba").mode == "0640"
     assert plan.item("firewall").script == firewall.render_ufw_script(
@@ -266,6 +267,94 @@ def test_proxy_alerts_on_failed_renewals_and_certificates_close_to_their_end():
         assert f"systemctl disable --now {timer} || true\n" in enable.undo
 
 
+BACKUP_FILES = ["alert-script", "alert-unit", "s3-tool", "backup-credentials", "backup-script",
+                "backup-service", "backup-timer", "backup-now-command", "restore-command"]
+
+
+def test_the_database_is_backed_up_by_a_timer_that_alerts_on_failure():
+    cfg = make_config()
+    plan = database_plan(cfg)
+    assert names(plan)[7:] == ["backup-tools", *BACKUP_FILES, "backup-enable",
+                               "backup-teardown"]
+    expected = {
+        "alert-script": (alerts.ALERT_SCRIPT_PATH, "0755", alerts.render_alert_script()),
+        "alert-unit": (alerts.ALERT_UNIT_PATH, "0644", alerts.render_alert_unit()),
+        "s3-tool": ("/usr/local/lib/djscale/djscale-s3", "0755", backups.render_s3_tool()),
+        "backup-script": ("/usr/local/sbin/djscale-backup", "0755",
+                          backups.render_backup_script(cfg)),
+        "backup-service": ("/etc/systemd/system/djscale-backup.service", "0644",
+                           backups.render_backup_service()),
+        "backup-timer": ("/etc/systemd/system/djscale-backup.timer", "0644",
+                         backups.render_backup_timer(cfg)),
+        "backup-now-command": ("/usr/local/sbin/djscale-backup-now", "0755",
+                               backups.render_backup_now_script()),
+        "restore-command": ("/usr/local/sbin/djscale-restore", "0755",
+                            backups.render_restore_script(cfg)),
+    }
+    for name, (path, mode, content) in expected.items():
+        item = plan.item(name)
+        assert isinstance(item, File) and not item.secret, name
+        assert (item.path, item.mode, item.content) == (path, mode, content), name
+    # the storage's secret key: a root-only file, rendered from the secret deploy value
+    creds = plan.item("backup-credentials")
+    assert (creds.path, creds.mode, creds.owner, creds.secret) == (
+        "/etc/djscale/backup/s3-credentials.json", "0600", "root:root", True)
+    assert render_text(creds.content, {"backup_s3_secret_key": "S3cret"}) == \
+        backups.render_credentials(cfg, "S3cret")
+    assert "\nOnFailure=djscale-alert@%n.service\n" in plan.item("backup-service").content
+    assert "\nPersistent=true\n" in plan.item("backup-timer").content
+    enable = plan.item("backup-enable")
+    assert enable.after == tuple(BACKUP_FILES)
+    assert enable.triggers == tuple(HashOf(name) for name in BACKUP_FILES)
+    assert (enable.script, enable.undo) == (backups.render_enable_backups_script(cfg),
+                                            backups.render_disable_backups_script())
+    teardown = plan.item("backup-teardown")
+    assert isinstance(teardown, Teardown)
+    assert teardown.script == backups.render_backup_teardown_script()
+
+
+def test_encrypted_backups_get_the_passphrase_in_a_root_only_file_and_gpg():
+    cfg = make_config()
+    cfg = replace(cfg, backups=replace(cfg.backups, encrypt=True))
+    plan = database_plan(cfg)
+    passphrase = plan.item("backup-passphrase")
+    assert (passphrase.path, passphrase.mode, passphrase.secret) == (
+        "/etc/djscale/backup/passphrase", "0600", True)
+    assert render_text(passphrase.content, {"backup_passphrase": "p" * 20}) == "p" * 20 + "\n"
+    assert "backup-passphrase" in plan.item("backup-enable").after
+    assert "\npackages=(python3 gpg)\n" in plan.item("backup-tools").script
+
+
+def test_backups_turned_off_leave_the_database_plan_as_it_was():
+    cfg = make_config()
+    plan = database_plan(replace(cfg, backups=replace(cfg.backups, enabled=False)))
+    assert names(plan) == ["install", "tls", "postgresql-conf", "pg-hba", "configure",
+                           "setup", "firewall"]
+
+
+@pytest.mark.parametrize("enabled,action", [(False, "off"), (True, "on")])
+def test_proxy_gets_maintenance_mode_before_nginx_serves_the_site(enabled, action):
+    cfg = make_config(maintenance=MaintenanceConfig(enabled=enabled))
+    plan = proxy_plan(cfg)
+    assert names(plan)[:6] == ["install-docker", "firewall", "maintenance-page",
+                               "maintenance-command", "maintenance-mode", "nginx-http-conf"]
+    page, command, mode = (plan.item(n) for n in ("maintenance-page", "maintenance-command",
+                                                  "maintenance-mode"))
+    assert (page.path, page.mode, page.content) == (
+        "/etc/djscale/nginx/maintenance/index.html", "0644",
+        maintenance.render_maintenance_page(cfg))
+    assert (command.path, command.mode, command.content) == (
+        "/usr/local/sbin/djscale-maintenance", "0755",
+        maintenance.render_maintenance_command())
+    # the deploy applies the config value only when it changes (the script is the trigger):
+    # a switch made with the command in between stays; no undo, which would switch it
+    # off on a replacement
+    assert isinstance(mode, Step) and mode.after == ("maintenance-command",)
+    assert mode.script == maintenance.render_maintenance_mode_script(cfg)
+    assert mode.script.endswith(f"djscale-maintenance {action}\n")
+    assert mode.undo is None and mode.triggers == ()
+
+
 @pytest.mark.parametrize("app_count", [1, 2, 5])
 def test_every_after_and_trigger_names_an_earlier_item_or_a_peer(app_count):
     cfg = make_config(app_count=app_count)
@@ -291,8 +380,8 @@ def test_inspect_files_are_the_plan_items(cfg):
         plan.item("nginx-tls-conf").content, values)
     assert files["etc/djscale/nginx/nginx.conf.nginx-http-conf"].content == render_text(
         plan.item("nginx-http-conf").content, values)
-    assert files["steps/17-renew-enable.sh"].executable
-    assert files["steps/18-teardown.sh"].content == containers.render_teardown_script(
+    assert files["steps/20-renew-enable.sh"].executable
+    assert files["steps/21-teardown.sh"].content == containers.render_teardown_script(
         nginx.NGINX_CONTAINER_NAME)
     for name in ("alert-script", "expiry-script", "status-command"):
         item = plan.item(name)

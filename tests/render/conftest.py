@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from components.config import (AcmeConfig, AppConfig, AppServerConfig, DatabaseConfig, FirewallConfig,
-                               HostConfig, ImagesConfig, NginxConfig, SshConfig, StackConfig,
-                               StaticStorageConfig, SuperuserConfig)
+from components.config import (AcmeConfig, AppConfig, AppServerConfig, BackupsConfig,
+                               DatabaseConfig, FirewallConfig, HostConfig, ImagesConfig,
+                               NginxConfig, SshConfig, StackConfig, StaticStorageConfig,
+                               SuperuserConfig)
 
 from tests.render.netns import Namespaces, listener_code, wait_listening
 
@@ -46,6 +47,8 @@ def make_config(*, app_count: int = 2, **overrides) -> StackConfig:
                                            region="eu-west-1"),
         firewall=FirewallConfig(admin_cidrs=("198.51.100.0/24", "192.0.2.7/32")),
         nginx=NginxConfig(),
+        backups=BackupsConfig(bucket="shop-backups", access_key_id="AKIABACKUPEXAMPLE",
+                              endpoint_url="https://s3.example.net", region="eu-west-1"),
     )
     values.update(overrides)
     return StackConfig(**values)

@@ -38,7 +38,8 @@ def _secret_values(cfg) -> dict[str, object]:
     return {"db_host": db.private_address, "db_port": db.port, "db_name": db.name,
             "db_user": db.user, "db_password": SECRET, "secret_key": SECRET,
             "s3_secret_key": SECRET, "superuser_password": SECRET, "app_image": "sha256:feed",
-            "slot_port": cfg.app.port, "ssh_key": SECRET,
+            "slot_port": cfg.app.port, "ssh_key": SECRET, "backup_s3_secret_key": SECRET,
+            "backup_passphrase": SECRET,
             "app_secrets": {name: SECRET for name in cfg.app_secret_names}}
 
 
@@ -114,7 +115,7 @@ def test_secret_steps_are_marked_and_silent():
     secret_items = [(p.host, i) for p in stack_plans(cfg) for i in p.items
                     if getattr(i, "secret", False)]
     assert {f"{h}-{i.name}" for h, i in secret_items} == {
-        "db-setup", "app1-env-file", "app1-release", "app2-env-file"}
+        "db-setup", "db-backup-credentials", "app1-env-file", "app1-release", "app2-env-file"}
     for _, item in secret_items:
         assert isinstance(item, (File, Step))
 

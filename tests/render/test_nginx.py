@@ -162,7 +162,8 @@ def test_tls_follows_mozillas_intermediate_profile(cfg):
                  "ssl_session_cache shared:djscale_tls:10m;"]:
         assert f"\n    {line}\n" in http, line
     assert "ssl_session_tickets" not in text  # on: nginx >= 1.23.2 rotates the keys
-    assert text.count('add_header Strict-Transport-Security "max-age=63072000" always;\n') == 1
+    # the site's, and the maintenance page's (a location with an add_header inherits none)
+    assert text.count('add_header Strict-Transport-Security "max-age=63072000" always;\n') == 2
 
 
 def test_http2_is_switched_on_per_server_unless_rendered_for_an_old_nginx(cfg):
@@ -225,21 +226,26 @@ def test_limits_per_client_address(cfg):
         limit_conn djscale_connections 10;
         limit_req zone=djscale_requests burst=20 nodelay;
 """ in _proxy_settings(text)
-    assert _site_server(text).endswith("""\
+    assert """\
         location / {
+            if ($djscale_maintenance = "on:0") {
+                return 503;
+            }
             proxy_pass http://djscale_app;
         }
 
         # Login attempts: the strict budget on top of the general one (a location with its
         # own limit_req inherits none).
         location = /admin/login/ {
+            if ($djscale_maintenance = "on:0") {
+                return 503;
+            }
             limit_req zone=djscale_requests burst=20 nodelay;
             limit_req zone=djscale_login burst=5 nodelay;
             proxy_pass http://djscale_app;
         }
-    }
-}
-""")
+
+        # The maintenance page""" in _site_server(text)
 
 
 def test_configured_limits_and_login_paths():
@@ -253,11 +259,13 @@ def test_configured_limits_and_login_paths():
                  "limit_req_zone $djscale_login_client zone=djscale_login:10m rate=2r/m;",
                  "limit_conn djscale_connections 3;"]:
         assert f"{line}\n" in text, line
-    assert re.findall(r"location = (\S+) \{", text) == ["/accounts/login/", "/admin/login/"]
+    assert re.findall(r"location = (\S+) \{", text) == [
+        "/accounts/login/", "/admin/login/", "/__djscale_maintenance__.html"]
     assert text.count("limit_req zone=djscale_login burst=1 nodelay;\n") == 2
     assert text.count("limit_req zone=djscale_requests burst=0 nodelay;\n") == 3
     no_login = render_nginx_conf(make_config(nginx=NginxConfig(login_paths=())), APPS, tls=True)
-    assert "location =" not in no_login and "zone=djscale_login burst" not in no_login
+    assert re.findall(r"location = (\S+) \{", no_login) == ["/__djscale_maintenance__.html"]
+    assert "zone=djscale_login burst" not in no_login
     for bad in ("/a;b", "/a/../b", "a"):
         with pytest.raises(ValueError, match="nginx.loginPaths"):
             render_nginx_conf(make_config(nginx=NginxConfig(login_paths=(bad,))), APPS, tls=True)
@@ -296,12 +304,14 @@ def test_the_client_is_forwarded_as_nginx_saw_it_and_its_own_forwarding_headers_
 
 def test_the_app_servers_hsts_header_is_hidden_behind_nginx_own(cfg):
     text = render_nginx_conf(cfg, APPS, tls=True)
-    assert _site_server(text).count("add_header Strict-Transport-Security ") == 1
+    # the site's, and the same again for the maintenance page (no app behind it)
+    assert _site_server(text).count("add_header Strict-Transport-Security ") == 2
     assert "proxy_hide_header Strict-Transport-Security;\n" in _proxy_settings(text)
     # no location sets proxy_* of its own, which would drop the inherited ones
     locations = _site_server(text)[len(_proxy_settings(text)):]
-    assert re.findall(r"^\s+(proxy_\w+|add_header)", locations, re.M) == [
-        "proxy_pass", "proxy_pass"]
+    assert re.findall(r"^\s+(proxy_\w+|add_header \S+)", locations, re.M) == [
+        "proxy_pass", "proxy_pass", "add_header Retry-After", "add_header Cache-Control",
+        "add_header Strict-Transport-Security"]
 
 
 # --- activating a new nginx.conf ----------------------------------------------------------

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from components.config import NginxConfig
+from components.config import FirewallConfig, MaintenanceConfig, NginxConfig
+from components.render.maintenance import render_maintenance_page
 from components.render.nginx import render_activate_nginx_conf_script, render_nginx_conf
 from tests.render.conftest import make_config
 from tests.render.test_nginx import ALIASES, APPS, DOMAIN
@@ -53,11 +54,15 @@ def _sandbox(tmp_path: Path, tls: bool, cfg=None, apps=APPS, key: str = "rsa:204
     webroot = tmp_path / "webroot"
     (webroot / ".well-known" / "acme-challenge").mkdir(parents=True)
     (webroot / ".well-known" / "acme-challenge" / "token123").write_text("token123.key\n")
+    cfg = cfg or make_config()
+    page = tmp_path / "maintenance.html"
+    page.write_text(render_maintenance_page(cfg))
     conf = tmp_path / "nginx.conf"
     conf.write_text(render_nginx_conf(
-        cfg or make_config(), apps, tls=tls, letsencrypt_dir=str(letsencrypt),
+        cfg, apps, tls=tls, letsencrypt_dir=str(letsencrypt),
         webroot=str(webroot), pid_path=str(tmp_path / "nginx.pid"),
         error_log=str(tmp_path / "error.log"), access_log=str(tmp_path / "access.log"),
+        maintenance_flag=str(tmp_path / "maintenance.on"), maintenance_page=str(page),
         legacy_nginx=True))
     return conf
 
@@ -438,6 +443,52 @@ def test_a_dead_server_is_skipped_for_posts_too(site):
     post = _curl("127.0.0.1", "--data", "q=1", f"https://{DOMAIN}/mydb/")
     assert _codes(run, f"for i in $(seq 10); do {post}; done") == ["200"] * 10
     assert hits() == ["POST /mydb/"] * 10
+
+
+def test_maintenance_mode_answers_clients_503_with_the_page_and_lets_admins_through(
+        site, nginx_dir):
+    """The flag file switches it at once, without a reload: a client outside the admin
+    networks gets 503, the page and Retry-After for every method and path (nothing reaches
+    an app server); an admin-network address reaches the app; without the flag, everyone
+    does. ACME challenges on port 80 are served throughout."""
+    serve, run, hits = site
+    client, admin = CLIENTS
+    cfg = make_config(firewall=FirewallConfig(admin_cidrs=("198.51.100.0/24", f"{admin}/32")),
+                      maintenance=MaintenanceConfig(retry_after=120))
+    serve(cfg)
+    _add_clients(run)
+    flag = nginx_dir / "maintenance.on"
+
+    def answer(source: str, *args: str) -> tuple[str, list[str], str]:
+        head, body = nginx_dir / "head", nginx_dir / "body"
+        result = run("curl", "-s", "-D", str(head), "-o", str(body), "-w", "%{http_code}",
+                     "--interface", source, *HTTPS, *args)
+        return (result.stdout, [line.strip() for line in head.read_text().lower().splitlines()],
+                body.read_text())
+
+    assert answer(client, f"https://{DOMAIN}/mydb/")[0] == "200"
+    flag.write_text("2026-01-01T00:00:00Z\n")
+    for args in ([f"https://{DOMAIN}/mydb/"], ["--data", "q=1", f"https://{DOMAIN}/mydb/"],
+                 ["--data", "username=a", f"https://{DOMAIN}/admin/login/"],
+                 ["-X", "DELETE", f"https://{DOMAIN}/"]):
+        code, head, body = answer(client, *args)
+        assert code == "503", args
+        assert "retry-after: 120" in head and "cache-control: no-store" in head
+        assert "content-type: text/html; charset=utf-8" in head
+        assert head.count("strict-transport-security: max-age=63072000") == 1
+        assert body == render_maintenance_page(cfg)
+        assert f"{DOMAIN} is down for maintenance" in body
+    assert answer(admin, f"https://{DOMAIN}/mydb/")[0] == "200"
+    assert answer(admin, "--data", "q=1", f"https://{DOMAIN}/mydb/")[0] == "200"
+    challenge = run("curl", "-s", "--interface", client, "--resolve", f"{DOMAIN}:80:127.0.0.1",
+                    f"http://{DOMAIN}/.well-known/acme-challenge/token123")
+    assert challenge.stdout == "token123.key\n"
+    assert hits() == ["POST /mydb/"]  # the admin's; no client request reached an app server
+
+    flag.unlink()
+    assert answer(client, f"https://{DOMAIN}/mydb/")[0] == "200"
+    # the page's own location is internal: a client asking for it gets 404
+    assert answer(client, f"https://{DOMAIN}/__djscale_maintenance__.html")[0] == "404"
 
 
 # `docker exec <container> nginx ...` against a real nginx master in the test's namespace, in

@@ -170,7 +170,8 @@ def wire_config(config: dict[str, Any]) -> dict[str, str]:
 # --- running ----------------------------------------------------------------------------
 
 def run_program(config: dict[str, Any], *, stack: str = "dev", preview: bool = False,
-                secret_keys: Sequence[str] = ("sshPrivateKey", "staticStorageSecretKey"),
+                secret_keys: Sequence[str] = ("sshPrivateKey", "staticStorageSecretKey",
+                                              "backupStorageSecretKey"),
                 stack_references: Optional[dict] = None,
                 program: Optional[Callable[[], Any]] = None) -> Graph:
     """Run `__main__.py` (or `program`) with `config` and return the recorded graph.

@@ -29,7 +29,11 @@ SECRET_ACCESS_KEY = "test-secret-key"
 
 
 class MotoS3Server:
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None,
+                 env: dict[str, str] | None = None):
+        """`env`: moto settings for the server process (e.g. INITIAL_NO_AUTH_ACTION_COUNT,
+        after which it checks every request's signature against IAM users it knows)."""
+        self.env = env
         self.host = host
         self.port = port or free_port(host)
         self.endpoint_url = f"http://{host}:{self.port}"
@@ -46,7 +50,8 @@ class MotoS3Server:
         log = os.fdopen(fd, "ab")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **(self.env or {})})
         log.close()  # the child has its own copy
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -60,6 +60,11 @@ def stack_values(state: layout.BedState) -> dict:
             "endpointUrl": f"http://{layout.SERVICE_ADDRESSES['s3']}:{layout.S3_PORT}",
             "region": "us-east-1", "accessKeyId": layout.S3_ACCESS_KEY_ID, "pathStyle": True},
         "firewall": {"adminCidrs": [f"{layout.GATEWAY}/32"]},
+        # the bed's moto again, another bucket (test_75_backups); its default schedule
+        "backups": {
+            "bucket": layout.S3_BACKUP_BUCKET,
+            "endpointUrl": f"http://{layout.SERVICE_ADDRESSES['s3']}:{layout.S3_PORT}",
+            "region": "us-east-1", "accessKeyId": layout.S3_ACCESS_KEY_ID, "pathStyle": True},
         # The load proofs (failover, renewal, health gate, scale-in) send GETs from the one
         # client address back to back, far above the production per-address rate: a budget
         # they never reach. The login limit keeps its defaults (test_45_abuse_limits).
@@ -68,7 +73,8 @@ def stack_values(state: layout.BedState) -> dict:
 
 
 def secret_values() -> dict:
-    return {"staticStorageSecretKey": layout.S3_SECRET_KEY}
+    return {"staticStorageSecretKey": layout.S3_SECRET_KEY,
+            "backupStorageSecretKey": layout.S3_SECRET_KEY}
 
 
 def as_pulumi_config(values: dict) -> dict[str, str]:
@@ -90,6 +96,7 @@ def write_stack_file(state: layout.BedState) -> None:
         "# With the Pulumi CLI, from this machine (the bed's admin source):\n"
         "#   pulumi login --local && pulumi stack init testbed\n"
         f"#   pulumi config set --secret staticStorageSecretKey {layout.S3_SECRET_KEY}\n"
+        f"#   pulumi config set --secret backupStorageSecretKey {layout.S3_SECRET_KEY}\n"
         "#   pulumi up --stack testbed\n"
         "# Removed by `python -m tests.testbed down`.\n")
     body = {"config": {f"djscale:{k}": v for k, v in stack_values(state).items()}}
@@ -213,6 +220,7 @@ def s3_client():
 
 def _create_bucket() -> None:
     s3_client().create_bucket(Bucket=layout.S3_BUCKET)
+    s3_client().create_bucket(Bucket=layout.S3_BACKUP_BUCKET)
 
 
 # --- down -----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ GATEWAY = "10.214.200.1"               # the machine: admin source for SSH
 DOMAIN = "www.djscale.test"
 SSH_USER = "deploy"
 S3_BUCKET = "djscale-static"
+S3_BACKUP_BUCKET = "djscale-backups"  # the database's backups (test_75)
 S3_ACCESS_KEY_ID = "testbed-access-key"
 S3_SECRET_KEY = "testbed-secret-key"   # moto accepts any credentials
 REGISTRY_PORT = 5000

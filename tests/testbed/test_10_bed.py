@@ -99,7 +99,8 @@ def test_the_stack_file_is_a_valid_stack_config(bed):
 
     config = yaml.safe_load(STACK_FILE.read_text())["config"]
     raw = {key.split(":", 1)[1]: value for key, value in config.items()}
-    cfg = parse_config(raw, secrets_present=frozenset({"staticStorageSecretKey"}))
+    cfg = parse_config(raw, secrets_present=frozenset({"staticStorageSecretKey",
+                                                       "backupStorageSecretKey"}))
     assert [h.address for h in cfg.app_servers] == [bed.address(r) for r in bed.apps]
     assert cfg.acme.directory_url.startswith(f"https://{layout.SERVICE_ADDRESSES['acme']}:")
 

@@ -635,7 +635,7 @@ SCENARIOS = sorted([ROOT / "Pulumi.dev.yaml", ROOT / "Pulumi.prod.yaml",
                     *(ROOT / "tests" / "fixtures").glob("stack_*.yaml")])
 SECRETS = {"sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nplaceholder\n"
                             "-----END OPENSSH PRIVATE KEY-----\n",
-           "staticStorageSecretKey": "placeholder"}
+           "staticStorageSecretKey": "placeholder", "backupStorageSecretKey": "placeholder"}
 DB_STACK = '''
     import pulumi  # what stack_db_shared.yaml exports, for stack_dbref.yaml to read
     pulumi.export("dbClientAddresses", ["10.0.4.21", "10.0.4.22", "10.0.4.41", "10.0.4.42"])

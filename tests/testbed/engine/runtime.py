@@ -27,7 +27,8 @@ from .update import Engine
 log = logging.getLogger("djscale.testbed.engine")
 
 PROJECT = "djscale"
-DEFAULT_SECRET_KEYS = ("djscale:sshPrivateKey", "djscale:staticStorageSecretKey")
+DEFAULT_SECRET_KEYS = ("djscale:sshPrivateKey", "djscale:staticStorageSecretKey",
+                       "djscale:backupStorageSecretKey")
 
 # RegisterResource/ReadResource fields that are protocol, or options the Engine implements
 # faithfully. Any other field the program sets is refused ("option <field>").
