@@ -53,7 +53,8 @@ def test_aliases_that_redirect_are_on_port_80_and_get_their_own_tls_server():
     assert "        server_name shop.example.com;\n" in text
     assert "        server_name shop.example.net www.shop.example.net;\n" in text
     assert text.count("return 301 https://shop.example.com$request_uri;") == 1
-    assert text.count('add_header Strict-Transport-Security "max-age=63072000" always;') == 2
+    # (the site's, the maintenance page's, the redirecting aliases' server's)
+    assert text.count('add_header Strict-Transport-Security "max-age=63072000" always;') == 3
     # before the certificate: the same port-80 server, no TLS server at all
     http_only = render_nginx_conf(cfg, APPS, tls=False)
     assert f"        server_name {names};\n" in http_only

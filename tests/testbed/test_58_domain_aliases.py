@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from . import layout
 from .deploy import deploy_bed
+
+pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
 
 ALIASES = ["djscale.test", "shop.djscale.test"]
 ENV_FILE = "/etc/djscale/app.env"

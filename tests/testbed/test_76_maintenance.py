@@ -16,9 +16,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from . import layout
 from .deploy import deploy_bed
 from .probes import PEBBLE_ROOT
+
+pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
 
 URL = f"https://{layout.DOMAIN}/mydb/"
 

@@ -19,6 +19,8 @@ from .bed import PROJECT_DIR, stack_values
 from .deploy import deploy_bed
 from .test_70_health_gate import _Load, _project_copy
 
+pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
+
 
 def _image(bed, role: str) -> str:
     return bed.sudo(role, f"docker inspect --format '{{{{.Image}}}}' "

@@ -20,6 +20,8 @@ from . import layout
 from .bed import PROJECT_DIR
 from .deploy import ENGINE_STATE_DIR
 
+pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
+
 
 def ops(*args: str, stdin: str = "", timeout: float = 300) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK",
