@@ -120,9 +120,9 @@ def test_a_host_that_drops_ssh_is_named_within_the_bound(bed, stack_file):
         bed.run_in(app, f"iptables -D {rule}")
     assert elapsed < 60, elapsed
     assert result.returncode == 1
-    assert result.stderr.splitlines() == [
-        f"djscale ops: {app} ({bed.address(app)}:22): unreachable: Connection to "
-        f"{bed.address(app)} port 22 timed out"], result.stderr
+    (line,) = result.stderr.splitlines()  # one line, the host named (ssh's own words after)
+    assert line.startswith(f"djscale ops: {app} ({bed.address(app)}:22): unreachable: "), line
+    assert "timed out" in line, line
     assert f"{app}" in result.stdout and "NOT REACHED" in result.stdout
     for other in bed.apps[:-1]:
         assert f"release {_image(bed, other)} (" in result.stdout
