@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -138,6 +139,13 @@ class SshSite:
                 server.kill()
                 server.wait()
         for netns in self.namespaces:
+            # what the servers' sessions left running (a `logs --follow` whose client went
+            # away writes nothing, so no SIGPIPE ends it): every process in the namespace
+            pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True,
+                                  text=True, check=False).stdout.split()
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
             subprocess.run(["ip", "netns", "del", netns], check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
