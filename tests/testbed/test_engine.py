@@ -572,14 +572,15 @@ def test_command_through_a_proxy(tmp_path, target):
 
 
 REFUSALS = {
+    # the program uses no pulumi-docker (not installed): a resource of its type tokens
     "docker container": ('''
-        import pulumi_docker as docker
-        docker.Container("c", image="x")
+        import pulumi
+        pulumi.CustomResource("docker:index/container:Container", "c", {"image": "x"})
     ''', r"docker:index/container:Container \('c'\) is not implemented"),
     "docker image": ('''
-        import pulumi_docker as docker
-        docker.Image("i", image_name="x:1", skip_push=True,
-                     build=docker.DockerBuildArgs(context="."))
+        import pulumi
+        pulumi.CustomResource("docker:index/image:Image", "i",
+                              {"imageName": "x:1", "skipPush": True})
     ''', r"docker:index/image:Image \('i'\) is not implemented"),
     "local command asset paths": ('''
         from pulumi_command import local
@@ -683,11 +684,12 @@ def test_a_missing_referenced_stack_is_named(tmp_path, monkeypatch):
 
 def test_inspect_lists_resources_options_and_refusals(tmp_path):
     program = write_program(tmp_path / "p", '''
-        import pulumi, pulumi_docker as docker
+        import pulumi
         from pulumi_command import remote
         first = remote.Command("first", create="true", connection=remote.ConnectionArgs(host="h"),
                                opts=pulumi.ResourceOptions(protect=True))
-        docker.Container("c", image="x", opts=pulumi.ResourceOptions(depends_on=[first]))
+        pulumi.CustomResource("docker:index/container:Container", "c", {"image": "x"},
+                              opts=pulumi.ResourceOptions(depends_on=[first]))
     ''')
     registered = {r.name: r for r in engine.inspect({}, program)}
     assert registered["c"].problems == [
