@@ -7,7 +7,9 @@ proxy (iptables raw PREROUTING in its network namespace: no RST, no ICMP, a host
 gone), then after it answers again. Prints failures, throughput, latency percentiles and the
 requests slower than 0.5 s per phase, and the ratios of the loss phase to the baseline. The
 bound comes from `nginx.connectTimeout` (nginx tries the next server for a request not yet
-sent, whatever its method)."""
+sent, whatever its method) until the proxy's upstream watcher (`nginx.hostChecks`) takes the
+host out; from then on nginx's connections to it are refused on the proxy, at no wait.
+`--host-checks off` / `--max-fails N` deploy that config first, and the bed's own after."""
 from __future__ import annotations
 
 import argparse
@@ -31,11 +33,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--max-fails", type=int, default=None,
                         help="deploy with this nginx.maxFails first (and the bed's own "
                              "config again afterwards)")
+    parser.add_argument("--host-checks", choices=("on", "off"), default=None,
+                        help="deploy with nginx.hostChecks on or off first (and the bed's own "
+                             "config again afterwards)")
     args = parser.parse_args(argv)
     bed = the_bed()
-    if args.max_fails is None:
+    if args.max_fails is None and args.host_checks is None:
         return measure(bed, args)
-    nginx = {**stack_values(bed.state).get("nginx", {}), "maxFails": args.max_fails}
+    nginx = dict(stack_values(bed.state).get("nginx", {}))
+    if args.max_fails is not None:
+        nginx["maxFails"] = args.max_fails
+    if args.host_checks is not None:
+        nginx["hostChecks"] = args.host_checks == "on"
     deploy_bed(changes={"nginx": nginx})
     try:
         return measure(bed, args)
@@ -62,8 +71,10 @@ def measure(bed, args) -> int:
     rows = [summary(label, [r for r in requests if a <= r.started < b], b - a)
             for label, a, b in phases]
     max_fails = "the bed's" if args.max_fails is None else args.max_fails
+    checks = "the bed's" if args.host_checks is None else args.host_checks
     print(f"{len(bed.apps)} app servers, {args.workers} client workers, nginx.maxFails "
-          f"{max_fails}, {victim} drops packets from the proxy for {t2 - t1:.0f}s")
+          f"{max_fails}, nginx.hostChecks {checks}, {victim} drops packets from the proxy "
+          f"for {t2 - t1:.0f}s")
     print_rows(rows)
     before, lost = rows[0], rows[1]
     print(f"silent/before: throughput {lost['rps'] / before['rps']:.2f}, "

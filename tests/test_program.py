@@ -106,8 +106,8 @@ def expected_counts(n_apps: int, backups: bool = True) -> dict[str, int]:
     app_commands = 8 * n_apps + 2
     # install, firewall, maintenance page, command and mode, http conf, nginx, certbot, tls
     # conf, certbot-names, 3 renew files, 2 alert files, 3 expiry-check files, the status
-    # command, enable, teardown
-    proxy_commands = 21
+    # command, enable, teardown; the upstream watcher: python3, program, unit, enable
+    proxy_commands = 25
     counts = {
         "djscale:index:DatabaseHost": 1,
         "djscale:index:AppServer": n_apps,
@@ -760,7 +760,7 @@ def test_the_secret_ssh_key_never_reaches_the_operators_disk():
 def test_only_teardowns_and_undoable_steps_have_a_delete(deployed):
     _, cfg, graph = deployed
     with_delete = {r.name for r in graph.of_type(COMMAND) if r.input("delete")}
-    undoable = {"proxy-renew-enable", "db-backup-enable"}
+    undoable = {"proxy-renew-enable", "proxy-watch-enable", "db-backup-enable"}
     assert with_delete == {*undoable, "proxy-teardown", "db-backup-teardown",
                            *(f"{h.name}-teardown" for h in cfg.app_servers)}
     # a replacement must not run the old step's delete after the new step's create

@@ -426,7 +426,8 @@ class NginxConfig:
         "connectTimeout", NGINX_TIME, "200ms",
         "`proxy_connect_timeout`: how long an app server that stopped answering (packets "
         "dropped, not refused) can stall a request before nginx tries the next one; with "
-        "`maxFails: 0` every request nginx picks it for pays this wait. On a private network "
+        "`maxFails: 0` every request nginx picks it for pays this wait until `hostChecks` "
+        "takes the host out (2 to 3 s). On a private network "
         "a connection takes well under a millisecond and a lost SYN is resent only after 1 s, "
         "so 200 ms is plenty for a healthy server and keeps the stall short; the request, "
         "not yet sent, goes to the next server whatever its method.")
@@ -483,10 +484,18 @@ class NginxConfig:
         "refused connection from a dead one, so with `1` an overload takes healthy servers out "
         "one after another until the site answers 502 to everyone; with `0` a dead server is "
         "still skipped for each request (refused at once, or after `connectTimeout` for a host "
-        "that is gone), at the cost of that wait on its share of requests until it is back "
-        "or removed from the stack.")
+        "that is gone), and `hostChecks` takes a host that is gone out within 2 to 3 s.")
     fail_timeout: str = setting("failTimeout", NGINX_TIME, "10s",
                                 "Upstream `fail_timeout` (used when `maxFails` is above 0).")
+    host_checks: bool = setting(
+        "hostChecks", Flag(), True,
+        "Active checks of the app servers from the proxy (`djscale-upstream-watch`): one TCP "
+        "handshake per server a second; after two failed in a row (a host that is gone, or "
+        "refuses), nginx's connections to it are refused on the proxy itself, so no request "
+        "waits `connectTimeout` for it; after two good ones it is back. A handshake does not "
+        "depend on how busy the app is, so an overload takes nobody out, and when every "
+        "server fails none is cut off. `false`: no watcher (a silent host costs "
+        "`connectTimeout` on its share of requests until it is back or removed).")
     upstream_keepalive: int = setting(
         "upstreamKeepalive", Integer(minimum=0), 0, "Upstream keepalive connections; keep `0` "
         "for gunicorn sync workers (they close every connection).")

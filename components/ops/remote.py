@@ -18,6 +18,7 @@ from components.render.containers import RELEASES_FILE, SLOT_STATE_FILE
 from components.render.images import APP_IMAGE_REPOSITORY
 from components.render.nginx import NGINX_CONF_PATH, NGINX_CONTAINER_NAME
 from components.render.certbot import STATUS_COMMAND_PATH
+from components.render.upstream_watch import WATCH_STATE_PATH
 
 SCRIPT_NAME = "djscale-ops"  # $0 of the root scripts (what `ps` shows on the server)
 # Where the database host's backup job records its last successful backup (README,
@@ -241,6 +242,8 @@ def status_probes(role: str) -> list[Probe]:
             Probe("upstream", words("sed", "-n", "/upstream djscale_app {/,/}/p",
                                     NGINX_CONF_PATH)),
             Probe("certificate", _unless_missing(STATUS_COMMAND_PATH, STATUS_COMMAND_PATH)),
+            Probe("watcher", _unless_missing(WATCH_STATE_PATH, "head", "-c", "4096",
+                                             WATCH_STATE_PATH)),
         ]
     else:
         raise ValueError(f"unknown role {role!r}")

@@ -11,6 +11,7 @@ djscale state files named in remote.py).
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -221,6 +222,7 @@ def _report_proxy(report: HostReport, probes: dict[str, Probed], now: datetime) 
                            (_UPSTREAM_SERVER.match(line) for line in upstream.lines) if m]
     else:
         report.say("upstream: nginx.conf not read", problem=True)
+    _report_watcher(report, probes.get("watcher"), now)
     certificate = probes.get("certificate")
     if certificate is None or certificate.rc == 127:
         report.say("certificate: no djscale-certificate-status on this host")
@@ -326,3 +328,27 @@ def render(cfg: StackConfig, results: Sequence[Result], outputs: dict,
                    "that stopped)")
         problems += 1
     return "\n".join(out) + "\n", problems
+
+
+def _report_watcher(report: HostReport, watcher: Optional[Probed], now: datetime) -> None:
+    """djscale-upstream-watch's state (nginx.hostChecks): the servers it took out, and
+    whether it still runs (a round a second: a state older than a minute is a stopped one)."""
+    if watcher is None or watcher.rc == 127:
+        report.say("upstream watcher: no state (nginx.hostChecks is false, or it never ran)")
+        return
+    try:
+        state = json.loads("\n".join(watcher.lines))
+        checked = datetime.strptime(state["checked"], "%Y-%m-%dT%H:%M:%S%z")
+        out = list(state["out"])
+    except (ValueError, KeyError, TypeError):
+        report.say("upstream watcher: state not read", problem=True)
+        return
+    if (now - checked).total_seconds() > 60:
+        report.say(f"upstream watcher: last round {state['checked']}, stopped? "
+                   f"(systemctl status djscale-upstream-watch)", problem=True)
+    for server in out:
+        report.say(f"upstream {server}: out, it does not take the proxy's connections "
+                   f"(djscale-upstream-watch refuses nginx's to it until it answers)",
+                   problem=True)
+    if not out:
+        report.say("upstream watcher: every server answers")

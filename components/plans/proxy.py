@@ -10,6 +10,9 @@ the certificate issued again when its names changed (domainAliases: the live TLS
 answers every name's challenge) -> renewal script, service and timer; djscale's alert unit
 and script; the daily check of the certificate nginx serves (script, service, timer) and the
 operator's status command; both timers enabled. A failed renewal or check raises the alert (components/render/alerts.py).
+Then djscale-upstream-watch (`nginx.hostChecks`): python3, the program and its unit, and the
+step that restarts it: it probes the servers of the live nginx.conf and refuses nginx's
+connections, on the proxy, to one that stopped answering (components/upstream_watch.py).
 When the proxy leaves the stack, its nginx container goes and the timers stop; certificates
 stay.
 
@@ -21,7 +24,8 @@ server joins the upstream only once it is healthy.
 from __future__ import annotations
 
 from components.config import StackConfig
-from components.render import alerts, certbot, containers, firewall, maintenance, nginx
+from components.render import (alerts, certbot, containers, firewall, maintenance, nginx,
+                               packages, upstream_watch)
 
 from .docker_host import docker_host_items
 from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown
@@ -30,7 +34,7 @@ from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown
 def proxy_plan(cfg: StackConfig) -> HostPlan:
     items: list[Item] = [*docker_host_items(cfg, firewall.proxy_rules(cfg), "proxy"),
                          *_maintenance(cfg), *_serve_http(cfg), *_certificate(cfg),
-                         *_renewal(cfg)]
+                         *_renewal(cfg), *_host_checks(cfg)]
     return HostPlan(cfg.proxy.name, "proxy", tuple(items))
 
 
@@ -157,6 +161,39 @@ def _renewal(cfg: StackConfig) -> list[Item]:
         source="containers.render_teardown_script",
         what="when the proxy leaves the stack: the nginx container stopped and removed")
     return [*files, enable, teardown]
+
+
+def _host_checks(cfg: StackConfig) -> list[Item]:
+    """djscale-upstream-watch (`nginx.hostChecks`): probes the servers of the live nginx.conf
+    and refuses nginx's connections, on the proxy, to one that stopped answering."""
+    files = [
+        File("watch-program", after=("watch-tools",), path=upstream_watch.WATCH_PROGRAM_PATH,
+             mode="0755", content=upstream_watch.render_watch_program(),
+             source="upstream_watch.render_watch_program",
+             what="djscale-upstream-watch: TCP probes of the app servers, iptables rules "
+                  "for the ones out, Python's standard library only "
+                  "(components/upstream_watch.py)"),
+        File("watch-service", after=("watch-tools",), path=upstream_watch.WATCH_SERVICE_PATH,
+             content=upstream_watch.render_watch_service(),
+             source="upstream_watch.render_watch_service",
+             what="runs the watcher, restarted when it stops; its rules removed when it does"),
+    ]
+    return [
+        Step("watch-tools", after=("firewall",),
+             script=packages.render_install_packages_script(("python3",)),
+             source="packages.render_install_packages_script",
+             what="python3 (no-op when installed; iptables comes with ufw)"),
+        *files,
+        Step("watch-enable", after=tuple(f.name for f in files),
+             script=upstream_watch.render_enable_watch_script(cfg),
+             triggers=tuple(HashOf(f.name) for f in files),
+             undo=upstream_watch.render_disable_watch_script(),
+             source="upstream_watch.render_enable_watch_script (undone by "
+                    "render_disable_watch_script)",
+             what=("`systemctl restart djscale-upstream-watch`, done after its first round of "
+                   "probes" if cfg.nginx.host_checks else
+                   "the watcher stopped and disabled (`nginx.hostChecks: false`)")),
+    ]
 
 
 def _alerts() -> list[File]:

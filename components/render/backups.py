@@ -15,6 +15,7 @@ from pathlib import Path
 
 from components.config import StackConfig
 from components.render import alerts
+from components.render.packages import render_install_packages_script
 from components.render.templating import render_script, render_template
 
 BACKUP_CONFIG_DIR = "/etc/djscale/backup"
@@ -107,8 +108,8 @@ def render_backup_now_script(state_file: str = LAST_BACKUP_PATH,
 def render_install_backup_tools_script(cfg: StackConfig) -> str:
     """python3 for djscale-s3; gpg when the backups are encrypted (both small, usually
     there already: then nothing is installed)."""
-    packages = ["python3"] + (["gpg"] if cfg.backups.encrypt else [])
-    return render_script("install-backup-tools.sh.j2", packages=packages)
+    return render_install_packages_script(
+        ("python3", "gpg") if cfg.backups.encrypt else ("python3",))
 
 
 def render_enable_backups_script(cfg: StackConfig) -> str:

@@ -193,7 +193,9 @@ def test_status_report_names_releases_health_upstream_and_problems():
                          "\n        server 10.0.0.22:8001 max_fails=0;\n    }"),
             certificate=(0, "== served certificate\ndjscale: the certificate served for "
                             "shop.example.com expires at 2027-01-01T00:00:00Z: 41 days left "
-                            "(alert below 14)\n\n== last runs\n...\n== alerts (/x)\nnone"))),
+                            "(alert below 14)\n\n== last runs\n...\n== alerts (/x)\nnone"),
+            watcher=(0, '{"checked": "2026-11-21T05:45:59+0000", "servers": '
+                        '["10.0.0.21:8001", "10.0.0.22:8001"], "out": ["10.0.0.22:8001"]}'))),
     ]
     text, problems = render(cfg, results, {"appImage": B}, "the engine state X")
     lines = text.splitlines()
@@ -219,7 +221,30 @@ def test_status_report_names_releases_health_upstream_and_problems():
         f"release {B}: app1", f"release {A}: app2  ! not appImage",
         "! the app servers run different releases (a rollout in progress, or one that "
         "stopped)"]
-    assert problems == 4
+    assert ("     ! upstream 10.0.0.22:8001: out, it does not take the proxy's connections "
+            "(djscale-upstream-watch refuses nginx's to it until it answers)") in lines
+    assert problems == 5
+
+
+def test_status_report_of_the_upstream_watcher():
+    cfg, hosts = _hosts()
+    now = int(datetime(2026, 11, 21, 5, 46, tzinfo=timezone.utc).timestamp())
+
+    def lines(watcher):
+        result = Result(hosts["proxy"], 0, _probes(
+            now=(0, str(now)), disk=(0, ""), upstream=(0, ""), certificate=(127, ""),
+            containers=(0, "/djscale-nginx sha256:ee running none 2026-11-01T00:00:00Z"),
+            watcher=watcher))
+        return render(cfg, [result], {}, "x")[0].splitlines()
+
+    fresh = '{"checked": "2026-11-21T05:45:59+0000", "servers": ["10.0.0.21:8000"], "out": []}'
+    assert "       upstream watcher: every server answers" in lines((0, fresh))
+    stale = fresh.replace("05:45:59", "05:40:00")
+    assert ("     ! upstream watcher: last round 2026-11-21T05:40:00+0000, stopped? "
+            "(systemctl status djscale-upstream-watch)") in lines((0, stale))
+    assert ("       upstream watcher: no state (nginx.hostChecks is false, or it never ran)"
+            in lines((127, "")))
+    assert "     ! upstream watcher: state not read" in lines((0, "{not json"))
 
 
 def test_status_report_of_hosts_not_reached():

@@ -11,7 +11,8 @@ from components.plans.describe import host_files, inspect_values
 from components.plans.items import (File, HashOf, Local, Step, Teardown, Upload, ValueOf,
                                     render_text)
 from components.render import (alerts, appenv, backups, certbot, containers, firewall,
-                               images, maintenance, nginx, postgres, release, releases)
+                               images, maintenance, nginx, postgres, release, releases,
+                               upstream_watch)
 from components.render.app_image import UPLOAD_DIR, app_image_tag, context_name
 from tests.render.conftest import make_config, replace
 
@@ -235,7 +236,8 @@ def test_proxy_alerts_on_failed_renewals_and_certificates_close_to_their_end():
     files = ["renew-script", "renew-service", "renew-timer", "alert-script", "alert-unit",
              "expiry-script", "expiry-service", "expiry-timer",
              "status-command"]
-    assert names(plan)[-len(files) - 2:] == [*files, "renew-enable", "teardown"]
+    end = names(plan).index("teardown") + 1
+    assert names(plan)[end - len(files) - 2:end] == [*files, "renew-enable", "teardown"]
     expected = {
         "alert-script": (alerts.ALERT_SCRIPT_PATH, "0755", alerts.render_alert_script()),
         "alert-unit": (alerts.ALERT_UNIT_PATH, "0644", alerts.render_alert_unit()),
@@ -389,3 +391,24 @@ def test_inspect_files_are_the_plan_items(cfg):
     assert files["etc/ufw/after.rules"].content == firewall.docker_user_block(
         firewall.proxy_rules(cfg))
     assert isinstance(plan.item("firewall"), Step)
+
+
+def test_proxy_runs_the_upstream_watcher_after_its_firewall_and_restarts_it_on_change():
+    """nginx.hostChecks: python3, the program verbatim, its unit, then the step that restarts
+    it whenever either file changes and stops it when the proxy leaves (or the key is off)."""
+    plan = proxy_plan(make_config())
+    assert names(plan)[-4:] == ["watch-tools", "watch-program", "watch-service",
+                                "watch-enable"]
+    assert plan.item("watch-tools").after == ("firewall",)  # ufw brought iptables
+    program, service = plan.item("watch-program"), plan.item("watch-service")
+    assert (program.path, program.mode, program.content) == (
+        upstream_watch.WATCH_PROGRAM_PATH, "0755", upstream_watch.render_watch_program())
+    assert (service.path, service.content) == (upstream_watch.WATCH_SERVICE_PATH,
+                                               upstream_watch.render_watch_service())
+    enable = plan.item("watch-enable")
+    assert enable.after == ("watch-program", "watch-service")
+    assert enable.triggers == (HashOf("watch-program"), HashOf("watch-service"))
+    assert enable.undo == upstream_watch.render_disable_watch_script()
+    assert "systemctl restart djscale-upstream-watch.service" in enable.script
+    off = proxy_plan(make_config(nginx=replace(make_config().nginx, host_checks=False)))
+    assert off.item("watch-enable").script == upstream_watch.render_disable_watch_script()

@@ -541,3 +541,57 @@ def test_activation_reloads_a_running_nginx_through_its_pid_file(nginx_dir, netn
             break
         time.sleep(0.1)
     assert run(*challenge).stdout == "reloaded\n"
+
+
+def test_with_the_upstream_watcher_a_silent_server_costs_no_connect_timeout(site, nginx_dir):
+    """nginx.hostChecks: app server 10.0.0.21 stops answering (its packets dropped). Without
+    the watcher every request nginx picks it for waits connect_timeout ("upstream timed
+    out" in nginx's log); once djscale-upstream-watch has taken it out, nginx's connects to
+    it are refused on the spot and the request, GET or POST, goes to 10.0.0.22: every answer
+    200, no new timeout logged. When it answers again it is back in the upstream."""
+    from components import upstream_watch
+
+    serve, run, hits = site
+    serve(make_config(nginx=NginxConfig(connect_timeout="300ms")))
+    drop = ["iptables", "-I", "INPUT", "-d", "10.0.0.21", "-p", "tcp", "--dport", "8000",
+            "-j", "DROP"]
+    assert run(*drop).returncode == 0
+    get = _curl("127.0.0.1", f"https://{DOMAIN}/mydb/")
+    assert _codes(run, f"for i in $(seq 4); do {get}; done") == ["200"] * 4
+    error_log = nginx_dir / "error.log"
+    assert "upstream timed out" in error_log.read_text()  # the wait the watcher removes
+
+    state = nginx_dir / "watch.json"
+    watcher = subprocess.Popen(
+        ["ip", "netns", "exec", run("ip", "netns", "identify").stdout.strip(), sys.executable,
+         upstream_watch.__file__, "--conf", str(nginx_dir / "nginx.conf"), "--state",
+         str(state), "--interval", "0.2", "--timeout", "0.3"])
+    try:
+        for _ in range(100):
+            if state.exists() and json.loads(state.read_text())["out"] == ["10.0.0.21:8000"]:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"never taken out: {state.read_text()}")
+        timeouts = error_log.read_text().count("upstream timed out")
+        post = _curl("127.0.0.1", "--data", "q=1", f"https://{DOMAIN}/mydb/")
+        assert _codes(run, f"for i in $(seq 6); do {get}; {post}; done") == ["200"] * 12
+        log = error_log.read_text()
+        assert log.count("upstream timed out") == timeouts
+        assert "(111: Connection refused) while connecting to upstream" in log
+        assert hits().count("POST /mydb/") == 6  # each POST reached a server once
+
+        assert run("iptables", "-D", *drop[2:]).returncode == 0  # it answers again
+        for _ in range(100):
+            if json.loads(state.read_text())["out"] == []:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"never back: {state.read_text()}")
+        seen = {json.loads(run("curl", "-s", *HTTPS, f"https://{DOMAIN}/mydb/").stdout)["server"]
+                for _ in range(6)}
+        assert seen == set(APPS)
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)
+    assert "DJSCALE-UPSTREAM" not in run("iptables", "-S").stdout

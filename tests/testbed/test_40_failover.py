@@ -3,6 +3,8 @@ started again, it gets traffic again. One app host stops answering altogether: n
 any method fails."""
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 
@@ -71,20 +73,49 @@ def test_stopping_one_app_container_fails_no_request_and_it_rejoins(bed, deploye
 
 def test_an_app_host_that_stops_answering_fails_no_request_of_any_method(bed, deployed):
     """Issue 10, item 5: the first app host drops every packet from the proxy (no reset, no
-    ICMP: a host that vanished). GETs and POSTs in turn keep succeeding: nginx gives up on a
-    connection after nginx.connectTimeout and sends the request, not yet sent to anyone, to
-    the next server. How long those requests wait is measured by bench/host_loss.py."""
+    ICMP: a host that vanished). GETs and POSTs in turn keep succeeding: until the proxy's
+    djscale-upstream-watch takes the host out (two failed probes), nginx gives up on a
+    connection after nginx.connectTimeout; from then on its connections to that host are
+    refused on the proxy itself, and either way the request, not yet sent to anyone, goes to
+    the next server. Once the host answers again, the watcher puts it back. How long
+    requests wait, and the throughput kept, is measured by bench/host_loss.py."""
     from .test_70_health_gate import _Load
 
     victim, others = bed.apps[0], bed.apps[1:]
+    server = f"{bed.address(victim)}:{_upstream_port(bed, victim)}"
     rule = f"-s {layout.PROXY_ADDRESS} -j DROP"
     bed.run_in(victim, f"iptables -t raw -I PREROUTING {rule}")
     try:
         load = _Load(bed)
         time.sleep(20)
+        watcher = _watch_state(bed)
+        chain = bed.sudo("proxy", "iptables -S DJSCALE-UPSTREAM").stdout
         ok, failed = load.stop()
     finally:
         bed.run_in(victim, f"iptables -t raw -D PREROUTING {rule}")
     assert failed == 0 and ok > 20, (ok, failed, load.errors())
     assert sum(bed.app_log_count(role, load.marker) for role in others) == ok
     assert bed.app_log_count(victim, load.marker) == 0
+    assert watcher["out"] == [server], watcher
+    assert f"-d {bed.address(victim)}/32" in chain and "--reject-with tcp-reset" in chain
+    journal = bed.sudo("proxy", "journalctl -u djscale-upstream-watch --no-pager").stdout
+    assert f"{server} did not take a connection 2 times in a row" in journal
+
+    deadline = time.monotonic() + 30  # back in once it answers two probes
+    while _watch_state(bed)["out"]:
+        assert time.monotonic() < deadline, _watch_state(bed)
+        time.sleep(1)
+    marker = f"back-{uuid.uuid4().hex[:8]}"
+    out = _gets(bed, 2 * len(bed.apps), marker)
+    assert out.strip().endswith("failed=0"), out
+    assert bed.app_log_count(victim, marker) > 0  # round robin: it has its share again
+
+
+def _watch_state(bed) -> dict:
+    return json.loads(bed.sudo("proxy", "cat /run/djscale/upstream-watch.json").stdout)
+
+
+def _upstream_port(bed, role: str) -> int:
+    """The host port nginx sends `role`'s requests to (the slot its release runs in)."""
+    conf = bed.sudo("proxy", "cat /etc/djscale/nginx/nginx.conf").stdout
+    return int(re.search(rf"server {re.escape(bed.address(role))}:(\d+)", conf).group(1))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # managed by djscale, do not edit
-# What the backups need besides PostgreSQL's own client (installed with the server):
-# python3 for djscale-s3, gpg to encrypt. A no-op when they are installed.
+# What djscale's own tools on this host need beyond the distribution's base: python3 for
+# its standard-library programs (djscale-s3, djscale-upstream-watch), gpg to encrypt backups.
+# A no-op when they are installed.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 # apt waits for other package managers (unattended-upgrades, cloud-init) instead of failing:
@@ -32,7 +33,7 @@ for package in "${packages[@]}"; do
     fi
 done
 if [ -z "${missing[*]:-}" ]; then
-    echo "djscale: the backup tools are installed"
+    echo "djscale: ${packages[*]} installed already"
     exit 0
 fi
 apt_update
