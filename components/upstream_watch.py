@@ -34,6 +34,7 @@ state written to `--state` as JSON.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
@@ -111,7 +112,7 @@ def probe_all(servers: list[Server], timeout: float, mark: int = MARK) -> dict[S
         if code == 0:
             results[server] = True
             sock.close()
-        elif code in (115, 114):  # EINPROGRESS, EALREADY
+        elif code in (errno.EINPROGRESS, errno.EALREADY):
             selector.register(sock, selectors.EVENT_WRITE, server)
         else:
             sock.close()
