@@ -148,11 +148,14 @@ def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def apply(out: set[Server], mark: int = MARK) -> None:
     """Make the chain refuse exactly `out`, in one iptables-restore; hooked first in
-    OUTPUT while it refuses anything (ufw keeps its own chains and leaves this jump)."""
+    OUTPUT while it refuses anything (ufw keeps its own chains and leaves this jump), and
+    gone when it refuses nothing."""
+    if not out:
+        clear()
+        return
     subprocess.run(["iptables-restore", "-w", "--noflush"], input=chain_rules(out, mark),
                    capture_output=True, text=True, check=True)
-    hooked = _iptables("-C", "OUTPUT", "-j", CHAIN, check=False).returncode == 0
-    if out and not hooked:
+    if _iptables("-C", "OUTPUT", "-j", CHAIN, check=False).returncode != 0:
         _iptables("-I", "OUTPUT", "1", "-j", CHAIN)
 
 

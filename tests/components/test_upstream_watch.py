@@ -158,6 +158,7 @@ def test_a_silent_host_is_refused_on_the_proxy_and_comes_back_when_it_answers(ho
     _ns(ns, "ip", "addr", "add", f"{SILENT}/32", "dev", "lo", check=True)  # it answers again
     _state(state, lambda s: s["out"] == [])
     assert _connect(ns, SILENT) == "ok"
+    assert "DJSCALE-UPSTREAM" not in _ns(ns, "iptables", "-S").stdout  # nothing left to refuse
 
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=10)[0]
