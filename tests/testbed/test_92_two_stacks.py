@@ -28,7 +28,7 @@ import uuid
 
 import pytest
 
-from . import acme, hosts, layout
+from . import acme, engine, hosts, layout
 from .bed import remove_host, stack_values
 from .deploy import ENGINE_STATE_DIR, deploy_bed
 from .engine import base as engine_base, state as engine_state
@@ -133,7 +133,7 @@ def test_a_second_stack_uses_the_first_stacks_database(bed, deployed):
     shared = bed.apps[1]  # app2's host: the second stack's app server
     kept = [app for app in bed.apps if app != shared]
     address = bed.address(shared)
-    front_state = engine_state.stack_path(ENGINE_STATE_DIR, "djscale", FRONT)
+    front_state = engine.state_file(ENGINE_STATE_DIR, FRONT)
     try:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             proxy_key = pool.submit(_start_front_proxy, bed)  # boots while the first deploys
@@ -210,8 +210,6 @@ def test_a_second_stack_uses_the_first_stacks_database(bed, deployed):
                 f"of {DATABASE_STACK}") in str(stopped.value)
 
         # pulumi destroy of the second stack, then stack rm: the first is untouched
-        from . import engine
-
         engine.destroy(FRONT, ENGINE_STATE_DIR)
         front_state.unlink()
         assert bed.app_container_ids(shared) == []
@@ -225,8 +223,6 @@ def _forget_the_second_stack(bed, front_state) -> None:
     """Whatever the proof got to: the second stack destroyed and forgotten, its proxy's
     host gone, its name resolved to the bed's proxy again."""
     if front_state.exists():
-        from . import engine
-
         try:
             engine.destroy(FRONT, ENGINE_STATE_DIR)
         finally:
