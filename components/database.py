@@ -43,9 +43,16 @@ class DatabaseEndpoint:
                 "db_ca_cert": self.ca_cert}
 
 
+# What a stack that deploys its database exports for the stacks that reference it
+_ENDPOINT_EXPORTS = ("dbPrivateAddress", "dbPort", "dbName", "dbUser", "dbPassword")
+
+
 def referenced_database(stack_name: str, cfg: StackConfig) -> DatabaseEndpoint:
     """The database another stack deploys (config `database.stack`), from its exports.
 
+    A stack that exports no endpoint (never deployed, or destroyed: its outputs are empty)
+    fails the program, naming what is missing, instead of the SDK's bare KeyError of
+    `require_output`; the Pulumi engine itself fails a name that names no stack.
     That stack exports `dbClientAddresses`, what its pg_hba and firewall admit: when one of
     our app servers is missing there, the program fails (in preview too) instead of deploying
     app servers that PostgreSQL refuses. A database stack without that export is not checked.
@@ -54,12 +61,24 @@ def referenced_database(stack_name: str, cfg: StackConfig) -> DatabaseEndpoint:
     so the program fails on that too.
     It exports `dbCaCert`, the certificate our app servers verify it with: a database stack
     without it (deployed by a djscale without TLS) fails the program, naming what to do.
+    Every value below waits for these checks, so each fails with all their problems at once.
     """
     ref = pulumi.StackReference("database-stack", stack_name=stack_name)
+    # Whether each export is there: not a secret, even where the value is (dbPassword)
+    present = [pulumi.Output.unsecret(ref.get_output(name).apply(lambda v: v is not None))
+               for name in _ENDPOINT_EXPORTS]
 
-    def admitted(values: list) -> str:
-        clients, workers_per_client, private_address = values
+    def problems_of(values: list) -> None:
+        *exported, clients, workers_per_client, ca_cert = values
+        missing = [name for name, there in zip(_ENDPOINT_EXPORTS, exported) if not there]
         problems = []
+        if missing:
+            problems.append(
+                f"database.stack: {stack_name} exports no {', '.join(missing)}: name the "
+                f"stack that deploys the database, and deploy it (pulumi up) before this one")
+        elif not ca_cert:
+            problems.append(f"database.stack: {stack_name} exports no dbCaCert (its database "
+                            f"takes no TLS yet); update that stack with this djscale first")
         if clients is not None:
             problems += [
                 f"appServers[{i}].privateAddress: {host.private_address!r} is not admitted by "
@@ -74,26 +93,23 @@ def referenced_database(stack_name: str, cfg: StackConfig) -> DatabaseEndpoint:
                 f"it first")
         if problems:
             raise ConfigError(problems)
-        return private_address
+
+    checked = pulumi.Output.all(*present, ref.get_output("dbClientAddresses"),
+                                ref.get_output("dbWorkersPerClient"),
+                                ref.get_output("dbCaCert")).apply(problems_of)
+
+    def export(name: str) -> pulumi.Output:
+        """The export, once the checks passed (secret only if it is one there)."""
+        return pulumi.Output.all(checked, ref.get_output(name)).apply(lambda v: v[1])
 
     return DatabaseEndpoint(
-        private_address=pulumi.Output.all(ref.get_output("dbClientAddresses"),
-                                          ref.get_output("dbWorkersPerClient"),
-                                          ref.require_output("dbPrivateAddress")).apply(admitted),
-        port=ref.require_output("dbPort").apply(int),  # numbers arrive as floats
-        name=ref.require_output("dbName"),
-        user=ref.require_output("dbUser"),
-        password=pulumi.Output.secret(ref.require_output("dbPassword")),
-        ca_cert=ref.get_output("dbCaCert").apply(lambda cert: _exported_ca_cert(cert,
-                                                                               stack_name)),
+        private_address=export("dbPrivateAddress"),
+        port=export("dbPort").apply(int),  # numbers arrive as floats
+        name=export("dbName"),
+        user=export("dbUser"),
+        password=pulumi.Output.secret(export("dbPassword")),
+        ca_cert=export("dbCaCert"),
     )
-
-
-def _exported_ca_cert(cert: Optional[str], stack_name: str) -> str:
-    if not cert:
-        raise ConfigError([f"database.stack: {stack_name} exports no dbCaCert (its database "
-                           f"takes no TLS yet); update that stack with this djscale first"])
-    return cert
 
 
 @dataclass(frozen=True)

@@ -700,6 +700,26 @@ def test_a_database_stack_without_a_certificate_fails_the_referencing_stack():
     assert not {"app1-db-ca-file", "app1-start"} & registered
 
 
+def test_a_database_stack_that_exports_nothing_fails_the_referencing_stack_by_name():
+    """A stack that exists but was never deployed, or was destroyed, has no outputs (the
+    engine reads it all the same): the program names every missing export and what to do,
+    not the SDK's KeyError of one of them; nothing reaches an app server."""
+    _, db_graph, _, _ = _two_stacks()
+    for exports, secret_names in (({}, []), (
+            {k: v[0] for k, v in db_graph.exports.items() if k not in ("dbPort", "dbPassword")},
+            [])):
+        with pytest.raises(ValueError) as err:
+            _run(FIXTURES / "stack_dbref.yaml", "app",
+                 stack_references={DB_STACK: (exports, secret_names)})
+        missing = "dbPrivateAddress, dbPort, dbName, dbUser, dbPassword" if not exports else \
+            "dbPort, dbPassword"
+        assert (f"database.stack: {DB_STACK} exports no {missing}: name the stack that deploys "
+                "the database, and deploy it (pulumi up) before this one") in str(err.value)
+        assert "KeyError" not in str(err.value)
+        registered = {r.name for r in run_program.last_monitor.registrations}
+        assert not {"app1-env-file", "app1-db-ca-file", "app1-start"} & registered
+
+
 def test_referencing_stack_previews_with_the_database_stacks_outputs():
     _, db_graph, _, app_graph = _two_stacks()
     db_exports = {k: v[0] for k, v in db_graph.exports.items()}

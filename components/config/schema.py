@@ -225,7 +225,8 @@ class DatabaseConfig:
     stack: Optional[str] = setting(
         "stack", Text(rules.stack_name_problem), None,
         "`org/project/stack` of another djscale stack whose database to use "
-        "(StackReference); then set no other `database.*` key.")
+        "(StackReference; with `pulumi login --local` the org is always `organization`); "
+        "then set no other `database.*` key.")
     allowed_clients: tuple[str, ...] = setting(
         "allowedClients", ListOf(Text(rules.client_address_problem, normalize=_ipv4),
                                  doc="list of strings (IPv4)"), (),

@@ -7,7 +7,9 @@ which changes at every pebble start and is served at https://ACME:15000/roots/0.
 
 challtestsrv is pebble's DNS: every name resolves to the proxy's address, so pebble's
 HTTP-01 validation really fetches http://<domain>/.well-known/acme-challenge/... from the
-proxy's nginx. PEBBLE_AUTHZREUSE=0 makes every order validate again.
+proxy's nginx; `resolve_name` points one name at another address (a second stack's proxy,
+test_92) through challtestsrv's management API, `forget_name` undoes it.
+PEBBLE_AUTHZREUSE=0 makes every order validate again.
 
 pebble issues certificates valid for CERTIFICATE_DAYS (10) days instead of its default five
 years, so the proxy's expiry check has a certificate close to its end to flag: the bed's
@@ -27,6 +29,7 @@ from . import layout
 ACME_DIR = layout.STATE_DIR / "acme"
 ACME_PORT = 14000
 MANAGEMENT_PORT = 15000
+DNS_MANAGEMENT_PORT = 8055  # challtestsrv's management API (images.py starts it)
 CERTIFICATE_DAYS = 10
 
 
@@ -36,6 +39,27 @@ def directory_url() -> str:
 
 def roots_url() -> str:
     return f"https://{layout.SERVICE_ADDRESSES['acme']}:{MANAGEMENT_PORT}/roots/0"
+
+
+def _dns_management(path: str, body: dict) -> None:
+    import urllib.request
+
+    url = f"http://{layout.SERVICE_ADDRESSES['acme']}:{DNS_MANAGEMENT_PORT}{path}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if response.status != 200:
+            raise RuntimeError(f"challtestsrv {path}: {response.status}")
+
+
+def resolve_name(name: str, address: str) -> None:
+    """Make challtestsrv (pebble's DNS) answer `name` with `address`, not the proxy's: a
+    second stack's proxy then gets pebble's HTTP-01 validation for its own domain."""
+    _dns_management("/add-a", {"host": f"{name}.", "addresses": [address]})
+
+
+def forget_name(name: str) -> None:
+    """`name` resolves to the proxy again, as every other name does."""
+    _dns_management("/clear-a", {"host": f"{name}."})
 
 
 def bed_ca_cert() -> Path:

@@ -254,6 +254,17 @@ def _remove_cgroups(container_ids: list[str], timeout: float = 15) -> None:
         time.sleep(0.5)
 
 
+def remove_host(engine: DockerEngine, role: str) -> None:
+    """Remove one host container a proof added (and what `down` would clean up after it:
+    its cgroups and its nested engine's data). Idempotent."""
+    name = layout.container_name(role)
+    full_id = engine.docker("inspect", "-f", "{{.Id}}", name, check=False).stdout.split()
+    if full_id:
+        engine.docker("rm", "-f", "-v", name, check=False, timeout=300)
+        _remove_cgroups(full_id)
+    shutil.rmtree(layout.host_docker_dir(role).parent, ignore_errors=True)
+
+
 def _has_network(engine: DockerEngine) -> bool:
     return engine.docker("network", "inspect", layout.NETWORK, check=False).returncode == 0
 

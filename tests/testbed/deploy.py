@@ -15,18 +15,21 @@ ENGINE_STATE_DIR = layout.STATE_DIR / "engine-state"
 
 def deploy_bed(project_dir: Path = bed.PROJECT_DIR, stack: str = "testbed",
                with_actions: bool = False, changes: dict | None = None,
-               secrets: dict | None = None):
+               secrets: dict | None = None, values: dict | None = None):
     """Run `__main__.py` of `project_dir` against the bed that is up. Returns the stack
     outputs (and the engine's actions when `with_actions`). `changes`: top-level config
     values (structured, namespace stripped) that replace the bed's own; `secrets`: more
-    secret config values (`pulumi config set --secret`), e.g. appSecrets."""
+    secret config values (`pulumi config set --secret`), e.g. appSecrets. `values`: a
+    whole other config instead of the bed's stack (another stack on the bed's hosts); its
+    secrets are then `secrets` alone."""
     from . import engine
 
     state = layout.BedState.load()
     if state is None:
         raise RuntimeError("the test bed is not up: python -m tests.testbed up")
-    values = {**bed.stack_values(state), **(changes or {})}
-    config = {**bed.as_pulumi_config(values), **bed.secret_config(),
+    own = values is None
+    values = {**(bed.stack_values(state) if own else values), **(changes or {})}
+    config = {**bed.as_pulumi_config(values), **(bed.secret_config() if own else {}),
               **bed.as_pulumi_config(secrets or {})}
     secret_keys = (*engine.DEFAULT_SECRET_KEYS, *(f"djscale:{k}" for k in secrets or {}))
     ENGINE_STATE_DIR.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,9 @@ SERVICE_ADDRESSES = {
 }
 DB_ADDRESS = "10.214.200.10"
 PROXY_ADDRESS = "10.214.200.11"
+# A second stack's proxy (test_92_two_stacks: role "proxy2", started by that proof; `down`
+# removes it with the rest, by label)
+SECOND_PROXY_ADDRESS = "10.214.200.12"
 APP_ADDRESS_BASE = 21          # app1 = .21, app2 = .22, ...
 
 

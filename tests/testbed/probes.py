@@ -101,11 +101,13 @@ class Bed:
         return sorted(self.ssh(role, "sudo docker ps -q --no-trunc").stdout.split())
 
     def curl(self, url: str, *args: str, host: str = layout.DOMAIN, check: bool = False,
-             timeout: float = 30) -> subprocess.CompletedProcess:
-        """curl from the client; `host` resolves to the proxy (as DNS would)."""
+             timeout: float = 30, proxy: str = layout.PROXY_ADDRESS
+             ) -> subprocess.CompletedProcess:
+        """curl from the client; `host` resolves to the proxy (as DNS would), or to `proxy`
+        (another stack's)."""
         resolve = []
         for port in (80, 443):
-            resolve += ["--resolve", f"{host}:{port}:{layout.PROXY_ADDRESS}"]
+            resolve += ["--resolve", f"{host}:{port}:{proxy}"]
         argv = ["curl", "-sS", "--max-time", str(int(timeout)), "--cacert", PEBBLE_ROOT,
                 *resolve, *args, url]
         return self.run_in("client", " ".join(shlex.quote(a) for a in argv), check=check,

@@ -12,6 +12,7 @@ stack scenario, must use only what the engine does faithfully.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import stat
@@ -485,7 +486,7 @@ def test_a_stack_reference_reads_the_other_stacks_exports(tmp_path):
     exporter = write_program(tmp_path / "db", EXPORTER)
     reader = write_program(tmp_path / "app", READER)
     engine.deploy({}, exporter, "db-prod", state)
-    ref = {"djscale:ref": "example-org/djscale/db-prod"}
+    ref = {"djscale:ref": "organization/djscale/db-prod"}
     exports = engine.deploy(ref, reader, "app", state)
     # (an export that is None is not recorded: serialize_properties leaves it out)
     assert exports == {"port": 5432, "password": "s3cret", "secretness": [False, True],
@@ -493,7 +494,7 @@ def test_a_stack_reference_reads_the_other_stacks_exports(tmp_path):
     # recorded as a read, with the builtin provider's outputs (secrets still marked)
     read = next(r for r in engine.resources("app", state)
                 if r["type"] == "pulumi:pulumi:StackReference")
-    assert read["external"] and read["inputs"] == {"name": "example-org/djscale/db-prod"}
+    assert read["external"] and read["inputs"] == {"name": "organization/djscale/db-prod"}
     assert read["outputs"]["secretOutputNames"] == ["password"]
     assert read["outputs"]["outputs"]["password"]["value"] == "s3cret"
 
@@ -503,10 +504,30 @@ def test_a_stack_reference_reads_the_other_stacks_exports(tmp_path):
     read = next(r for r in engine.resources("app", state) if r["name"] == "db")
     assert read["outputs"]["outputs"]["port"] == 6432
 
-    with pytest.raises(engine.DeployError, match=r'unknown stack "example-org/djscale/nope"'):
-        engine.deploy({"djscale:ref": "example-org/djscale/nope"}, reader, "app2", state)
+    with pytest.raises(engine.DeployError, match=r'unknown stack "organization/djscale/nope"'):
+        engine.deploy({"djscale:ref": "organization/djscale/nope"}, reader, "app2", state)
     with pytest.raises(KeyError, match="nothing"):  # the SDK's require_output
         engine.deploy(dict(ref, **{"djscale:require": "nothing"}), reader, "app3", state)
+
+
+def test_stack_reference_names_are_parsed_as_the_diy_backend_parses_them(tmp_path):
+    """pkg/backend/diy/store.go, projectReferenceStore.ParseReference (the backend of
+    `pulumi login --local`): "stack", "org/stack" or "org/project/stack", this program's
+    project unless named, and no organization but "organization"; then
+    backend.go GetStackOutputs: a name that parses but names no stack is `unknown stack`."""
+    state = tmp_path / "state"
+    engine.deploy({}, write_program(tmp_path / "db", EXPORTER), "db-prod", state)
+    reader = write_program(tmp_path / "app", READER)
+    for name in ("db-prod", "organization/db-prod", "organization/djscale/db-prod"):
+        exports = engine.deploy({"djscale:ref": name}, reader, "app", state)
+        assert exports["port"] == 5432 and exports["secretNames"] == ["password"], name
+    for name in ("example-org/djscale/db-prod", "example-org/db-prod"):  # Pulumi Cloud's
+        with pytest.raises(engine.DeployError,
+                           match="organization name must be 'organization'"):
+            engine.deploy({"djscale:ref": name}, reader, "app", state)
+    # the same stack name in another project is another stack
+    with pytest.raises(engine.DeployError, match='unknown stack "organization/other/db-prod"'):
+        engine.deploy({"djscale:ref": "organization/other/db-prod"}, reader, "app", state)
 
 
 def test_exports_after_a_failed_update(tmp_path):
@@ -666,7 +687,7 @@ def test_real_program_uses_only_what_the_engine_does_faithfully(
     _, present = read_stack_file(scenario)  # and each appSecrets entry the stack holds
     secrets = {**SECRETS, **{path: "placeholder" for path in present
                              if path.startswith("appSecrets.")}}
-    config, secret_keys = cli_stack_config(scenario, secrets)
+    config, secret_keys = _on_a_local_backend(*cli_stack_config(scenario, secrets))
     registered = engine.inspect(config, ROOT, secret_keys=secret_keys, state=referenced_stacks)
     assert {r.type for r in registered} <= engine.IMPLEMENTED_TYPES
     assert {o for r in registered for o in r.options} <= engine.IMPLEMENTED_OPTIONS
@@ -675,10 +696,22 @@ def test_real_program_uses_only_what_the_engine_does_faithfully(
         assert "pulumi:pulumi:StackReference" in {r.type for r in registered}
 
 
+def _on_a_local_backend(config: dict, secret_keys) -> tuple[dict, tuple]:
+    """A stack file's config with its database.stack named as on the diy backend the
+    stand-in's state directory is (stack_dbref.yaml names a Pulumi Cloud organization)."""
+    database = json.loads(config.get("djscale:database", "{}"))
+    if database.get("stack"):
+        project, stack = database["stack"].split("/")[1:]
+        database["stack"] = f"organization/{project}/{stack}"
+        config = {**config, "djscale:database": json.dumps(database)}
+    return config, secret_keys
+
+
 def test_a_missing_referenced_stack_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("DJSCALE_HOME", str(tmp_path))
-    config, secret_keys = cli_stack_config(ROOT / "tests/fixtures/stack_dbref.yaml", SECRETS)
-    with pytest.raises(engine.DeployError, match='unknown stack "example-org/djscale/db-prod"'):
+    config, secret_keys = _on_a_local_backend(*cli_stack_config(
+        ROOT / "tests/fixtures/stack_dbref.yaml", SECRETS))
+    with pytest.raises(engine.DeployError, match='unknown stack "organization/djscale/db-prod"'):
         engine.inspect(config, ROOT, secret_keys=secret_keys, state=tmp_path / "empty")
 
 

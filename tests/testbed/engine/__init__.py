@@ -69,8 +69,10 @@ Where it differs from Pulumi, and why that is safe for this program
       stat; OpenSSH's sftp creates files as pkg/sftp does only because the copies it sends
       have mode 0666 (see command.py).
     * RandomPassword has no `bcryptHash` output.
-    * Stack names: the organization part names nothing (one state directory is one
-      organization); `<project>-<stack>.engine-state.json` in the state directory.
+    * Stack names as the diy backend (`pulumi login --local`) parses them: the organization
+      is "organization" or the reference fails (stack_reference.py); Pulumi Cloud's
+      organizations are not modelled. `<project>-<stack>.engine-state.json` in the state
+      directory.
 
 API: `deploy(config, project_dir, stack, state)` -> exports (secrets unwrapped); `run(...)`
 also returns what was done to each resource; `inspect(config, project_dir)` runs the program

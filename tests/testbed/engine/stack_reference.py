@@ -7,10 +7,13 @@ a CustomResource with `id=stack_name`, input `name`), so it is a read: recorded 
 external resource, never deleted (DeleteStep.Apply: "Deleting an External resource is a
 no-op"), read again by every update and by `refresh`.
 
-Stack names: "org/project/stack", "org/stack" or "stack" (project: this program's), as the
-SDK passes them. The stand-in keeps one stack per state file in one directory, so the name
-maps to `<state dir>/<project>-<stack>.engine-state.json`; the organization names nothing
-here (one state directory is one organization).
+Stack names, as the SDK passes them, are parsed the way the diy backend does (`pulumi login
+--local` or a `file://` URL: a state directory, which is what the stand-in's is; pkg/backend/diy/
+store.go, projectReferenceStore.ParseReference): "stack", "org/stack" or "org/project/stack",
+the project being this program's unless named, and the organization always "organization",
+its only one: any other fails with "organization name must be 'organization'" (Pulumi Cloud
+names other organizations; a local backend cannot resolve them). The stand-in keeps one stack
+per state file in one directory: `<state dir>/<project>-<stack>.engine-state.json`.
 """
 from __future__ import annotations
 
@@ -22,10 +25,16 @@ from .base import DeployError, Handler, Refused, is_secret
 TYPE = "pulumi:pulumi:StackReference"
 
 
+DIY_ORGANIZATION = "organization"  # the diy backend's one organization (store.go)
+
+
 def referenced_path(state_dir: Path, name: str, current_project: str) -> Path:
     parts = name.split("/")
     if not all(parts) or len(parts) > 3:
         raise DeployError(f"invalid stack name {name!r}: expected org/project/stack")
+    if len(parts) > 1 and parts[0] != DIY_ORGANIZATION:
+        raise DeployError(f"organization name must be '{DIY_ORGANIZATION}' (stack reference "
+                          f"{name!r}: the stand-in engine's state directory is a diy backend)")
     project = parts[1] if len(parts) == 3 else current_project
     return state_file.stack_path(state_dir, project, parts[-1])
 
