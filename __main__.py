@@ -52,6 +52,8 @@ proxy = ProxyHost("proxy", ProxyHostArgs(
     app_starts=[server.start for server in app_servers]))
 for server in app_servers:
     server.finish(switched=[proxy.upstream_switched])
+if not cfg.database.stack:  # a server that left loses its database access after the switch
+    db_host.finish(switched=[proxy.upstream_switched])
 
 pulumi.export("url", proxy.url)
 pulumi.export("proxyAddress", proxy.public_address)

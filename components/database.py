@@ -14,7 +14,7 @@ protected themselves: a new djscale version changes their scripts, which replace
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_random as random
@@ -141,6 +141,7 @@ class DatabaseHost(pulumi.ComponentResource):
                 values[name] = pulumi.Output.secret(secret)
         steps = PlanResources(self, database_plan(cfg), ssh=args.ssh, host=cfg.database.host,
                               values=values).apply()
+        self.steps = steps
 
         ready = (steps["setup"], steps["firewall"])
         db = cfg.database
@@ -159,3 +160,8 @@ class DatabaseHost(pulumi.ComponentResource):
             "caCert": self.endpoint.ca_cert,
             "clientAddresses": self.client_addresses,
         })
+
+    def finish(self, switched: Sequence[pulumi.Resource]) -> None:
+        """The items that wait for nginx to route only to the servers of the stack: the
+        revocation of the ones that left (pg_hba.conf, firewall)."""
+        self.steps.apply_later({"@switched": list(switched)})

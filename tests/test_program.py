@@ -99,8 +99,8 @@ def deployed(request):
 def expected_counts(n_apps: int, backups: bool = True) -> dict[str, int]:
     # install, tls, postgresql-conf, pg-hba, configure, setup, firewall; and the backups:
     # tools, 2 alert files, djscale-s3, credentials, script, service, timer, the backup-now
-    # and restore commands, enable, teardown
-    db_commands = 7 + (12 if backups else 0)
+    # and restore commands, enable, teardown; pg-hba-revoke and firewall-revoke
+    db_commands = 7 + (12 if backups else 0) + 2
     # install-docker, firewall, env-file, db-ca-file, start, retire, prune-images, teardown;
     # + image and release on the first (the others get the image shipped: a local command)
     app_commands = 8 * n_apps + 2
@@ -828,6 +828,7 @@ def test_adding_an_app_server_changes_only_its_peers_allow_lists_and_upstreams()
         "prune-images", "teardown"))}
     assert _changed(before, after) == {
         "db-pg-hba", "db-configure", "db-firewall",  # the DB admits the new address
+        "db-pg-hba-revoke", "db-firewall-revoke",  # the exact lists (nothing to remove)
         "proxy-nginx-http-conf", "proxy-nginx-tls-conf",  # nginx balances over it
     }
 
@@ -885,9 +886,16 @@ def test_removing_a_server_renames_nothing_and_touches_only_its_peers():
     assert gone == {"app2", *(r.name for r in before.registrations
                               if r.name.startswith("app2-"))}
     assert _changed(before, after) == {
-        "db-pg-hba", "db-configure", "db-firewall",  # the database no longer admits it
+        "db-pg-hba", "db-configure", "db-firewall",  # staged; the live lists keep it...
+        "db-pg-hba-revoke", "db-firewall-revoke",  # ...until these: the database drops it
         "proxy-nginx-http-conf", "proxy-nginx-tls-conf",  # nor does the upstream list it
     }
+    # it loses its database access only once nginx no longer sends it requests (a request
+    # it still serves may need a new connection); what admits servers does not wait
+    for revoke in ("db-pg-hba-revoke", "db-firewall-revoke"):
+        assert "proxy-nginx-tls-conf" in after.deps(after.named(revoke)), revoke
+    for admit in ("db-configure", "db-firewall"):
+        assert "proxy-nginx-tls-conf" not in after.deps(after.named(admit)), admit
     assert "app1-start" in after.deps(after.named("app3-start"))  # the rollout order
     teardown = before.named("app2-teardown")
     assert plain(teardown.input("connection"))["host"] == "192.0.2.22"

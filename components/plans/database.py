@@ -19,6 +19,7 @@ from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown
 def database_plan(cfg: StackConfig) -> HostPlan:
     """`cfg.database_client_addresses()`: the only clients pg_hba and the firewall admit."""
     clients = cfg.database_client_addresses()
+    rules = firewall.database_rules(cfg, clients)
     items: tuple[Item, ...] = (
         Step("install", script=postgres.render_install_postgres_script(cfg),
              source="postgres.render_install_postgres_script",
@@ -38,11 +39,12 @@ def database_plan(cfg: StackConfig) -> HostPlan:
              what="local peer for postgres; `hostnossl ... reject` for every network address; "
                   "one `hostssl db user IP/32 scram-sha-256` per client (staged)"),
         Step("configure", after=("tls", "postgresql-conf", "pg-hba"),
-             script=postgres.render_configure_postgres_script(cfg),
+             script=postgres.render_configure_postgres_script(cfg, keep_clients=True),
              triggers=(HashOf("postgresql-conf"), HashOf("pg-hba")),
-             source="postgres.render_configure_postgres_script",
+             source="postgres.render_configure_postgres_script(keep_clients=True)",
              what="validate (`postgres -C`, `pg_hba_file_rules`), install, restore on error, "
-                  "reload or restart"),
+                  "reload or restart; a client that left keeps its pg_hba line until "
+                  "`pg-hba-revoke`"),
         Step("setup", after=("configure",), script=postgres.render_db_setup_script(cfg),
              stdin=Deferred(lambda values: postgres.render_db_setup_stdin(
                  cfg, values["db_password"]), ("db_password",)),
@@ -52,14 +54,35 @@ def database_plan(cfg: StackConfig) -> HostPlan:
                   "database if missing, attributes and password set every run; the password "
                   "is sent as its verifier, never itself"),
         Step("firewall", after=("configure",),
-             script=firewall.render_ufw_script(firewall.database_rules(cfg, clients)),
+             script=firewall.render_ufw_script(rules, prune=False),
              ssh_client=True,
-             source="firewall.render_ufw_script(database_rules)",
-             what="ufw: SSH from admin CIDRs, the database port from each client"),
+             source="firewall.render_ufw_script(database_rules, prune=False)",
+             what="ufw: SSH from admin CIDRs, the database port from each client (rules "
+                  "added; one that is no longer wanted stays until `firewall-revoke`)"),
     )
     if cfg.backups.enabled:
         items += tuple(_backups(cfg))
-    return HostPlan(cfg.database.host.name, "database", items)
+    items += tuple(_revoke(cfg, rules))
+    return HostPlan(cfg.database.host.name, "database", items, later="pg-hba-revoke")
+
+
+def _revoke(cfg: StackConfig, rules: firewall.FirewallRules) -> list[Item]:
+    """What an app server leaving the stack loses, once nginx no longer sends it requests
+    (`@switched`): until then it still serves, and a request needing a new connection would
+    fail. (Its containers go after this, in the delete phase.)"""
+    return [
+        Step("pg-hba-revoke", after=("configure", "@switched"),
+             script=postgres.render_configure_postgres_script(cfg),
+             triggers=(HashOf("pg-hba"),),
+             source="postgres.render_configure_postgres_script",
+             what="pg_hba.conf exactly as staged (clients that left the stack lose their "
+                  "line), checked, reloaded; a no-op when nothing left"),
+        Step("firewall-revoke", after=("firewall", "@switched"),
+             script=firewall.render_ufw_script(rules), ssh_client=True,
+             source="firewall.render_ufw_script(database_rules)",
+             what="ufw exactly as wanted: the rules of clients that left the stack deleted; "
+                  "a no-op when nothing left"),
+    ]
 
 
 def _backups(cfg: StackConfig) -> list[Item]:

@@ -206,9 +206,11 @@ def render_after_rules(existing: str, block: str) -> str:
     return "".join(f"{line}\n" for line in kept) + block
 
 
-def render_ufw_script(rules: FirewallRules) -> str:
+def render_ufw_script(rules: FirewallRules, prune: bool = True) -> str:
     """The firewall step's script. Its `$1` is the SSH session's `$SSH_CLIENT` (the step is
-    run with `ssh_client`): it changes nothing unless that address may use SSH afterwards."""
+    run with `ssh_client`): it changes nothing unless that address may use SSH afterwards.
+    `prune=False`: rules are only added (the database's first firewall step: a client
+    leaving the stack keeps its rule until the proxy no longer routes to it)."""
     return render_script("ufw.sh.j2", rules=rules.ufw_rules(),
                          docker_user_block=docker_user_block(rules), ssh_port=rules.ssh_port,
-                         ssh_sources=rules.ssh_sources())
+                         ssh_sources=rules.ssh_sources(), prune=prune)

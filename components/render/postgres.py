@@ -102,8 +102,14 @@ def render_install_postgres_script(cfg: StackConfig) -> str:
 
 
 def render_configure_postgres_script(cfg: StackConfig, *, staged_conf: str = STAGED_CONF,
-                                     staged_hba: str = STAGED_HBA) -> str:
-    return render_script("configure-postgres.sh.j2",
+                                     staged_hba: str = STAGED_HBA,
+                                     keep_clients: bool = False) -> str:
+    """Root script: the staged settings and pg_hba.conf installed, checked, reloaded (or the
+    server restarted). `keep_clients`: a `hostssl` line of the live pg_hba.conf that the
+    staged one lacks is kept (clients are added, not removed: the plan's `configure`); without
+    it the staged file is installed as it is (`pg-hba-revoke`, once the proxy no longer routes
+    to a server that left)."""
+    return render_script("configure-postgres.sh.j2", keep_clients=keep_clients,
                          version=cfg.database.postgres_version or "",
                          staged_conf=staged_conf, staged_hba=staged_hba,
                          listen_addresses=_listen_addresses(cfg), port=int(cfg.database.port),

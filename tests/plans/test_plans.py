@@ -32,8 +32,18 @@ def test_database_plan_admits_own_app_servers_and_allowed_clients():
                                "setup", "firewall"]
     assert plan.item("pg-hba").content == postgres.render_pg_hba(cfg, clients)
     assert plan.item("pg-hba").mode == "0640"
-    assert plan.item("firewall").script == firewall.render_ufw_script(
-        firewall.database_rules(cfg, clients))
+    rules = firewall.database_rules(cfg, clients)
+    # clients are added first; those that left lose their access after nginx's switch
+    assert plan.item("firewall").script == firewall.render_ufw_script(rules, prune=False)
+    assert plan.item("firewall-revoke").script == firewall.render_ufw_script(rules)
+    assert plan.item("configure").script == postgres.render_configure_postgres_script(
+        cfg, keep_clients=True)
+    assert plan.item("pg-hba-revoke").script == postgres.render_configure_postgres_script(cfg)
+    assert plan.item("pg-hba-revoke").triggers == (HashOf("pg-hba"),)
+    assert names(plan)[-2:] == ["pg-hba-revoke", "firewall-revoke"]
+    assert plan.later == "pg-hba-revoke"
+    assert plan.item("pg-hba-revoke").after == ("configure", "@switched")
+    assert plan.item("firewall-revoke").after == ("firewall", "@switched")
     setup = plan.item("setup")
     assert (setup.secret, setup.triggers, setup.stdin.needs) == (True, (), ("db_password",))
     # its stdin (whose hash re-runs it) is the password's verifier, not the password
@@ -277,7 +287,7 @@ def test_the_database_is_backed_up_by_a_timer_that_alerts_on_failure():
     cfg = make_config()
     plan = database_plan(cfg)
     assert names(plan)[7:] == ["backup-tools", *BACKUP_FILES, "backup-enable",
-                               "backup-teardown"]
+                               "backup-teardown", "pg-hba-revoke", "firewall-revoke"]
     expected = {
         "alert-script": (alerts.ALERT_SCRIPT_PATH, "0755", alerts.render_alert_script()),
         "alert-unit": (alerts.ALERT_UNIT_PATH, "0644", alerts.render_alert_unit()),
@@ -331,7 +341,7 @@ def test_backups_turned_off_leave_the_database_plan_as_it_was():
     cfg = make_config()
     plan = database_plan(replace(cfg, backups=replace(cfg.backups, enabled=False)))
     assert names(plan) == ["install", "tls", "postgresql-conf", "pg-hba", "configure",
-                           "setup", "firewall"]
+                           "setup", "firewall", "pg-hba-revoke", "firewall-revoke"]
 
 
 @pytest.mark.parametrize("enabled,action", [(False, "off"), (True, "on")])

@@ -328,6 +328,29 @@ def test_ufw_script_on_a_database_host_for_real(tmp_path, netns, sshd_stand_in):
     assert in_netns(netns, "iptables", "-S", "DOCKER-USER").returncode != 0  # no block
 
 
+def test_a_client_that_left_keeps_its_rule_until_the_step_that_prunes(tmp_path, netns,
+                                                                       sshd_stand_in):
+    """The database's `firewall` step only adds (prune=False); `firewall-revoke`, after
+    nginx's switch, deletes the rule of the app server that left."""
+    cfg = make_config()
+    sshd_stand_in(22)
+    db = UfwSandbox(tmp_path, netns)
+    assert db.step(render_ufw_script(database_rules(cfg, APPS))).returncode == 0
+    one_left = database_rules(cfg, APPS[:1])
+    admit = db.step(render_ufw_script(one_left, prune=False))
+    assert admit.returncode == 0, admit.stderr
+    assert ("djscale: ufw kept until the proxy no longer routes to it: allow from 10.0.0.22 "
+            "to any port 5432 proto tcp") in admit.stdout
+    assert "-A ufw-user-input -s 10.0.0.22/32 -p tcp -m tcp --dport 5432 -j ACCEPT" in \
+        user_input_accepts(netns)
+    revoke = db.step(render_ufw_script(one_left))
+    assert revoke.returncode == 0, revoke.stderr
+    assert "djscale: ufw delete: allow from 10.0.0.22 to any port 5432 proto tcp" in \
+        revoke.stdout
+    assert [r for r in user_input_accepts(netns) if "5432" in r] == [
+        "-A ufw-user-input -s 10.0.0.21/32 -p tcp -m tcp --dport 5432 -j ACCEPT"]
+
+
 # --- the DOCKER-USER block against real forwarded traffic ---------------------------------
 
 def test_docker_user_block_lets_only_the_proxy_reach_the_published_port(namespaces):

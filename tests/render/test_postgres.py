@@ -464,6 +464,55 @@ runuser -u postgres -- psql -X -At -c 'SHOW max_connections'
         (tmp_path / "bad_setting.out").read_text()
 
 
+def test_configure_keeps_a_client_that_left_until_the_exact_file_is_installed(tmp_path):
+    """`configure` (keep_clients) adds clients and keeps the line of one that left the
+    stack; `pg-hba-revoke` (the same script without it, after nginx's switch) installs the
+    staged file as it is. The server reads each file (pg_hba_file_rules)."""
+    cfg = make_config()
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    with DbHost(tmp_path) as host:
+        tls = host.script("tls.sh", render_db_tls_script(cfg, tls_dir=host.tls_dir))
+        paths = dict(staged_conf=str(staged / "djscale.conf"),
+                     staged_hba=str(staged / "pg_hba.conf"))
+        keep = host.script("keep.sh", render_configure_postgres_script(
+            cfg, keep_clients=True, **paths))
+        exact = host.script("exact.sh", render_configure_postgres_script(cfg, **paths))
+        host.script("conf", render_postgresql_conf(cfg, tls_dir=host.tls_dir))
+        host.script("hba1", render_pg_hba(cfg, ["10.0.0.21"]))
+        host.script("hba2", render_pg_hba(cfg, ["10.0.0.21", "10.0.0.22"]))
+        rules = ("runuser -u postgres -- psql -X -At -c \"SELECT string_agg(address, ' ' "
+                 "ORDER BY line_number) FROM pg_hba_file_rules WHERE type = 'hostssl'\"")
+        result = host.run(f"""
+bash {tls} > /dev/null 2>&1 || echo "tls failed"
+step() {{  # step NAME SCRIPT HBA
+    cp {tmp_path}/conf {staged}/djscale.conf
+    cp {tmp_path}/$3 {staged}/pg_hba.conf
+    bash $2 > {tmp_path}/$1.out 2>&1
+    echo "$1 rc=$? $({rules})"
+}}
+step two {keep} hba2
+step leaving {keep} hba1
+step again {keep} hba1
+step revoke {exact} hba1
+step back {keep} hba2
+""")
+    assert result.stdout.splitlines() == [
+        "two rc=0 10.0.0.21 10.0.0.22",
+        "leaving rc=0 10.0.0.21 10.0.0.22",   # kept: nginx may still send it requests
+        "again rc=0 10.0.0.21 10.0.0.22",
+        "revoke rc=0 10.0.0.21",
+        "back rc=0 10.0.0.21 10.0.0.22",
+    ], result.stderr
+    kept = (tmp_path / "leaving.out").read_text()
+    assert "djscale: kept until the proxy no longer routes to it: hostssl" in kept
+    assert "10.0.0.22/32" in kept
+    assert (tmp_path / "again.out").read_text().endswith(
+        "djscale: PostgreSQL configuration unchanged\n")
+    assert (tmp_path / "revoke.out").read_text() == \
+        "djscale: configuration changed, reloading postgresql@15-main\n"
+
+
 def _other_certificate(tmp_path: Path) -> Path:
     """A certificate for the database's address too, of another key: not the one to trust."""
     path = tmp_path / "other.pem"

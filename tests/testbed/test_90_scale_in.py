@@ -1,6 +1,8 @@
 """Removing an app server (issue 8, item 5): names are the servers' own, so the others'
 containers are untouched (same ids); the removed server leaves nginx's upstream before its
-container goes; pg_hba and the database firewall forget it; no request fails meanwhile.
+container goes and before pg_hba and the database firewall forget it (until nginx switched,
+it may still serve requests that need a new database connection); no request fails
+meanwhile.
 Its pin leaves ssh.hostKeys with it (a pin for no host is a config problem); its teardown
 still connects with the key pinned when it was deployed (the resource's stored connection)."""
 from __future__ import annotations
@@ -39,6 +41,8 @@ def test_removing_the_middle_app_server_touches_only_what_named_it(bed, deployed
         ("replace", "proxy-nginx-tls-conf"))
     teardown = order.index(("delete", f"{gone}-teardown"))
     assert upstream < teardown, order  # out of the upstream before its container went
+    for revoke in ("db-pg-hba-revoke", "db-firewall-revoke"):  # and before its DB access
+        assert upstream < order.index(("update", revoke)), order
     assert {name for kind, name in order if kind == "delete"} >= {
         f"{gone}-teardown", f"{gone}-start", f"{gone}-retire", f"{gone}-image",
         f"{gone}-env-file"}
