@@ -847,26 +847,68 @@ def test_new_app_code_rebuilds_releases_and_rolls_out_nothing_else(monkeypatch):
         after.named(f"{hosts[0]}-image").input("create"))
 
 
-def test_a_new_machine_behind_an_app_servers_address_gets_everything_again():
-    """appServers[1].address changes (a replaced machine): every step of that server has the
-    new connection, so pulumi-command's Update runs it again there (commandController.go,
-    Update); the upload is re-copied (address and port are its replace triggers: its Update
-    copies only on a hash or path change, copyController.go). Nothing else changes."""
+def _runs_again(before: Graph, after: Graph) -> set[str]:
+    """The resources whose work pulumi-command v1.2.1 would do again on `pulumi up` from
+    `before` to `after` (provider/pkg/provider/remote/): a change to `triggers` replaces
+    (their replaceOnChanges), so `create` runs or the copy is made; any other input change is
+    an Update, which for a Command runs `update`, else `create` (commandController.go, Update;
+    nothing for a teardown, which has only a `delete`), and for a CopyToRemote copies again
+    only when the source or `remotePath` changed, not when the connection did
+    (copyController.go, Update: `needCopy := news.hash() != olds.hash() || news.RemotePath !=
+    olds.RemotePath`)."""
+    old = {r.name: r.raw_inputs for r in before.registrations}
+    again = set()
+    for r in after.registrations:
+        was = old.get(r.name)
+        if was is None or was == r.raw_inputs or r.type not in (COMMAND, COPY, LOCAL):
+            continue
+        if was.get("triggers") != r.raw_inputs.get("triggers"):
+            again.add(r.name)
+        elif r.type == COPY:
+            if any(was.get(k) != r.raw_inputs.get(k) for k in ("source", "remotePath")):
+                again.add(r.name)
+        elif r.raw_inputs.get("update") or r.raw_inputs.get("create"):
+            again.add(r.name)
+    return again
+
+
+@pytest.mark.parametrize("index, address", [
+    (1, "192.0.2.99"),  # a new machine on a new address
+    (1, None),          # a new machine behind the same address: only its host key differs
+    (0, None),          # the same for the first app server, which builds from the upload
+    (0, "192.0.2.99"),
+], ids=["app2-new-address", "app2-same-address", "app1-same-address", "app1-new-address"])
+def test_a_new_machine_behind_an_app_servers_address_gets_everything_again(index, address):
+    """A replaced machine (README, "Replace a server": pin its key, `pulumi up`): every step
+    of that server has the new connection, so pulumi-command's Update runs it again there
+    (commandController.go, Update). The upload is copied again: the address, port and host
+    key are its triggers (replaceOnChanges), since its Update copies only on a source or path
+    change (copyController.go), and without the context the first server's image step fails
+    on the new machine. Nothing else changes, but the others' ship requests when the first
+    server (where they ship from) is the new machine."""
     path = STACKS["prod"]
     before = _run(path, "prod")
     config, secret_keys = cli_stack_config(path, SECRETS)
     servers = json.loads(config["djscale:appServers"])
-    servers[1]["address"] = "192.0.2.99"
+    name, old_address = servers[index]["name"], servers[index]["address"]
+    address = address or old_address
+    servers[index]["address"] = address
     config["djscale:appServers"] = json.dumps(servers)
-    _pin(config, "192.0.2.99", NEW_HOST_KEY, instead_of="192.0.2.22")  # the new machine's
+    _pin(config, address, NEW_HOST_KEY, instead_of=old_address)  # the new machine's
     after = run_program(config, secret_keys=secret_keys, stack="prod")
-    app2 = {r.name for r in after.registrations if r.name.startswith("app2-")}
-    assert _changed(before, after) == app2
-    for name in app2 - {"app2-image"}:  # the image is shipped from the operator's machine
-        connection = plain(after.named(name).input("connection"))
-        assert (connection["host"], connection["hostKey"]) == ("192.0.2.99", NEW_HOST_KEY)
-    ship = json.loads(plain(after.named("app2-image").input("stdin")))
-    assert ship["target"]["host"] == "192.0.2.99"  # a changed request: shipped again
+    own = {r.name for r in after.registrations if r.name.startswith(f"{name}-")}
+    shipped_from_it = {f"{s['name']}-image" for s in servers[1:]} if index == 0 else set()
+    assert _changed(before, after) == own | shipped_from_it
+    assert _runs_again(before, after) == own - {f"{name}-teardown"} | shipped_from_it
+    if index == 0:
+        assert f"{name}-upload-context" in own
+    for step in own - {f"{name}-image"} if index else own:  # others ship from this machine
+        connection = plain(after.named(step).input("connection"))
+        assert (connection["host"], connection["hostKey"]) == (address, NEW_HOST_KEY)
+    for ship in (own & {f"{name}-image"} if index else shipped_from_it):
+        request = json.loads(plain(after.named(ship).input("stdin")))
+        end = "source" if index == 0 else "target"
+        assert (request[end]["host"], request[end]["hostKey"]) == (address, NEW_HOST_KEY)
 
 
 def test_removing_a_server_renames_nothing_and_touches_only_its_peers():
