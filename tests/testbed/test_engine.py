@@ -28,6 +28,7 @@ from components.config import read_stack_file
 from tests.support.stack_files import cli_stack_config
 from tests.support.rootfs import ensure_base_image
 from tests.testbed import engine
+from tests.testbed.engine import command as engine_command
 
 NETWORK = "djscale-engine-test"
 SUBNET = "10.214.20.0/24"  # the bed uses another /24 of the outer engine's pool
@@ -392,6 +393,49 @@ def test_a_local_command_runs_in_the_project_directory(tmp_path):
         engine.deploy({"djscale:request": "fail", "djscale:trigger": "b"}, program,
                       stack="local", state=state)
     assert engine.resources("local", state) == before
+
+
+COPY_PROGRAM = f'''
+import pulumi
+from pulumi_command import remote
+cfg = pulumi.Config()
+conn = remote.ConnectionArgs(host="192.0.2.10", user="deploy", private_key="not used",
+                             host_key=cfg.require("hostKey"))
+remote.CopyToRemote("upload", connection=conn, source=pulumi.FileArchive(cfg.require("site")),
+                    remote_path="/srv/uploads", triggers=[cfg.get("trigger") or "t1"])
+'''
+
+
+def test_a_copy_whose_connection_alone_changes_is_not_made_again(tmp_path, monkeypatch):
+    """pulumi-command v1.2.1 provider/pkg/provider/remote/copyController.go,
+    CopyToRemote.Update: `needCopy := news.hash() != olds.hash() || news.RemotePath !=
+    olds.RemotePath`; a new connection (a new machine behind the address) is an update that
+    copies nothing, only a trigger change (replaceOnChanges) copies to it. The stand-in must
+    not be kinder: the program's upload carries the host key in its triggers for this
+    (components/apply.py), and a bed run must fail as a real one would if it did not."""
+    copies = []
+    monkeypatch.setattr(engine_command.CopyToRemote, "create",
+                        lambda self, reg, inputs, ctx: (copies.append(
+                            inputs["connection"]["hostKey"]), ("copy-id", {}))[1])
+    program = write_program(tmp_path / "p", COPY_PROGRAM)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("v1\n")
+    state, old_key, new_key = tmp_path / "state", "ssh-ed25519 AAAAold", "ssh-ed25519 AAAAnew"
+    config = {"djscale:site": str(site), "djscale:hostKey": old_key}
+
+    _, actions = engine.run(config, program, stack="copy", state=state)
+    assert kinds(actions) == {"upload": "create"} and copies == [old_key]
+    config["djscale:hostKey"] = new_key  # a new machine: only the connection differs
+    _, actions = engine.run(config, program, stack="copy", state=state)
+    assert kinds(actions) == {"upload": "update"} and copies == [old_key]  # nothing copied
+    (site / "index.html").write_text("v2\n")  # the source's hash differs: copied again
+    _, actions = engine.run(config, program, stack="copy", state=state)
+    assert kinds(actions) == {"upload": "update"} and copies == [old_key, new_key]
+    _, actions = engine.run(dict(config, **{"djscale:trigger": "t2"}), program, stack="copy",
+                            state=state)
+    assert [a.kind for a in actions] == ["replace", "delete"]
+    assert copies == [old_key, new_key, new_key]
 
 
 # --- destroy and refresh, from the state alone ----------------------------------------
