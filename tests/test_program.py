@@ -935,6 +935,48 @@ def test_removing_a_server_renames_nothing_and_touches_only_its_peers():
     assert plain(teardown.input("connection"))["host"] == "192.0.2.22"
 
 
+def test_removing_the_first_app_server_makes_the_next_the_builder_and_rolls_the_others(
+        monkeypatch):
+    """README, "Remove a server": the first app server builds (appServers[0]); without it the
+    next one gets the upload, builds again and runs the release, and since a BuildKit build
+    records creation times the rebuilt image has a new id (simulated here: the mock's image id
+    is otherwise a digest of the build script, the same on both), so every remaining server
+    starts new containers from it, in the rollout's batches."""
+    path = STACKS["prod"]
+    before = _run(path, "prod")
+    config, secret_keys = cli_stack_config(path, SECRETS)
+    servers = json.loads(config["djscale:appServers"])
+    first = servers.pop(0)
+    config["djscale:appServers"] = json.dumps(servers)
+    _pin(config, first["address"], None)
+    import tests.support.pulumi_mocks as mocks
+    digest = mocks._fake_digest
+    monkeypatch.setattr(mocks, "_fake_digest", lambda text: digest(text + "rebuilt"))
+    after = run_program(config, secret_keys=secret_keys, stack="prod")
+
+    def resources(graph: Graph) -> set[tuple[str, str]]:
+        return {(r.type, r.name) for r in graph.registrations}
+    gone, added = resources(before) - resources(after), resources(after) - resources(before)
+    assert {n for t, n in gone if not n.startswith(f"{first['name']}-")} == {
+        first["name"], "app2-image"}
+    # app2's image step was a ship (a local command): now the build, after its own upload,
+    # and the release runs there (a new resource: it runs whatever the image id)
+    assert (LOCAL, "app2-image") in gone and added == {
+        (COMMAND, "app2-image"), (COPY, "app2-upload-context"), (COMMAND, "app2-release")}
+    assert "docker build" in plain(after.named("app2-image").input("create"))
+    image = after.named("app2-image").urn
+    assert image in after.named("app3-image").property_dependencies["stdin"]  # from app2 now
+    assert json.loads(plain(after.named("app3-image").input("stdin")))["source"]["host"] == \
+        servers[0]["address"]
+    # a new image id: every remaining server's containers are replaced, old images pruned
+    assert _changed(before, after) == {
+        "app2-image", "app3-image", "app2-start", "app3-start", "app2-prune-images",
+        "app3-prune-images",
+        "db-pg-hba", "db-configure", "db-firewall",  # the database no longer admits app1
+        "proxy-nginx-http-conf", "proxy-nginx-tls-conf"}  # nor does the upstream list it
+    assert "app2-start" in after.deps(after.named("app3-start"))  # in batches, as a release
+
+
 # --- rollout at scale (issue 10, item 3) --------------------------------------------------
 
 _PIN = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID9iDKygqTjLJTGNlrrfSNS7J7u4Nej213ePYwi3Q0or"
