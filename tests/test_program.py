@@ -777,6 +777,17 @@ def test_the_secret_ssh_key_never_reaches_the_operators_disk():
             assert "MOCK-SSH-KEY-MATERIAL" not in path.read_text(errors="replace"), path
 
 
+def test_no_command_gets_its_previous_output_in_its_environment(deployed):
+    """`addPreviousOutputInEnv: false` on every command: pulumi-command would otherwise send
+    the last stdout and stderr as PULUMI_COMMAND_STDOUT/STDERR (remote: SSH env requests,
+    which sshd drops unless AcceptEnv admits them), and the test-bed engine cannot send what
+    OpenSSH's SetEnv cannot carry (tests/testbed/engine/__init__.py): no step may rely on
+    them, and a secret step's output must not travel again."""
+    _, _, graph = deployed
+    for r in graph.of_type(COMMAND) + graph.of_type(LOCAL):
+        assert r.input("addPreviousOutputInEnv") is False, r.name
+
+
 def test_only_teardowns_and_undoable_steps_have_a_delete(deployed):
     _, cfg, graph = deployed
     with_delete = {r.name for r in graph.of_type(COMMAND) if r.input("delete")}

@@ -438,6 +438,46 @@ def test_a_copy_whose_connection_alone_changes_is_not_made_again(tmp_path, monke
     assert copies == [old_key, new_key, new_key]
 
 
+def test_a_failures_error_carries_all_its_output(tmp_path, monkeypatch):
+    """pulumi-command v1.2.1 remote/ and local/commandOutputs.go, run: `fmt.Errorf("%w:
+    running %q:\n%s", err, cmd, stdouterrbuf.String())`, every line the command printed.
+    A stand-in that kept only the last lines would hide a secret printed early, which a real
+    run shows (the failure-output proofs run the scripts themselves: tests/render/)."""
+    lines = "".join(f"line {i}\n" for i in range(1, 101))
+    monkeypatch.setattr(engine_command.SshTarget, "run",
+                        lambda self, command, **kw: (1, lines, "failed\n"))
+    connection = {"host": "192.0.2.10", "user": "deploy", "hostKey": "ssh-ed25519 AAAA"}
+    with pytest.raises(engine.DeployError) as remote_failure:
+        engine_command.RemoteCommand()._run("step", {"connection": connection}, "x", "create")
+    with pytest.raises(engine.DeployError) as local_failure:
+        engine_command.LocalCommand()._run(
+            "local", {}, "for i in $(seq 1 100); do echo line $i; done; echo failed >&2; "
+            "exit 1", "create", tmp_path)
+    for failure in (remote_failure, local_failure):
+        assert str(failure.value).endswith(f":\n{lines}failed\n"), str(failure.value)[-300:]
+
+
+@pytest.mark.parametrize("pin, algorithms", [
+    ("ssh-ed25519 AAAAC3Nza", "ssh-ed25519"),
+    ("ecdsa-sha2-nistp256 AAAAE2Vj", "ecdsa-sha2-nistp256"),
+    ("ssh-rsa AAAAB3Nza", "ssh-rsa"),  # SHA-1 only, as the provider asks: no rsa-sha2-*
+])
+def test_a_pinned_host_key_admits_only_its_own_type(tmp_path, pin, algorithms):
+    """connection.go SSHConfig: `hostKeyAlgorithms = []string{publicKey.Type()}`; for an
+    ssh-rsa pin the server must sign with SHA-1, which OpenSSH 8.8 and later refuse, so the
+    real provider cannot reach it (components/config/rules.py refuses such pins)."""
+    target = engine_command.SshTarget.from_input({"host": "192.0.2.10", "hostKey": pin})
+    options = target.options(tmp_path)
+    assert f"HostKeyAlgorithms={algorithms}" in options
+
+
+def test_the_program_reads_no_output_the_engine_lacks():
+    """The stand-in's RandomPassword has no `bcryptHash` (random_text.py): the program must
+    not read it (outputs a program reads are not in what `inspect` lists)."""
+    sources = [ROOT / "__main__.py", *(ROOT / "components").rglob("*.py")]
+    assert [p for p in sources if "bcrypt" in p.read_text()] == []
+
+
 # --- destroy and refresh, from the state alone ----------------------------------------
 
 DESTROY_PROGRAM = CONNECT + '''
