@@ -69,7 +69,8 @@ def secrets_for(path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def private_state_dir(tmp_path_factory):
-    """The program writes the SSH key for the Docker providers: keep it in a temp dir."""
+    """The program stages the app's build context under DJSCALE_HOME (components/remote.py
+    state_dir): keep it in a temp dir."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DJSCALE_HOME", str(tmp_path_factory.mktemp("djscale-home")))
         yield
