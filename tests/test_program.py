@@ -890,14 +890,16 @@ def _runs_again(before: Graph, after: Graph) -> set[str]:
     (0, None),          # the same for the first app server, which builds from the upload
     (0, "192.0.2.99"),
 ], ids=["app2-new-address", "app2-same-address", "app1-same-address", "app1-new-address"])
-def test_a_new_machine_behind_an_app_servers_address_gets_everything_again(index, address):
+def test_a_new_machine_behind_an_app_servers_address_gets_everything_again(
+        index, address, monkeypatch):
     """A replaced machine (README, "Replace a server": pin its key, `pulumi up`): every step
     of that server has the new connection, so pulumi-command's Update runs it again there
     (commandController.go, Update). The upload is copied again: the address, port and host
     key are its triggers (replaceOnChanges), since its Update copies only on a source or path
     change (copyController.go), and without the context the first server's image step fails
-    on the new machine. Nothing else changes, but the others' ship requests when the first
-    server (where they ship from) is the new machine."""
+    on the new machine. Nothing else changes for another server. The first one builds again
+    on the new machine, with no cache there: a new image id (simulated here, the mock's id is
+    otherwise a digest of the build script), so the others ship it and roll to it too."""
     path = STACKS["prod"]
     before = _run(path, "prod")
     config, secret_keys = cli_stack_config(path, SECRETS)
@@ -907,17 +909,23 @@ def test_a_new_machine_behind_an_app_servers_address_gets_everything_again(index
     servers[index]["address"] = address
     config["djscale:appServers"] = json.dumps(servers)
     _pin(config, address, NEW_HOST_KEY, instead_of=old_address)  # the new machine's
+    if index == 0:
+        import tests.support.pulumi_mocks as mocks
+        digest = mocks._fake_digest
+        monkeypatch.setattr(mocks, "_fake_digest", lambda text: digest(text + "rebuilt"))
     after = run_program(config, secret_keys=secret_keys, stack="prod")
     own = {r.name for r in after.registrations if r.name.startswith(f"{name}-")}
-    shipped_from_it = {f"{s['name']}-image" for s in servers[1:]} if index == 0 else set()
-    assert _changed(before, after) == own | shipped_from_it
-    assert _runs_again(before, after) == own - {f"{name}-teardown"} | shipped_from_it
+    rolled = {f"{s['name']}-{step}" for s in servers[1:]
+              for step in ("image", "start", "prune-images")} if index == 0 else set()
+    assert _changed(before, after) == own | rolled
+    assert _runs_again(before, after) == own - {f"{name}-teardown"} | rolled
     if index == 0:
         assert f"{name}-upload-context" in own
     for step in own - {f"{name}-image"} if index else own:  # others ship from this machine
         connection = plain(after.named(step).input("connection"))
         assert (connection["host"], connection["hostKey"]) == (address, NEW_HOST_KEY)
-    for ship in (own & {f"{name}-image"} if index else shipped_from_it):
+    ships = own & {f"{name}-image"} if index else {f"{s['name']}-image" for s in servers[1:]}
+    for ship in ships:
         request = json.loads(plain(after.named(ship).input("stdin")))
         end = "source" if index == 0 else "target"
         assert (request[end]["host"], request[end]["hostKey"]) == (address, NEW_HOST_KEY)
