@@ -51,7 +51,8 @@ What it is
       RandomPassword; a StackReference reads again).
 
 Where it differs from Pulumi, and why that is safe for this program
-    (tests/testbed/test_engine.py fails when the program starts to depend on one of these)
+    (tests/testbed/test_engine.py, and the guards named below, fail when the program starts
+    to depend on one of these)
     * Only the types and options above; anything else is refused with an error naming the
       resource (no preview, import, invokes, transforms, hooks, aliases, explicit providers,
       customTimeouts, deletedWith, nested ignoreChanges/replaceOnChanges). Refused
