@@ -126,12 +126,15 @@ class PlanResources:
             raise ValueError(f"{name}: uploads need a local staging directory")
         local = stage(Path(item.local_dir), item.files, self.staging / item.dir_name)
         # CopyToRemote copies again only when the source's hash or the remote path changes
-        # (copyController.go, Update: `needCopy`), not when the connection does: the address
-        # and port as triggers (replaceOnChanges) make a new machine get the files too.
+        # (pulumi-command v1.2.1 provider/pkg/provider/remote/copyController.go,
+        # CopyToRemote.Update: `needCopy`), not when the connection does: the address, port
+        # and pinned host key as triggers (replaceOnChanges) make a new machine get the
+        # files too, also one behind the same address (only its key differs).
         return remote.CopyToRemote(
             name, connection=self.connection, source=pulumi.FileArchive(str(local)),
             remote_path=item.remote_dir,
-            triggers=[self.host.address, self.connection.port],
+            triggers=[self.host.address, self.connection.port,
+                      self.connection.host_key or ""],
             opts=self._opts(item))
 
     def _local(self, name: str, item: Local) -> pulumi.Resource:

@@ -69,7 +69,8 @@ def secrets_for(path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def private_state_dir(tmp_path_factory):
-    """The program writes the SSH key for the Docker providers: keep it in a temp dir."""
+    """The program stages the app's build context under DJSCALE_HOME (components/remote.py
+    state_dir): keep it in a temp dir."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DJSCALE_HOME", str(tmp_path_factory.mktemp("djscale-home")))
         yield
@@ -777,6 +778,17 @@ def test_the_secret_ssh_key_never_reaches_the_operators_disk():
             assert "MOCK-SSH-KEY-MATERIAL" not in path.read_text(errors="replace"), path
 
 
+def test_no_command_gets_its_previous_output_in_its_environment(deployed):
+    """`addPreviousOutputInEnv: false` on every command: pulumi-command would otherwise send
+    the last stdout and stderr as PULUMI_COMMAND_STDOUT/STDERR (remote: SSH env requests,
+    which sshd drops unless AcceptEnv admits them), and the test-bed engine cannot send what
+    OpenSSH's SetEnv cannot carry (tests/testbed/engine/__init__.py): no step may rely on
+    them, and a secret step's output must not travel again."""
+    _, _, graph = deployed
+    for r in graph.of_type(COMMAND) + graph.of_type(LOCAL):
+        assert r.input("addPreviousOutputInEnv") is False, r.name
+
+
 def test_only_teardowns_and_undoable_steps_have_a_delete(deployed):
     _, cfg, graph = deployed
     with_delete = {r.name for r in graph.of_type(COMMAND) if r.input("delete")}
@@ -848,26 +860,76 @@ def test_new_app_code_rebuilds_releases_and_rolls_out_nothing_else(monkeypatch):
         after.named(f"{hosts[0]}-image").input("create"))
 
 
-def test_a_new_machine_behind_an_app_servers_address_gets_everything_again():
-    """appServers[1].address changes (a replaced machine): every step of that server has the
-    new connection, so pulumi-command's Update runs it again there (commandController.go,
-    Update); the upload is re-copied (address and port are its replace triggers: its Update
-    copies only on a hash or path change, copyController.go). Nothing else changes."""
+def _runs_again(before: Graph, after: Graph) -> set[str]:
+    """The resources whose work pulumi-command v1.2.1 would do again on `pulumi up` from
+    `before` to `after` (provider/pkg/provider/remote/): a change to `triggers` replaces
+    (their replaceOnChanges), so `create` runs or the copy is made; any other input change is
+    an Update, which for a Command runs `update`, else `create` (commandController.go, Update;
+    nothing for a teardown, which has only a `delete`), and for a CopyToRemote copies again
+    only when the source or `remotePath` changed, not when the connection did
+    (copyController.go, Update: `needCopy := news.hash() != olds.hash() || news.RemotePath !=
+    olds.RemotePath`)."""
+    old = {r.name: r.raw_inputs for r in before.registrations}
+    again = set()
+    for r in after.registrations:
+        was = old.get(r.name)
+        if was is None or was == r.raw_inputs or r.type not in (COMMAND, COPY, LOCAL):
+            continue
+        if was.get("triggers") != r.raw_inputs.get("triggers"):
+            again.add(r.name)
+        elif r.type == COPY:
+            if any(was.get(k) != r.raw_inputs.get(k) for k in ("source", "remotePath")):
+                again.add(r.name)
+        elif r.raw_inputs.get("update") or r.raw_inputs.get("create"):
+            again.add(r.name)
+    return again
+
+
+@pytest.mark.parametrize("index, address", [
+    (1, "192.0.2.99"),  # a new machine on a new address
+    (1, None),          # a new machine behind the same address: only its host key differs
+    (0, None),          # the same for the first app server, which builds from the upload
+    (0, "192.0.2.99"),
+], ids=["app2-new-address", "app2-same-address", "app1-same-address", "app1-new-address"])
+def test_a_new_machine_behind_an_app_servers_address_gets_everything_again(
+        index, address, monkeypatch):
+    """A replaced machine (README, "Replace a server": pin its key, `pulumi up`): every step
+    of that server has the new connection, so pulumi-command's Update runs it again there
+    (commandController.go, Update). The upload is copied again: the address, port and host
+    key are its triggers (replaceOnChanges), since its Update copies only on a source or path
+    change (copyController.go), and without the context the first server's image step fails
+    on the new machine. Nothing else changes for another server. The first one builds again
+    on the new machine, with no cache there: a new image id (simulated here, the mock's id is
+    otherwise a digest of the build script), so the others ship it and roll to it too."""
     path = STACKS["prod"]
     before = _run(path, "prod")
     config, secret_keys = cli_stack_config(path, SECRETS)
     servers = json.loads(config["djscale:appServers"])
-    servers[1]["address"] = "192.0.2.99"
+    name, old_address = servers[index]["name"], servers[index]["address"]
+    address = address or old_address
+    servers[index]["address"] = address
     config["djscale:appServers"] = json.dumps(servers)
-    _pin(config, "192.0.2.99", NEW_HOST_KEY, instead_of="192.0.2.22")  # the new machine's
+    _pin(config, address, NEW_HOST_KEY, instead_of=old_address)  # the new machine's
+    if index == 0:
+        import tests.support.pulumi_mocks as mocks
+        digest = mocks._fake_digest
+        monkeypatch.setattr(mocks, "_fake_digest", lambda text: digest(text + "rebuilt"))
     after = run_program(config, secret_keys=secret_keys, stack="prod")
-    app2 = {r.name for r in after.registrations if r.name.startswith("app2-")}
-    assert _changed(before, after) == app2
-    for name in app2 - {"app2-image"}:  # the image is shipped from the operator's machine
-        connection = plain(after.named(name).input("connection"))
-        assert (connection["host"], connection["hostKey"]) == ("192.0.2.99", NEW_HOST_KEY)
-    ship = json.loads(plain(after.named("app2-image").input("stdin")))
-    assert ship["target"]["host"] == "192.0.2.99"  # a changed request: shipped again
+    own = {r.name for r in after.registrations if r.name.startswith(f"{name}-")}
+    rolled = {f"{s['name']}-{step}" for s in servers[1:]
+              for step in ("image", "start", "prune-images")} if index == 0 else set()
+    assert _changed(before, after) == own | rolled
+    assert _runs_again(before, after) == own - {f"{name}-teardown"} | rolled
+    if index == 0:
+        assert f"{name}-upload-context" in own
+    for step in own - {f"{name}-image"} if index else own:  # others ship from this machine
+        connection = plain(after.named(step).input("connection"))
+        assert (connection["host"], connection["hostKey"]) == (address, NEW_HOST_KEY)
+    ships = own & {f"{name}-image"} if index else {f"{s['name']}-image" for s in servers[1:]}
+    for ship in ships:
+        request = json.loads(plain(after.named(ship).input("stdin")))
+        end = "source" if index == 0 else "target"
+        assert (request[end]["host"], request[end]["hostKey"]) == (address, NEW_HOST_KEY)
 
 
 def test_removing_a_server_renames_nothing_and_touches_only_its_peers():
@@ -899,6 +961,48 @@ def test_removing_a_server_renames_nothing_and_touches_only_its_peers():
     assert "app1-start" in after.deps(after.named("app3-start"))  # the rollout order
     teardown = before.named("app2-teardown")
     assert plain(teardown.input("connection"))["host"] == "192.0.2.22"
+
+
+def test_removing_the_first_app_server_makes_the_next_the_builder_and_rolls_the_others(
+        monkeypatch):
+    """README, "Remove a server": the first app server builds (appServers[0]); without it the
+    next one gets the upload, builds again and runs the release, and since a BuildKit build
+    records creation times the rebuilt image has a new id (simulated here: the mock's image id
+    is otherwise a digest of the build script, the same on both), so every remaining server
+    starts new containers from it, in the rollout's batches."""
+    path = STACKS["prod"]
+    before = _run(path, "prod")
+    config, secret_keys = cli_stack_config(path, SECRETS)
+    servers = json.loads(config["djscale:appServers"])
+    first = servers.pop(0)
+    config["djscale:appServers"] = json.dumps(servers)
+    _pin(config, first["address"], None)
+    import tests.support.pulumi_mocks as mocks
+    digest = mocks._fake_digest
+    monkeypatch.setattr(mocks, "_fake_digest", lambda text: digest(text + "rebuilt"))
+    after = run_program(config, secret_keys=secret_keys, stack="prod")
+
+    def resources(graph: Graph) -> set[tuple[str, str]]:
+        return {(r.type, r.name) for r in graph.registrations}
+    gone, added = resources(before) - resources(after), resources(after) - resources(before)
+    assert {n for t, n in gone if not n.startswith(f"{first['name']}-")} == {
+        first["name"], "app2-image"}
+    # app2's image step was a ship (a local command): now the build, after its own upload,
+    # and the release runs there (a new resource: it runs whatever the image id)
+    assert (LOCAL, "app2-image") in gone and added == {
+        (COMMAND, "app2-image"), (COPY, "app2-upload-context"), (COMMAND, "app2-release")}
+    assert "docker build" in plain(after.named("app2-image").input("create"))
+    image = after.named("app2-image").urn
+    assert image in after.named("app3-image").property_dependencies["stdin"]  # from app2 now
+    assert json.loads(plain(after.named("app3-image").input("stdin")))["source"]["host"] == \
+        servers[0]["address"]
+    # a new image id: every remaining server's containers are replaced, old images pruned
+    assert _changed(before, after) == {
+        "app2-image", "app3-image", "app2-start", "app3-start", "app2-prune-images",
+        "app3-prune-images",
+        "db-pg-hba", "db-configure", "db-firewall",  # the database no longer admits app1
+        "proxy-nginx-http-conf", "proxy-nginx-tls-conf"}  # nor does the upstream list it
+    assert "app2-start" in after.deps(after.named("app3-start"))  # in batches, as a release
 
 
 # --- rollout at scale (issue 10, item 3) --------------------------------------------------

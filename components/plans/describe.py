@@ -191,7 +191,7 @@ def _rerun_default(item: Item) -> str:
     if isinstance(item, Teardown):
         return "never (runs when the host leaves the stack)"
     if isinstance(item, Upload):
-        return "the files change, or a new machine is behind the address"
+        return "the files change, or the address, port or pinned host key (a new machine)"
     return "its content changes"
 
 

@@ -8,9 +8,10 @@ it replaced started again. `render_teardown_script` takes them away (destroy, sc
 
 Why a script and not pulumi-docker's `Container`: that resource updates `healthcheck`,
 `restart`, `wait`, `must_run` and `destroy_grace_seconds` in place, and its update applies
-only the restart policy and resource limits (kreuzwerker/terraform-provider-docker,
-internal/provider/resource_docker_container.go: those attributes lack ForceNew;
-resourceDockerContainerUpdate calls ContainerUpdate with RestartPolicy and Resources only),
+only the restart policy and resource limits (kreuzwerker/terraform-provider-docker:
+internal/provider/resource_docker_container.go, where those attributes lack ForceNew;
+internal/provider/resource_docker_container_funcs.go, where resourceDockerContainerUpdate
+calls ContainerUpdate with RestartPolicy and Resources only),
 so a changed healthcheck never reached the container; a create whose wait failed left a
 container the state did not know and every later `up` failed with "name already in use";
 and its ssh:// provider needed key files on the operator's machine for destroy and refresh.

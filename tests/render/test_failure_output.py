@@ -4,19 +4,22 @@ provider/pkg/provider/remote/commandOutputs.go, run: `fmt.Errorf("%w: running %q
 err, cmd, stdouterrbuf)`). Each step that carries a secret runs here with a failure injected,
 and its command line, stdout and stderr are searched for the secret.
 
-The database setup is proven against a real PostgreSQL (tests/render/test_postgres.py,
+The image ship (`appK-image`, on the operator's machine, the SSH key on stdin) is proven in
+tests/components/test_ship_image.py. The database setup is proven against a real PostgreSQL
+(tests/render/test_postgres.py,
 test_a_failing_setup_shows_the_password_neither_in_its_output_nor_in_the_server_log), the app
 container against a real Docker engine (tests/render/test_containers.py).
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
 import pytest
 
 from components.plans import stack_plans
-from components.plans.items import File, Step, render_text
+from components.plans.items import File, Local, Step, render_text
 from components.render import release
 from components.render.files import render_install_file_command
 from tests.render.conftest import make_config, replace
@@ -118,6 +121,19 @@ def test_secret_steps_are_marked_and_silent():
         "db-setup", "db-backup-credentials", "app1-env-file", "app1-release", "app2-env-file"}
     for _, item in secret_items:
         assert isinstance(item, (File, Step))
+
+
+def test_the_only_step_on_the_operators_machine_is_the_image_ship_proven_apart():
+    """Local items run `python3 -m <module>` with a secret request on stdin (the SSH key):
+    only the image ship, whose every failure stage is run with the key searched for in its
+    output in tests/components/test_ship_image.py."""
+    cfg = _config()
+    values = _secret_values(cfg)
+    local = {f"{p.host}-{i.name}": i for p in stack_plans(cfg) for i in p.items
+             if isinstance(i, Local)}
+    assert {name: item.module for name, item in local.items()} == {
+        "app2-image": "components.ship_image"}
+    assert json.loads(render_text(local["app2-image"].stdin, values))["key"] == SECRET
 
 
 def test_the_env_file_holding_app_secrets_is_root_only_and_travels_on_stdin():

@@ -28,6 +28,7 @@ from components.config import read_stack_file
 from tests.support.stack_files import cli_stack_config
 from tests.support.rootfs import ensure_base_image
 from tests.testbed import engine
+from tests.testbed.engine import command as engine_command
 
 NETWORK = "djscale-engine-test"
 SUBNET = "10.214.20.0/24"  # the bed uses another /24 of the outer engine's pool
@@ -392,6 +393,89 @@ def test_a_local_command_runs_in_the_project_directory(tmp_path):
         engine.deploy({"djscale:request": "fail", "djscale:trigger": "b"}, program,
                       stack="local", state=state)
     assert engine.resources("local", state) == before
+
+
+COPY_PROGRAM = f'''
+import pulumi
+from pulumi_command import remote
+cfg = pulumi.Config()
+conn = remote.ConnectionArgs(host="192.0.2.10", user="deploy", private_key="not used",
+                             host_key=cfg.require("hostKey"))
+remote.CopyToRemote("upload", connection=conn, source=pulumi.FileArchive(cfg.require("site")),
+                    remote_path="/srv/uploads", triggers=[cfg.get("trigger") or "t1"])
+'''
+
+
+def test_a_copy_whose_connection_alone_changes_is_not_made_again(tmp_path, monkeypatch):
+    """pulumi-command v1.2.1 provider/pkg/provider/remote/copyController.go,
+    CopyToRemote.Update: `needCopy := news.hash() != olds.hash() || news.RemotePath !=
+    olds.RemotePath`; a new connection (a new machine behind the address) is an update that
+    copies nothing, only a trigger change (replaceOnChanges) copies to it. The stand-in must
+    not be kinder: the program's upload carries the host key in its triggers for this
+    (components/apply.py), and a bed run must fail as a real one would if it did not."""
+    copies = []
+    monkeypatch.setattr(engine_command.CopyToRemote, "create",
+                        lambda self, reg, inputs, ctx: (copies.append(
+                            inputs["connection"]["hostKey"]), ("copy-id", {}))[1])
+    program = write_program(tmp_path / "p", COPY_PROGRAM)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("v1\n")
+    state, old_key, new_key = tmp_path / "state", "ssh-ed25519 AAAAold", "ssh-ed25519 AAAAnew"
+    config = {"djscale:site": str(site), "djscale:hostKey": old_key}
+
+    _, actions = engine.run(config, program, stack="copy", state=state)
+    assert kinds(actions) == {"upload": "create"} and copies == [old_key]
+    config["djscale:hostKey"] = new_key  # a new machine: only the connection differs
+    _, actions = engine.run(config, program, stack="copy", state=state)
+    assert kinds(actions) == {"upload": "update"} and copies == [old_key]  # nothing copied
+    (site / "index.html").write_text("v2\n")  # the source's hash differs: copied again
+    _, actions = engine.run(config, program, stack="copy", state=state)
+    assert kinds(actions) == {"upload": "update"} and copies == [old_key, new_key]
+    _, actions = engine.run(dict(config, **{"djscale:trigger": "t2"}), program, stack="copy",
+                            state=state)
+    assert [a.kind for a in actions] == ["replace", "delete"]
+    assert copies == [old_key, new_key, new_key]
+
+
+def test_a_failures_error_carries_all_its_output(tmp_path, monkeypatch):
+    """pulumi-command v1.2.1 remote/ and local/commandOutputs.go, run: `fmt.Errorf("%w:
+    running %q:\n%s", err, cmd, stdouterrbuf.String())`, every line the command printed.
+    A stand-in that kept only the last lines would hide a secret printed early, which a real
+    run shows (the failure-output proofs run the scripts themselves: tests/render/)."""
+    lines = "".join(f"line {i}\n" for i in range(1, 101))
+    monkeypatch.setattr(engine_command.SshTarget, "run",
+                        lambda self, command, **kw: (1, lines, "failed\n"))
+    connection = {"host": "192.0.2.10", "user": "deploy", "hostKey": "ssh-ed25519 AAAA"}
+    with pytest.raises(engine.DeployError) as remote_failure:
+        engine_command.RemoteCommand()._run("step", {"connection": connection}, "x", "create")
+    with pytest.raises(engine.DeployError) as local_failure:
+        engine_command.LocalCommand()._run(
+            "local", {}, "for i in $(seq 1 100); do echo line $i; done; echo failed >&2; "
+            "exit 1", "create", tmp_path)
+    for failure in (remote_failure, local_failure):
+        assert str(failure.value).endswith(f":\n{lines}failed\n"), str(failure.value)[-300:]
+
+
+@pytest.mark.parametrize("pin, algorithms", [
+    ("ssh-ed25519 AAAAC3Nza", "ssh-ed25519"),
+    ("ecdsa-sha2-nistp256 AAAAE2Vj", "ecdsa-sha2-nistp256"),
+    ("ssh-rsa AAAAB3Nza", "ssh-rsa"),  # SHA-1 only, as the provider asks: no rsa-sha2-*
+])
+def test_a_pinned_host_key_admits_only_its_own_type(tmp_path, pin, algorithms):
+    """connection.go SSHConfig: `hostKeyAlgorithms = []string{publicKey.Type()}`; for an
+    ssh-rsa pin the server must sign with SHA-1, which OpenSSH 8.8 and later refuse, so the
+    real provider cannot reach it (components/config/rules.py refuses such pins)."""
+    target = engine_command.SshTarget.from_input({"host": "192.0.2.10", "hostKey": pin})
+    options = target.options(tmp_path)
+    assert f"HostKeyAlgorithms={algorithms}" in options
+
+
+def test_the_program_reads_no_output_the_engine_lacks():
+    """The stand-in's RandomPassword has no `bcryptHash` (random_text.py): the program must
+    not read it (outputs a program reads are not in what `inspect` lists)."""
+    sources = [ROOT / "__main__.py", *(ROOT / "components").rglob("*.py")]
+    assert [p for p in sources if "bcrypt" in p.read_text()] == []
 
 
 # --- destroy and refresh, from the state alone ----------------------------------------

@@ -9,7 +9,11 @@ What it is
 
     * `command:remote:Command`, `command:remote:CopyToRemote` (command.py), as pulumi-command
       v1.2.1 does them: commands over SSH with the resource's own `connection` (pinned host
-      key verified, proxy, SSH_AUTH_SOCK dialled when set), copies over SFTP.
+      key verified, only its own type admitted: for an `ssh-rsa` pin the SHA-1 `ssh-rsa`
+      algorithm, connection.go SSHConfig; proxy; SSH_AUTH_SOCK dialled when set), copies
+      over SFTP, copied again on an update only when the source or `remotePath` changed
+      (copyController.go, CopyToRemote.Update: not for a new connection). A failed
+      command's error carries the command and all its output (commandOutputs.go, run).
     * `random:index/randomPassword:RandomPassword` (random_text.py).
     * `pulumi:pulumi:StackReference` (stack_reference.py): another stack's recorded exports.
     * The Stack and component resources: recorded (they order deletes), nothing performed.
@@ -47,7 +51,8 @@ What it is
       RandomPassword; a StackReference reads again).
 
 Where it differs from Pulumi, and why that is safe for this program
-    (tests/testbed/test_engine.py fails when the program starts to depend on one of these)
+    (tests/testbed/test_engine.py, and the guards named below, fail when the program starts
+    to depend on one of these)
     * Only the types and options above; anything else is refused with an error naming the
       resource (no preview, import, invokes, transforms, hooks, aliases, explicit providers,
       customTimeouts, deletedWith, nested ignoreChanges/replaceOnChanges). Refused
@@ -63,12 +68,22 @@ Where it differs from Pulumi, and why that is safe for this program
     * The system OpenSSH client instead of Go's x/crypto/ssh: a host key or login failure
       fails at once (the provider retries every failed dial up to dialErrorLimit); previous
       outputs (PULUMI_COMMAND_STDOUT/STDERR) that OpenSSH's SetEnv cannot carry are not sent
-      (sshd drops them anyway unless AcceptEnv admits them); a failure's output lists stdout
-      then stderr, not interleaved.
+      (sshd drops them anyway unless AcceptEnv admits them; the program sends none:
+      `addPreviousOutputInEnv: false` on every command, guarded by tests/test_program.py::
+      test_no_command_gets_its_previous_output_in_its_environment); a failure's output lists
+      stdout then stderr, not interleaved as the provider's `stdouterrbuf` has them.
+    * No output while a step runs: the provider sends each line as a status message as it
+      comes, for the streams `logging` admits (pulumi-command v1.2.1
+      provider/pkg/provider/util/util.go LogOutput, from remote/ and local/commandOutputs.go
+      run); the stand-in accepts `logging` and logs one line per step when it ends. Safe:
+      the program reads only outputs and errors, never the live display, and that the steps
+      touching secrets are `logging: none` is asserted on the graph (tests/test_program.py::
+      test_secret_bearing_inputs_are_secret_and_their_steps_log_nothing).
     * CopyToRemote looks at the remote path with the login shell (`test -d`/`-e`), not SFTP
       stat; OpenSSH's sftp creates files as pkg/sftp does only because the copies it sends
       have mode 0666 (see command.py).
-    * RandomPassword has no `bcryptHash` output.
+    * RandomPassword has no `bcryptHash` output (the program reads none:
+      test_engine.py::test_the_program_reads_no_output_the_engine_lacks).
     * Stack names as the diy backend (`pulumi login --local`) parses them: the organization
       is "organization" or the reference fails (stack_reference.py); Pulumi Cloud's
       organizations are not modelled. `<project>-<stack>.engine-state.json` in the state

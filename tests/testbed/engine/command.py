@@ -142,9 +142,11 @@ def _agent() -> str:
 
 
 def _host_key_algorithms(host_key: str) -> str:
-    """Only the pinned key's type: the server must prove exactly that key."""
-    kind = host_key.split()[0]
-    return "rsa-sha2-512,rsa-sha2-256,ssh-rsa" if kind == "ssh-rsa" else kind
+    """Only the pinned key's type, as the provider asks for it (connection.go SSHConfig:
+    `hostKeyAlgorithms = []string{publicKey.Type()}`): for an `ssh-rsa` pin that is the
+    SHA-1 signature algorithm `ssh-rsa`, which OpenSSH 8.8 and later servers no longer
+    offer, so such a pin fails here as it does there (the config refuses it before)."""
+    return host_key.split()[0]
 
 
 class RemoteCommand(Handler):
@@ -179,11 +181,12 @@ class RemoteCommand(Handler):
         rc, out, err = target.run(command, stdin=inputs.get("stdin"), env=env)
         log.info("%s %s on %s: exit %d in %.1fs", what, name, target.host, rc,
                  time.monotonic() - started)
-        if rc != 0:  # commandOutputs.go run: the output goes into the error whatever `logging`
+        if rc != 0:  # commandOutputs.go run: all the output goes into the error (its
+            # stdouterrbuf), whatever `logging` says
             raise DeployError(
                 f"remote.Command {name!r} ({what}) on {target.user}@{target.host}:"
                 f"{target.port}: Process exited with status {rc}: running {command!r}:\n"
-                f"{tail(out + err, 40)}")
+                f"{out + err}")
         return {"stdout": out.removesuffix("\n"), "stderr": err.removesuffix("\n")}
 
     def create(self, reg, inputs, ctx):
@@ -357,9 +360,10 @@ class LocalCommand(Handler):
         log.info("%s %s locally: exit %d in %.1fs", what, name, proc.returncode,
                  time.monotonic() - started)
         if proc.returncode != 0:
+            # local/commandOutputs.go run: all the output, as for a remote command
             raise DeployError(f"local.Command {name!r} ({what}): exit status "
                               f"{proc.returncode}: running {command!r}:\n"
-                              f"{tail(proc.stdout + proc.stderr, 40)}")
+                              f"{proc.stdout + proc.stderr}")
         return {"stdout": proc.stdout.removesuffix("\n"),
                 "stderr": proc.stderr.removesuffix("\n")}
 
