@@ -1000,7 +1000,8 @@ def test_removing_the_first_app_server_makes_the_next_the_builder_and_rolls_the_
     assert _changed(before, after) == {
         "app2-image", "app3-image", "app2-start", "app3-start", "app2-prune-images",
         "app3-prune-images",
-        "db-pg-hba", "db-configure", "db-firewall",  # the database no longer admits app1
+        "db-pg-hba", "db-configure", "db-firewall",  # staged; app1 is revoked...
+        "db-pg-hba-revoke", "db-firewall-revoke",  # ...once nginx no longer routes to it
         "proxy-nginx-http-conf", "proxy-nginx-tls-conf"}  # nor does the upstream list it
     assert "app2-start" in after.deps(after.named("app3-start"))  # in batches, as a release
 
