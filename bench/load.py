@@ -106,7 +106,20 @@ def under_load(bed, event: Callable[[], object], *, workers: int = 4, before: fl
         t3 = time.time()
     finally:
         requests = load.stop()
-    return UnderLoad(requests, (t0, t1, t2, t3), workers)
+    run = UnderLoad(requests, (t0, t1, t2, t3), workers)
+    for line in failures(run):
+        print(line, flush=True)
+    return run
+
+
+def failures(run: UnderLoad, most: int = 20) -> list[str]:
+    """The failed requests, each with its start relative to the event's (`+1.25 s`)."""
+    failed = [r for r in run.requests if not r.ok]
+    lines = [f"failed: {r.method} got {r.status} after {r.seconds:.3f}s, started "
+             f"{r.started - run.marks[1]:+.2f}s from the event" for r in failed[:most]]
+    if len(failed) > most:
+        lines.append(f"... and {len(failed) - most} more failed")
+    return lines
 
 
 def print_stats(rows: list[tuple[str, Stats]]) -> None:

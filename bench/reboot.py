@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from tests.testbed import layout
-from tests.testbed.hosts import wait_until
+from tests.testbed.hosts import reboot_host, wait_until
 from tests.testbed.probes import PEBBLE_ROOT
 
 from ._bed import the_bed
@@ -87,12 +87,7 @@ def _since(started: float, what: str, probe, bound: float) -> Optional[float]:
 def reboot(bed, role: str, bound: float = 300) -> Reboot:
     result = Reboot(role)
     container = bed.app_container(role)
-    name = layout.container_name(role)
-    stop = time.time()
-    bed.engine.docker("stop", "-t", "120", name, timeout=180)
-    result.shutdown = time.time() - stop
-    power_on = time.time()
-    bed.engine.docker("start", name)
+    result.shutdown, power_on = reboot_host(bed.engine, role)
 
     def system_up():
         state = bed.run_in(role, "systemctl is-system-running", check=False,
