@@ -29,9 +29,9 @@ def rows(run: UnderLoad) -> list[Row]:
     failed = [r for r in affected if not r.ok]
     measured = f"error window {seconds(error_window(affected))}"
     if failed:
-        measured += (f" (the last failed request ended "
-                     f"{seconds(max(r.ended for r in failed) - run.marks[2])} after the "
-                     f"restart returned)")
+        first = min(r.started for r in failed) - run.marks[1]
+        last = max(r.ended for r in failed) - run.marks[1]
+        measured += f" (from +{first:.2f} s to +{last:.2f} s into the restart)"
     measured += f"; p99 {seconds(stats.p99)}, max {seconds(stats.max)}"
     return [Row(f"PostgreSQL restart under load (`systemctl restart postgresql`, "
                 f"{run.event_seconds:.1f} s, and {run.marks[3] - run.marks[2]:.0f} s after)",

@@ -67,6 +67,7 @@ def firewall_differences(before: dict[str, str], after: dict[str, str],
 @dataclass
 class Reboot:
     role: str
+    drain: float = 0                      # seconds new connections were refused before
     shutdown: float = float("nan")        # seconds `docker stop` took (a clean shutdown)
     booted: Optional[float] = None        # seconds from power-on; None: not within the bound
     healthy: Optional[float] = None
@@ -84,9 +85,21 @@ def _since(started: float, what: str, probe, bound: float) -> Optional[float]:
     return time.time() - started
 
 
-def reboot(bed, role: str, bound: float = 300) -> Reboot:
-    result = Reboot(role)
+def refuse_new_connections(bed, role: str) -> None:
+    """What a drain before the shutdown would do (djscale has none, see --drain): new
+    connections to the app's ports are answered with a reset (nginx then tries the next
+    server whatever the method: nothing was sent), accepted ones finish."""
+    for port in APP_PORTS:
+        bed.run_in(role, f"iptables -I DOCKER-USER -p tcp -m conntrack --ctstate NEW "
+                   f"--ctorigdstport {port} --ctdir ORIGINAL -j REJECT --reject-with tcp-reset")
+
+
+def reboot(bed, role: str, bound: float = 300, drain: float = 0) -> Reboot:
+    result = Reboot(role, drain=drain)
     container = bed.app_container(role)
+    if drain:  # the rules go with the network namespace at the reboot
+        refuse_new_connections(bed, role)
+        time.sleep(drain)
     result.shutdown, power_on = reboot_host(bed.engine, role)
 
     def system_up():
@@ -116,12 +129,13 @@ def reboot(bed, role: str, bound: float = 300) -> Reboot:
     return result
 
 
-def measure(bed, workers: int = 4, steady: float = 30, after: float = 10
+def measure(bed, workers: int = 4, steady: float = 30, after: float = 10, drain: float = 0
             ) -> tuple[UnderLoad, Reboot]:
     role = bed.apps[0]
     before = firewall_state(bed, role)
     result: list[Reboot] = []
-    run = under_load(bed, lambda: result.append(reboot(bed, role)), workers=workers,
+    run = under_load(bed, lambda: result.append(reboot(bed, role, drain=drain)),
+                     workers=workers,
                      before=steady, after=after)
     (outcome,) = result
     outcome.before, outcome.after = before, firewall_state(bed, role)
@@ -143,7 +157,9 @@ def rows(run: UnderLoad, outcome: Reboot) -> list[Row]:
     else:
         intact = ("yes (ufw active, same rules and DOCKER-USER chain; app ports closed to "
                   "the client and the database host, open to the proxy)")
-    return [Row(f"app host reboot ({outcome.role}: clean shutdown "
+    drained = (f"new connections refused {outcome.drain:.0f} s before, "
+               if outcome.drain else "")
+    return [Row(f"app host reboot ({outcome.role}: {drained}clean shutdown "
                 f"{seconds(outcome.shutdown)}, then power-on)",
                 f"systemd up {_when(outcome.booted)}, app container healthy "
                 f"{_when(outcome.healthy)}, served through the proxy {_when(outcome.served)} "
@@ -156,8 +172,11 @@ def main(argv: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--drain", type=float, default=0,
+                        help="refuse new connections to the app's ports this many seconds "
+                             "before the shutdown (an experiment: djscale does not)")
     args = parser.parse_args(argv)
-    run, outcome = measure(the_bed(), args.workers, args.seconds)
+    run, outcome = measure(the_bed(), args.workers, args.seconds, drain=args.drain)
     print_stats([(name, run.phase(name)) for name in PHASES])
     for what in FIREWALL:
         if outcome.before.get(what) != outcome.after.get(what):

@@ -62,8 +62,8 @@ def test_pg_restart_row_counts_from_the_restart_on_with_its_error_window():
     assert pg_restart.rows(measured) == [Row(
         "PostgreSQL restart under load (`systemctl restart postgresql`, 2.5 s, and 30 s "
         "after)",
-        "error window 2.50 s (the last failed request ended 0.500 s after the restart "
-        "returned); p99 1.00 s, max 1.00 s", 3, "2 (GET 1, POST 1)")]
+        "error window 2.50 s (from +0.50 s to +3.00 s into the restart); p99 1.00 s, "
+        "max 1.00 s", 3, "2 (GET 1, POST 1)")]
 
 
 def test_pg_restart_row_without_failures():
@@ -104,6 +104,11 @@ def test_reboot_rows():
                            firewall=["ufw is not active"])
     assert reboot.rows(measured, broken)[0].measured.endswith(
         "firewall intact: NO: ufw is not active")
+    drained = reboot.Reboot("app1", drain=3, shutdown=3.2, booted=4.5, healthy=12.25,
+                            served=14.0)
+    assert reboot.rows(measured, drained)[0].benchmark == (
+        "app host reboot (app1: new connections refused 3 s before, clean shutdown 3.20 s, "
+        "then power-on)")
     never = reboot.Reboot("app1", shutdown=3.2, booted=4.5)
     assert reboot.rows(measured, never)[0].measured == (
         "systemd up 4.50 s, app container healthy not within 300 s, served through the proxy "
