@@ -115,7 +115,8 @@ def under_load(bed, event: Callable[[], object], *, workers: int = 4, before: fl
 def failures(run: UnderLoad, most: int = 20) -> list[str]:
     """The failed requests, each with its start relative to the event's (`+1.25 s`)."""
     failed = [r for r in run.requests if not r.ok]
-    lines = [f"failed: {r.method} got {r.status} after {r.seconds:.3f}s, started "
+    lines = [f"failed: {r.method} got {r.status} (curl exit {r.curl_exit}) after "
+             f"{r.seconds:.3f}s, started "
              f"{r.started - run.marks[1]:+.2f}s from the event" for r in failed[:most]]
     if len(failed) > most:
         lines.append(f"... and {len(failed) - most} more failed")

@@ -16,14 +16,14 @@ def req(started: float, seconds: float = 0.1, ok: bool = True, method: str = "GE
 
 
 def test_the_workers_log_is_read_in_start_order():
-    log = ("POST 403 0.052 1700000001.5 1\n"
-           "GET 200 0.031 1700000000.25 1\n"
+    log = ("POST 403 0.052 1700000001.5 1 0\n"
+           "GET 200 0.031 1700000000.25 1 0\n"
            "\n"
-           "GET 000 15.001 1700000002.0 0\n")
+           "GET 000 15.001 1700000002.0 0 28\n")
     requests = parse_log(log)
     assert requests == [Request("GET", "200", 0.031, 1700000000.25, True),
                         Request("POST", "403", 0.052, 1700000001.5, True),
-                        Request("GET", "000", 15.001, 1700000002.0, False)]
+                        Request("GET", "000", 15.001, 1700000002.0, False, 28)]
     assert requests[2].ended == pytest.approx(1700000017.001)
     assert tally(requests) == (2, 1)
 
@@ -69,3 +69,15 @@ def test_phases_are_cut_by_start_time_around_the_event():
     assert [r.started for r in run.in_phase("during")] == [105.0, 107.0, 109.99]
     assert [r.started for r in run.in_phase("after")] == [110.0, 114.0]
     assert run.phase("during").requests == 3 and run.phase("during").rps == 0.6
+
+
+def test_failures_are_listed_with_curls_reason_and_their_time_from_the_event():
+    from bench.load import failures
+
+    requests = [req(100.0), Request("POST", "000", 0.006, 111.5, False, 16),
+                *(req(112.0 + i, ok=False, status="502") for i in range(3))]
+    run = UnderLoad(requests, (100.0, 110.0, 120.0, 130.0), workers=4)
+    assert failures(run, most=2) == [
+        "failed: POST got 000 (curl exit 16) after 0.006s, started +1.50s from the event",
+        "failed: GET got 502 (curl exit 0) after 0.100s, started +2.00s from the event",
+        "... and 2 more failed"]

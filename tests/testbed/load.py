@@ -32,9 +32,10 @@ while [ ! -e /tmp/{marker}.stop ] && [ $SECONDS -lt $end ] && [ $n -lt {max_requ
   out=$(curl -s -o /dev/null -w '%{{http_code}} %{{time_total}}' --max-time {max_time} \
         --cacert {pebble_root} -X $method \
         --resolve {domain}:443:{proxy} "https://{domain}/mydb/?{marker}={worker}-$n")
+  curl_exit=$?
   set -- $out
   ok=0; [ "$1" = $want ] && ok=1
-  echo "$method $1 $2 $started $ok" >> /tmp/{marker}-{worker}.log
+  echo "$method $1 $2 $started $ok $curl_exit" >> /tmp/{marker}-{worker}.log
 done
 touch /tmp/{marker}-{worker}.done
 """
@@ -47,6 +48,7 @@ class Request:
     seconds: float
     started: float  # epoch seconds
     ok: bool
+    curl_exit: int = 0  # curl's exit status: why there was no answer (7 refused, 28 timed out...)
 
     @property
     def ended(self) -> float:
@@ -54,13 +56,15 @@ class Request:
 
 
 def parse_log(text: str) -> list[Request]:
-    """The workers' log lines (`method status seconds started ok`), in start order."""
+    """The workers' log lines (`method status seconds started ok curl-exit`), in start
+    order."""
     requests = []
     for line in text.splitlines():
         if not line.strip():
             continue
-        method, status, seconds, started, ok = line.split()
-        requests.append(Request(method, status, float(seconds), float(started), ok == "1"))
+        method, status, seconds, started, ok, curl_exit = line.split()
+        requests.append(Request(method, status, float(seconds), float(started), ok == "1",
+                                int(curl_exit)))
     return sorted(requests, key=lambda r: r.started)
 
 
@@ -108,8 +112,8 @@ class Load:
         """The failed requests (method, status, seconds), the last ones; and the app
         containers' last error lines (a 500's exception)."""
         failed = [r for r in self.requests if not r.ok]
-        text = "\n".join(f"{r.method} got {r.status} after {r.seconds:.3f}s"
-                         for r in failed[-20:])
+        text = "\n".join(f"{r.method} got {r.status} (curl exit {r.curl_exit}) after "
+                         f"{r.seconds:.3f}s" for r in failed[-20:])
         for app in self.bed.apps:
             text += f"\n--- {app}:\n" + self.bed.sudo(app, (
                 "for c in $(docker ps -aq --filter label=djscale.container=djscale-app); do "
