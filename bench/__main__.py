@@ -19,6 +19,7 @@ import platform
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from tests.testbed import bed as testbed
 from tests.testbed import layout
@@ -39,9 +40,13 @@ def _rows(text: str) -> list[str]:
     return rows
 
 
+def _lines(path: str) -> list[str]:
+    return [line for line in Path(path).read_text().splitlines() if ":" in line]
+
+
 def _machine(bed=None, workers: int = 0, phase: float = 0) -> str:
-    meminfo = dict(line.split(":", 1) for line in open("/proc/meminfo"))
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+    meminfo = dict(line.split(":", 1) for line in _lines("/proc/meminfo"))
+    cpu = next((line.split(":", 1)[1].strip() for line in _lines("/proc/cpuinfo")
                 if line.startswith("model name")), platform.machine())
     kw = {}
     if bed is not None:
@@ -53,7 +58,7 @@ def _machine(bed=None, workers: int = 0, phase: float = 0) -> str:
     return machine_line(cores=os.cpu_count() or 0, cpu=cpu,
                         mem_bytes=int(meminfo["MemTotal"].split()[0]) * 1024,
                         kernel=platform.release(),
-                        load=" ".join(open("/proc/loadavg").read().split()[:3]),
+                        load=" ".join(Path("/proc/loadavg").read_text().split()[:3]),
                         when=when, **kw)
 
 
@@ -94,7 +99,7 @@ def main(argv: list[str]) -> int:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             measured.setdefault(name, []).append(Row(name, f"not measured: {first[:300]}"))
 
-    bed, machine = None, ""
+    bed, machine = None, "" if on_bed else _machine()  # with the bed: once it is up
     try:
         if on_bed and args.fresh_bed:
             testbed.up(app_count=args.apps, suite=args.suite)
@@ -121,7 +126,7 @@ def main(argv: list[str]) -> int:
     if "mocks" in selected:
         run("mocks", lambda: mocks.rows(mocks.measure()))
 
-    text = (machine or _machine()) + "\n\n" + markdown_table(
+    text = machine + "\n\n" + markdown_table(
         [row for name in ROWS for row in measured.get(name, [])])
     print("\n" + text)
     if args.out:
