@@ -126,7 +126,7 @@ def main(argv: list[str]) -> int:
     if "mocks" in selected:
         run("mocks", lambda: mocks.rows(mocks.measure()))
 
-    text = machine + "\n\n" + markdown_table(
+    text = (machine or _machine()) + "\n\n" + markdown_table(
         [row for name in ROWS for row in measured.get(name, [])])
     print("\n" + text)
     if args.out:
