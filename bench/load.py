@@ -1,85 +1,133 @@
-"""Client load for the benchmarks: `workers` loops in the bed's client (the internet), each
-sending GET and POST in turn to the site, a new TLS connection per request, every request
-recorded (method, status, seconds, the wall-clock second it started). Needs the bed up and
-deployed (`python -m tests.testbed up && python -m tests.testbed deploy`)."""
+"""What the benchmarks do with the bed's client load (tests/testbed/load.py: GETs and POSTs
+in turn, a new TLS connection each, bounded in time and count, to the bed's proxy only): run
+it around an event, cut it into phases, and sum each phase up. Everything but `under_load`
+is pure (tests/bench/test_load.py)."""
 from __future__ import annotations
 
-import shlex
 import time
-import uuid
 from dataclasses import dataclass
+from typing import Callable
 
-from tests.testbed import layout
+from tests.testbed.load import Load, Request
 
-WORKER = r"""
-n=0
-while [ ! -e /tmp/{marker}.stop ]; do
-  n=$((n + 1))
-  if [ $((n % 2)) = 0 ]; then method=POST; want=403; else method=GET; want=200; fi
-  started=$(date +%s.%N)
-  out=$(curl -s -o /dev/null -w '%{{http_code}} %{{time_total}}' --max-time 15 \
-        --cacert /tmp/pebble-root.pem -X $method \
-        --resolve {domain}:443:{proxy} "https://{domain}/mydb/?{marker}={worker}-$n")
-  set -- $out
-  ok=0; [ "$1" = $want ] && ok=1
-  echo "$method $1 $2 $started $ok" >> /tmp/{marker}-{worker}.log
-done
-"""
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    status: str
-    seconds: float
-    started: float
-    ok: bool
-
-
-class Load:
-    def __init__(self, bed, workers: int = 4):
-        self.bed, self.workers = bed, workers
-        self.marker = f"bench-{uuid.uuid4().hex[:8]}"
-        bed.fetch_pebble_root()
-        for worker in range(workers):
-            script = WORKER.format(marker=self.marker, worker=worker, domain=layout.DOMAIN,
-                                   proxy=layout.PROXY_ADDRESS)
-            bed.run_in("client", f"nohup bash -c {shlex.quote(script)} >/dev/null 2>&1 &")
-
-    def stop(self) -> list[Request]:
-        self.bed.run_in("client", f"touch /tmp/{self.marker}.stop")
-        time.sleep(16)  # the last requests finish (curl --max-time 15)
-        out = self.bed.run_in("client", f"cat /tmp/{self.marker}-*.log", check=False).stdout
-        requests = []
-        for line in out.splitlines():
-            method, status, seconds, started, ok = line.split()
-            requests.append(Request(method, status, float(seconds), float(started), ok == "1"))
-        return sorted(requests, key=lambda r: r.started)
+__all__ = ["Load", "Request", "Stats", "UnderLoad", "under_load", "summary", "percentile",
+           "error_window", "print_stats"]
 
 
 def percentile(values: list[float], p: float) -> float:
+    """The value below which `p` percent of `values` lie (nearest rank); nan when empty."""
     ordered = sorted(values)
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def summary(label: str, requests: list[Request], seconds: float) -> dict:
+@dataclass(frozen=True)
+class Stats:
+    """One phase of a load: what was sent, what failed (by method), how fast."""
+
+    requests: int
+    failed: int
+    failed_get: int
+    failed_post: int
+    rps: float
+    p50: float
+    p90: float
+    p99: float
+    max: float
+    over_half_second: int
+
+
+def summary(requests: list[Request], seconds: float) -> Stats:
     times = [r.seconds for r in requests]
     failed = [r for r in requests if not r.ok]
-    row = {"label": label, "requests": len(requests), "failed": len(failed),
-           "failed_post": sum(1 for r in failed if r.method == "POST"),
-           "rps": len(requests) / seconds if seconds else float("nan"),
-           "p50": percentile(times, 50), "p90": percentile(times, 90),
-           "p99": percentile(times, 99), "max": max(times, default=float("nan")),
-           "over_0.5s": sum(1 for t in times if t > 0.5)}
-    return row
+    return Stats(
+        requests=len(requests), failed=len(failed),
+        failed_get=sum(1 for r in failed if r.method == "GET"),
+        failed_post=sum(1 for r in failed if r.method == "POST"),
+        rps=len(requests) / seconds if seconds > 0 else float("nan"),
+        p50=percentile(times, 50), p90=percentile(times, 90), p99=percentile(times, 99),
+        max=max(times, default=float("nan")),
+        over_half_second=sum(1 for t in times if t > 0.5))
 
 
-def print_rows(rows: list[dict]) -> None:
-    print(f"{'phase':<22}{'requests':>9}{'failed':>7}{'POST':>5}{'req/s':>8}{'p50 s':>8}"
-          f"{'p90 s':>8}{'p99 s':>8}{'max s':>8}{'>0.5s':>7}")
-    for r in rows:
-        print(f"{r['label']:<22}{r['requests']:>9}{r['failed']:>7}{r['failed_post']:>5}"
-              f"{r['rps']:>8.1f}{r['p50']:>8.3f}{r['p90']:>8.3f}{r['p99']:>8.3f}"
-              f"{r['max']:>8.3f}{r['over_0.5s']:>7}")
+def error_window(requests: list[Request]) -> float:
+    """Seconds from the start of the first failed request to the end of the last one (0 when
+    none failed): how long clients saw errors."""
+    failed = [r for r in requests if not r.ok]
+    if not failed:
+        return 0.0
+    return max(r.ended for r in failed) - min(r.started for r in failed)
+
+
+PHASES = ("before", "during", "after")
+
+
+@dataclass(frozen=True)
+class UnderLoad:
+    """The requests of a load run around an event, and when each part began: the load
+    started, the event started, the event ended, the load stopped (epoch seconds)."""
+
+    requests: list[Request]
+    marks: tuple[float, float, float, float]
+    workers: int
+
+    @property
+    def event_seconds(self) -> float:
+        return self.marks[2] - self.marks[1]
+
+    def _bounds(self, name: str) -> tuple[float, float]:
+        index = PHASES.index(name)
+        return self.marks[index], self.marks[index + 1]
+
+    def in_phase(self, name: str) -> list[Request]:
+        """`before`, `during` (the event) or `after`: the requests started in it."""
+        start, end = self._bounds(name)
+        return [r for r in self.requests if start <= r.started < end]
+
+    def phase(self, name: str) -> Stats:
+        start, end = self._bounds(name)
+        return summary(self.in_phase(name), end - start)
+
+
+def under_load(bed, event: Callable[[], object], *, workers: int = 4, before: float = 30,
+               after: float = 30, event_bound: float = 1800) -> UnderLoad:
+    """Start the load, wait `before` seconds, run `event()`, wait `after` seconds, stop the
+    load. The workers stop by themselves `event_bound` seconds after the phases around the
+    event, whatever happens to this process."""
+    load = Load(bed, workers, seconds=int(before + after + event_bound))
+    try:
+        t0 = time.time()
+        time.sleep(before)
+        t1 = time.time()
+        event()
+        t2 = time.time()
+        time.sleep(after)
+        t3 = time.time()
+    finally:
+        requests = load.stop()
+    run = UnderLoad(requests, (t0, t1, t2, t3), workers)
+    for line in failures(run):
+        print(line, flush=True)
+    return run
+
+
+def failures(run: UnderLoad, most: int = 20) -> list[str]:
+    """The failed requests, each with its start relative to the event's (`+1.25 s`)."""
+    failed = [r for r in run.requests if not r.ok]
+    lines = [f"failed: {r.method} got {r.status} (curl exit {r.curl_exit}) after "
+             f"{r.seconds:.3f}s, started "
+             f"{r.started - run.marks[1]:+.2f}s from the event" for r in failed[:most]]
+    if len(failed) > most:
+        lines.append(f"... and {len(failed) - most} more failed")
+    return lines
+
+
+def print_stats(rows: list[tuple[str, Stats]]) -> None:
+    """Per-phase detail under the table (the scripts' own output)."""
+    print(f"{'phase':<22}{'requests':>9}{'failed':>7}{'GET':>5}{'POST':>5}{'req/s':>8}"
+          f"{'p50 s':>8}{'p90 s':>8}{'p99 s':>8}{'max s':>8}{'>0.5s':>7}")
+    for label, s in rows:
+        print(f"{label:<22}{s.requests:>9}{s.failed:>7}{s.failed_get:>5}{s.failed_post:>5}"
+              f"{s.rps:>8.1f}{s.p50:>8.3f}{s.p90:>8.3f}{s.p99:>8.3f}{s.max:>8.3f}"
+              f"{s.over_half_second:>7}")

@@ -5,12 +5,27 @@ state dir, so a second `deploy_bed()` is a second `pulumi up`, and `down` forget
 """
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 from . import bed, layout
 
 ENGINE_STATE_DIR = layout.STATE_DIR / "engine-state"
+BASE_TEMPLATE = "assets/app/mydb/templates/mydb/base.html"
+
+
+def project_copy(parent: Path, name: str = "project", marker: str | None = None) -> Path:
+    """A copy of the project (its source, not its tests) in `parent`/`name`, to deploy as
+    another release. With `marker`, the site's base template ends with `<!-- marker -->`:
+    a new image (its content hash changes), and every page says which release served it."""
+    project = Path(parent) / name
+    shutil.copytree(bed.PROJECT_DIR, project, ignore=shutil.ignore_patterns(
+        ".git", "__pycache__", ".pytest_cache", "tests", "out", ".testbed"))
+    if marker is not None:
+        base = project / BASE_TEMPLATE
+        base.write_text(base.read_text() + f"<!-- {marker} -->\n")
+    return project
 
 
 def deploy_bed(project_dir: Path = bed.PROJECT_DIR, stack: str = "testbed",

@@ -111,10 +111,7 @@ def prepare_host(engine: DockerEngine, role: str, public_key: str, nameservers: 
             f"cat > {home}/.ssh/authorized_keys && "
             f"chown {user}:{user} {home}/.ssh/authorized_keys && "
             f"chmod 600 {home}/.ssh/authorized_keys", input=public_key + "\n")
-    # A real server's resolver, not Docker's embedded 127.0.0.11 (which nested containers
-    # cannot reach): the machine's upstream nameservers.
-    resolv = "".join(f"nameserver {ns}\n" for ns in nameservers)
-    exec_sh(engine, name, "cat > /etc/resolv.conf", input=resolv)
+    set_resolver(engine, role, nameservers)
     if has_nested_docker(role):
         registry = f"{layout.SERVICE_ADDRESSES['registry']}:{layout.REGISTRY_PORT}"
         # The host's engine puts its containers' cgroups inside the host's own (the machine's
@@ -129,6 +126,28 @@ def prepare_host(engine: DockerEngine, role: str, public_key: str, nameservers: 
                                timeout=15).returncode == 0, 30)
     return exec_sh(engine, name, "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub"
                    ).stdout.strip()
+
+
+def set_resolver(engine: DockerEngine, role: str, nameservers: list[str]) -> None:
+    """A real server's resolver, not Docker's embedded 127.0.0.11 (which nested containers
+    cannot reach): the machine's upstream nameservers."""
+    resolv = "".join(f"nameserver {ns}\n" for ns in nameservers)
+    exec_sh(engine, layout.container_name(role), "cat > /etc/resolv.conf", input=resolv)
+
+
+def reboot_host(engine: DockerEngine, role: str, stop_timeout: int = 120) -> tuple[float, float]:
+    """A clean reboot: systemd shuts the host down (the stop signal, SIGRTMIN+3: every unit
+    stopped), then it boots again, in a new network namespace. Docker writes its own
+    /etc/resolv.conf into a container it starts; a server keeps its own, so the bed's is put
+    back at once. Returns (seconds the shutdown took, epoch of the power-on)."""
+    name = layout.container_name(role)
+    started = time.time()
+    engine.docker("stop", "-t", str(stop_timeout), name, timeout=stop_timeout + 60)
+    shutdown = time.time() - started
+    power_on = time.time()
+    engine.docker("start", name)
+    set_resolver(engine, role, machine_nameservers())
+    return shutdown, power_on
 
 
 def machine_nameservers() -> list[str]:

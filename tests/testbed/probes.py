@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -96,6 +97,11 @@ class Bed:
         slot = self.sudo(role, f"cat {SLOT_STATE_FILE}").stdout.strip()
         assert slot in ("a", "b"), (role, slot)
         return f"{CONTAINER_NAME}-{slot}"
+
+    def upstream_port(self, role: str) -> int:
+        """The host port nginx sends `role`'s requests to (the slot its release runs in)."""
+        conf = self.sudo("proxy", "cat /etc/djscale/nginx/nginx.conf").stdout
+        return int(re.search(rf"server {re.escape(self.address(role))}:(\d+)", conf).group(1))
 
     def app_container_ids(self, role: str) -> list[str]:
         return sorted(self.ssh(role, "sudo docker ps -q --no-trunc").stdout.split())

@@ -4,7 +4,6 @@ any method fails."""
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 
@@ -79,18 +78,18 @@ def test_an_app_host_that_stops_answering_fails_no_request_of_any_method(bed, de
     refused on the proxy itself, and either way the request, not yet sent to anyone, goes to
     the next server. Once the host answers again, the watcher puts it back. How long
     requests wait, and the throughput kept, is measured by bench/host_loss.py."""
-    from .test_70_health_gate import _Load
+    from .load import Load, tally
 
     victim, others = bed.apps[0], bed.apps[1:]
-    server = f"{bed.address(victim)}:{_upstream_port(bed, victim)}"
+    server = f"{bed.address(victim)}:{bed.upstream_port(victim)}"
     rule = f"-s {layout.PROXY_ADDRESS} -j DROP"
     bed.run_in(victim, f"iptables -t raw -I PREROUTING {rule}")
     try:
-        load = _Load(bed)
+        load = Load(bed)
         time.sleep(20)
         watcher = _watch_state(bed)
         chain = bed.sudo("proxy", "iptables -S DJSCALE-UPSTREAM").stdout
-        ok, failed = load.stop()
+        ok, failed = tally(load.stop())
     finally:
         bed.run_in(victim, f"iptables -t raw -D PREROUTING {rule}")
     assert failed == 0 and ok > 20, (ok, failed, load.errors())
@@ -113,9 +112,3 @@ def test_an_app_host_that_stops_answering_fails_no_request_of_any_method(bed, de
 
 def _watch_state(bed) -> dict:
     return json.loads(bed.sudo("proxy", "cat /run/djscale/upstream-watch.json").stdout)
-
-
-def _upstream_port(bed, role: str) -> int:
-    """The host port nginx sends `role`'s requests to (the slot its release runs in)."""
-    conf = bed.sudo("proxy", "cat /etc/djscale/nginx/nginx.conf").stdout
-    return int(re.search(rf"server {re.escape(bed.address(role))}:(\d+)", conf).group(1))

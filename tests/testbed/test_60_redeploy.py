@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
 import uuid
 
@@ -14,8 +13,8 @@ import pytest
 
 from . import layout
 from .bed import PROJECT_DIR
-from .deploy import ENGINE_STATE_DIR, deploy_bed
-from .test_70_health_gate import _Load
+from .deploy import ENGINE_STATE_DIR, deploy_bed, project_copy
+from .load import Load, tally
 
 SUPERUSERS = ("from django.contrib.auth import get_user_model; "
               "print(get_user_model().objects.filter(is_superuser=True).count())")
@@ -131,17 +130,13 @@ def test_a_rollout_under_load_fails_no_request_and_keeps_the_data(bed, first, tm
     old_ids = {app: bed.app_container_ids(app) for app in bed.apps}
     old_image = _running_image(bed, bed.apps[0])
     # a new release: the same program, one template changed (the image's content hash too)
-    project = tmp_path / "project"
-    shutil.copytree(PROJECT_DIR, project, ignore=shutil.ignore_patterns(
-        ".git", "__pycache__", ".pytest_cache", "tests", "out", ".testbed"))
     release = uuid.uuid4().hex[:8]
-    base = project / "assets/app/mydb/templates/mydb/base.html"
-    base.write_text(base.read_text() + f"<!-- release {release} -->\n")
-    load = _Load(bed)
+    project = project_copy(tmp_path, marker=f"release {release}")
+    load = Load(bed)
     try:
         outputs, actions = deploy_bed(project_dir=project, with_actions=True)
     finally:
-        ok, failed = load.stop()
+        ok, failed = tally(load.stop())
     assert failed == 0 and ok > 20, (ok, failed, load.errors())
 
     ran = {a.name: a.type for a in actions if a.kind != "same"}  # triggers: a replace

@@ -16,8 +16,8 @@ from components.render.containers import RELEASES_FILE
 
 from . import layout
 from .bed import PROJECT_DIR, stack_values
-from .deploy import deploy_bed
-from .test_70_health_gate import _Load, _project_copy
+from .deploy import deploy_bed, project_copy
+from .load import Load, tally
 
 pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
 
@@ -53,10 +53,9 @@ def releases(bed, deployed, tmp_path_factory):
     """Release A (the project's source), then release B (A plus a marker), deployed."""
     deploy_bed()  # A: whatever earlier proofs deployed, the project's own source again
     a = _image(bed, bed.apps[0])
-    marker = f"<!-- release B {uuid.uuid4().hex[:8]} -->"
-    project_b = _project_copy(tmp_path_factory.mktemp("b"), "b")
-    base = project_b / "assets/app/mydb/templates/mydb/base.html"
-    base.write_text(base.read_text() + marker + "\n")
+    label = f"release B {uuid.uuid4().hex[:8]}"
+    marker = f"<!-- {label} -->"
+    project_b = project_copy(tmp_path_factory.mktemp("b"), "b", marker=label)
     deploy_bed(project_dir=project_b)
     b = _image(bed, bed.apps[0])
     assert a != b and {_image(bed, app) for app in bed.apps} == {b}
@@ -81,12 +80,12 @@ def test_a_pinned_image_no_server_holds_fails_at_the_first_server(bed, releases)
 def test_rollback_to_previous_under_load_fails_no_request_and_builds_nothing(bed, releases):
     a, b = releases["a"], releases["b"]
     created = _created(bed, a)
-    load = _Load(bed)
+    load = Load(bed)
     try:
         outputs, actions = deploy_bed(project_dir=releases["project_b"], with_actions=True,
                                       changes=_release(bed, "previous"))
     finally:
-        ok, failed = load.stop()
+        ok, failed = tally(load.stop())
     assert failed == 0 and ok > 20, (ok, failed, load.errors())
 
     kinds: dict[str, set[str]] = {}  # a replace is recorded as replace + delete

@@ -12,7 +12,7 @@ import pytest
 from . import layout
 from .bed import stack_values
 from .deploy import deploy_bed
-from .test_70_health_gate import _Load
+from .load import Load, tally
 
 pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
 
@@ -27,12 +27,12 @@ def test_removing_the_middle_app_server_touches_only_what_named_it(bed, deployed
     ssh = stack_values(bed.state)["ssh"]  # its pinned host key goes with it
     ssh["hostKeys"] = {a: k for a, k in ssh["hostKeys"].items() if a != bed.address(gone)}
 
-    load = _Load(bed)
+    load = Load(bed)
     try:
         outputs, actions = deploy_bed(with_actions=True,
                                       changes={"appServers": servers, "ssh": ssh})
     finally:
-        ok, failed = load.stop()
+        ok, failed = tally(load.stop())
     assert failed == 0 and ok > 0, (ok, failed, load.errors())
 
     order = [(a.kind, a.name) for a in actions]
