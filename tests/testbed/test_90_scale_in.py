@@ -36,13 +36,17 @@ def test_removing_the_middle_app_server_touches_only_what_named_it(bed, deployed
     assert failed == 0 and ok > 0, (ok, failed, load.errors())
 
     order = [(a.kind, a.name) for a in actions]
-    upstream = order.index(("update", "proxy-nginx-tls-conf")) if (
-        "update", "proxy-nginx-tls-conf") in order else order.index(
-        ("replace", "proxy-nginx-tls-conf"))
+
+    def ran(name: str) -> int:
+        """Where `name` ran again: an update, or a replace (a changed trigger)."""
+        return next(i for i, (kind, step) in enumerate(order)
+                    if step == name and kind in ("update", "replace"))
+
+    upstream = ran("proxy-nginx-tls-conf")
     teardown = order.index(("delete", f"{gone}-teardown"))
     assert upstream < teardown, order  # out of the upstream before its container went
     for revoke in ("db-pg-hba-revoke", "db-firewall-revoke"):  # and before its DB access
-        assert upstream < order.index(("update", revoke)), order
+        assert upstream < ran(revoke), order
     assert {name for kind, name in order if kind == "delete"} >= {
         f"{gone}-teardown", f"{gone}-start", f"{gone}-retire", f"{gone}-image",
         f"{gone}-env-file"}
