@@ -503,14 +503,15 @@ def test_logs_follow_until_interrupted(site, hosts, tmp_path):
                 if stream in ready:
                     lines.append(stream.readline())
         os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=20)
+        # both pipes drained while it stops (its ssh sessions are given 5 s each to end)
+        rest, rest_errors = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 130
+    assert process.returncode == 130, (seen, rest, errors, rest_errors)
     assert seen[:2] == ["app1 | 2026-11-20T10:00:03.000000001Z app1 third\n",
                         "app1 | 2026-11-20T10:00:09.000000001Z app1 later\n"]
-    assert "".join(errors) + process.stderr.read() == (
+    assert "".join(errors) + rest_errors == (
         "djscale ops: app3 (10.78.0.23:22): unreachable: ssh: connect to host 10.78.0.23 "
         "port 22: Connection refused\n")
     assert docker_calls(site.root("app1"))[-1] == [
