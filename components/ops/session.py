@@ -136,8 +136,12 @@ class Session:
         for thread in threads:
             thread.start()
         try:
+            # Joined with a timeout: the kernel may hand the operator's SIGINT to any thread,
+            # and Python runs signal handlers in the main thread only when it wakes; blocked
+            # in a plain join on a reader that never ends (`logs -f`), it would never wake.
             for thread in threads:
-                thread.join()
+                while thread.is_alive():
+                    thread.join(0.2)
             return [Result(host, process.wait(), stderr=errors.get(host.name, ""))
                     for host, process in processes]
         finally:

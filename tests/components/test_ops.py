@@ -655,3 +655,36 @@ def test_hosts_behind_a_bastion(site, tmp_path):
                  env={KEY_ENV: "not a key"})
     assert result.returncode == 2 and "ssh-add refused the key" in result.stderr
     assert "not a key" not in result.stderr  # the key is never shown
+
+
+def test_an_interrupt_handed_to_a_reader_thread_still_stops_a_stream():
+    """The kernel may deliver the operator's SIGINT to any thread; Python runs the handler
+    only in the main thread, once it wakes. `logs -f` streams from hosts that never end, so
+    a main thread blocked in a plain join never woke (CI once hung here): it must wake on
+    its own and raise KeyboardInterrupt, stopping every ssh."""
+    import threading
+
+    from components.ops.session import Session
+    from components.ops.stack import OpsHost
+
+    class Local(Session):  # the streams are local processes that never end
+        env = dict(os.environ)
+
+        def argv(self, host, remote, *, tty=False):
+            return ["sleep", "60"]
+
+    host = OpsHost("app1", "app", None, {"host": "10.0.0.21", "port": 22})
+    session = Local([host], "unused")
+    before = set(threading.enumerate())
+
+    def interrupt_a_reader():
+        time.sleep(0.5)
+        reader = next(t for t in threading.enumerate()
+                      if t not in before and t is not threading.current_thread())
+        signal.pthread_kill(reader.ident, signal.SIGINT)
+
+    started = time.monotonic()
+    threading.Thread(target=interrupt_a_reader, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        session.stream([(host, "ignored")], lambda host, line: None)
+    assert time.monotonic() - started < 60  # stopped it: did not wait for its end
