@@ -49,6 +49,7 @@ from pathlib import Path
 CHAIN = "DJSCALE-UPSTREAM"
 MARK = 0x646A  # "dj": the probes' firewall mark, exempt from the chain's rules
 SO_MARK = getattr(socket, "SO_MARK", 36)  # Linux; the constant is in Python 3.12+ only
+STATE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"  # the state's "checked" (ops status reads it)
 _UPSTREAM = re.compile(r"^\s*upstream\s+djscale_app\s*\{(.*?)^\s*\}", re.M | re.S)
 _SERVER = re.compile(r"^\s*server\s+(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})\b", re.M)
 
@@ -172,7 +173,7 @@ def _name(server: Server) -> str:
 
 
 def _write_state(path: Path, servers: list[Server], refused: set[Server]) -> None:
-    state = {"checked": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    state = {"checked": time.strftime(STATE_TIME_FORMAT),
              "servers": [_name(s) for s in servers],
              "out": sorted(_name(s) for s in refused)}
     tmp = path.with_name(path.name + ".tmp")

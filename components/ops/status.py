@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 
 from components.config import StackConfig
 from components.render.releases import parse_records, previous_release
+from components.upstream_watch import STATE_TIME_FORMAT
 
 from .logs import parse_time
 from .session import Result
@@ -338,7 +339,7 @@ def _report_watcher(report: HostReport, watcher: Optional[Probed], now: datetime
         return
     try:
         state = json.loads("\n".join(watcher.lines))
-        checked = datetime.strptime(state["checked"], "%Y-%m-%dT%H:%M:%S%z")
+        checked = datetime.strptime(state["checked"], STATE_TIME_FORMAT)
         out = list(state["out"])
     except (ValueError, KeyError, TypeError):
         report.say("upstream watcher: state not read", problem=True)
