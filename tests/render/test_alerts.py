@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 
 import pytest
 
-from components.render.alerts import (ALERT_SCRIPT_PATH, render_alert_script,
+from components.render.alerts import (ALERT_SCRIPT_PATH, LAST_LINE_POLL_MS,
+                                      LAST_LINE_WAIT_MS, render_alert_script,
                                       render_alert_unit, systemd_exec_path, unit_hooks)
 from tests.render.conftest import assert_golden, check_shell
 from tests.render.stubs import calls, make_stubs, run_sandboxed
 
 UNIT = "djscale-certbot-renew.service"
 TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+FINAL = "djscale: certbot renew failed (its output is above)"
+POLL_MS, WAIT_MS = 100, 500  # the scripts run here wait 5 polls of 0.1 s for the final line
 
 
 def test_alert_script(tmp_path):
@@ -22,6 +26,24 @@ def test_alert_script(tmp_path):
     assert_golden("alert.sh", script)
     check_shell(script, tmp_path)
     assert "state_dir=/var/lib/djscale/alerts\n" in script
+    # a failure waits for the run's final line every 0.5 s, 10 s in all
+    assert (LAST_LINE_POLL_MS, LAST_LINE_WAIT_MS) == (500, 10_000)
+    assert "\nlast_line_poll=0.500\nlast_line_rereads=20\n" in script
+
+
+@pytest.mark.parametrize("poll_ms, wait_ms, rendered", [
+    (100, 500, "\nlast_line_poll=0.100\nlast_line_rereads=5\n"),
+    (300, 1000, "\nlast_line_poll=0.300\nlast_line_rereads=4\n"),  # the wait is not cut
+    (1500, 0, "\nlast_line_poll=1.500\nlast_line_rereads=0\n"),  # one read, no wait
+])
+def test_the_wait_for_the_final_line_is_whole_polls(poll_ms, wait_ms, rendered):
+    assert rendered in render_alert_script(last_line_poll_ms=poll_ms, last_line_wait_ms=wait_ms)
+
+
+@pytest.mark.parametrize("poll_ms, wait_ms", [(0, 1000), (-1, 1000), (500, -1)])
+def test_a_wait_without_a_bound_is_refused(poll_ms, wait_ms):
+    with pytest.raises(ValueError):
+        render_alert_script(last_line_poll_ms=poll_ms, last_line_wait_ms=wait_ms)
 
 
 def test_alert_unit_text_and_systemd_accepts_it(tmp_path):
@@ -69,18 +91,25 @@ case "$3" in
     ExecMainStatus) echo "${STATUS-1}" ;;
     InvocationID) echo "${INVOCATION-0a1b2c}" ;;
 esac""",
-        # the failed run's output in the journal
+        # the failed run's output in the journal; its final line only from read number
+        # FINAL_FROM_READ on (journald had not read it from the stream before), never when
+        # that is 0 (the unit was killed before it said anything)
         "journalctl": """
 case "$*" in
     *_SYSTEMD_INVOCATION_ID=* | *" -u "*)
-        printf '%s\\n' "Failed to renew certificate www.example.com" "" \\
-            "djscale: certbot renew failed (its output is above)" ;;
+        reads=$(grep -c -e ' _SYSTEMD_INVOCATION_ID=' -e ' -u ' "$STUB_LOG")
+        printf '%s\\n' "Failed to renew certificate www.example.com" ""
+        final_from=${FINAL_FROM_READ-1}
+        if [ "$final_from" -gt 0 ] && [ "$reads" -ge "$final_from" ]; then
+            printf '%s\\n' "djscale: certbot renew failed (its output is above)"
+        fi ;;
 esac""",
         "logger": "",
     })
     state = tmp_path / "alerts"
     return {"bin": bin_dir, "log": log, "state": state,
-            "script": render_alert_script(state_dir=str(state))}
+            "script": render_alert_script(state_dir=str(state), last_line_poll_ms=POLL_MS,
+                                          last_line_wait_ms=WAIT_MS)}
 
 
 def _run(box, *args, env=None):
@@ -99,7 +128,7 @@ result: exit-code \\(exit status 1\\)
 last lines of the run \\(journalctl -u djscale-certbot-renew.service\\):
   Failed to renew certificate www.example.com
   
-  djscale: certbot renew failed \\(its output is above\\)
+  {re.escape(FINAL)}
 """, failed.read_text()), failed.read_text()
     assert oct(failed.stat().st_mode & 0o777) == "0o644"
     assert calls(box["log"]) == [
@@ -109,9 +138,47 @@ last lines of the run \\(journalctl -u djscale-certbot-renew.service\\):
         "journalctl --sync",
         "journalctl -q -o cat -n 20 _SYSTEMD_INVOCATION_ID=0a1b2c",
         f"logger -p daemon.crit -t djscale-alert -- ALERT: {UNIT} failed (exit-code): "
-        f"djscale: certbot renew failed (its output is above); details: {failed}",
+        f"{FINAL}; details: {failed}",
     ]
     assert sorted(p.name for p in box["state"].iterdir()) == ["djscale-certbot-renew.failed"]
+
+
+def _reads(log) -> list[str]:
+    return [c for c in calls(log) if c.startswith("journalctl ")]
+
+
+def test_a_final_line_journald_had_not_read_yet_is_waited_for(box):
+    """The CI failure: the unit's `djscale: ` line reached the journal after the alert
+    started. The alert reads again, each time after --sync, until it is there."""
+    result = _run(box, "failed", UNIT, env={"FINAL_FROM_READ": "3"})
+    assert result.returncode == 0, result.stderr
+    failed = box["state"] / "djscale-certbot-renew.failed"
+    assert failed.read_text().endswith(
+        f"  Failed to renew certificate www.example.com\n  \n  {FINAL}\n"), failed.read_text()
+    assert calls(box["log"])[3:] == [
+        "journalctl --sync", "journalctl -q -o cat -n 20 _SYSTEMD_INVOCATION_ID=0a1b2c",
+    ] * 3 + [f"logger -p daemon.crit -t djscale-alert -- ALERT: {UNIT} failed (exit-code): "
+             f"{FINAL}; details: {failed}"]
+
+
+def test_a_run_without_a_final_line_still_alerts_within_the_bound(box):
+    """A unit killed by a signal or a timeout says nothing at the end: after the bound,
+    the alert goes out with the lines there are."""
+    started = time.monotonic()
+    result = _run(box, "failed", UNIT, env={"FINAL_FROM_READ": "0"})
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert WAIT_MS / 1000 <= took < WAIT_MS / 1000 + 5, took  # the polls' sleeps, no more
+    assert _reads(box["log"]) == [
+        "journalctl --sync", "journalctl -q -o cat -n 20 _SYSTEMD_INVOCATION_ID=0a1b2c",
+    ] * (1 + WAIT_MS // POLL_MS)
+    failed = box["state"] / "djscale-certbot-renew.failed"
+    assert failed.read_text().endswith(
+        "last lines of the run (journalctl -u djscale-certbot-renew.service):\n"
+        "  Failed to renew certificate www.example.com\n"), failed.read_text()
+    assert calls(box["log"])[-1] == (
+        f"logger -p daemon.crit -t djscale-alert -- ALERT: {UNIT} failed (exit-code): "
+        f"Failed to renew certificate www.example.com; details: {failed}")
 
 
 def test_a_unit_systemd_no_longer_knows_still_alerts(box):

@@ -12,6 +12,10 @@
 # <name> is UNIT without ".service"; the files are in state_dir.
 set -euo pipefail
 state_dir=/var/lib/djscale/alerts
+# A failure's lines are read again every last_line_poll seconds, at most last_line_rereads
+# times, until the run's final "djscale: " line is there (below).
+last_line_poll=0.500
+last_line_rereads=20
 
 usage() {
     echo "usage: djscale-alert failed|succeeded UNIT" >&2
@@ -41,18 +45,41 @@ write_state() {
     mv -f "$tmp" "$path"
 }
 
+# The failed run's last lines in the journal: of its invocation, else of the unit by name.
+run_lines() {
+    journalctl --sync >/dev/null 2>&1 || true
+    if [ -n "$invocation" ]; then
+        journalctl -q -o cat -n 20 "_SYSTEMD_INVOCATION_ID=$invocation" || true
+    else
+        journalctl -q -o cat -n 20 -u "$unit" || true
+    fi
+}
+
+last_line() {
+    printf '%s\n' "$1" | grep -v '^[[:space:]]*$' | tail -n 1 || true
+}
+
 case $action in
     failed)
         result=$(systemctl show -p Result --value "$unit" || true)
         status=$(systemctl show -p ExecMainStatus --value "$unit" || true)
         invocation=$(systemctl show -p InvocationID --value "$unit" || true)
-        journalctl --sync 2>/dev/null || true  # the failed run's last lines are written
-        if [ -n "$invocation" ]; then
-            lines=$(journalctl -q -o cat -n 20 "_SYSTEMD_INVOCATION_ID=$invocation" || true)
-        else
-            lines=$(journalctl -q -o cat -n 20 -u "$unit" || true)
-        fi
-        last=$(printf '%s\n' "$lines" | grep -v '^[[:space:]]*$' | tail -n 1 || true)
+        # journald reads a unit's stdout stream asynchronously, and `journalctl --sync`
+        # writes out what journald has read, not what still waits in the stream's socket:
+        # on a loaded machine the run's final line can reach the journal after this starts.
+        # Every djscale unit ends a failure with one line starting "djscale: " (what
+        # failed): read again until the last line is one, for a bounded while. A unit
+        # killed by a signal or a timeout may print none: the alert then says what there
+        # is, a few seconds late but never lost.
+        lines=$(run_lines)
+        last=$(last_line "$lines")
+        rereads=0
+        while [[ $last != "djscale: "* ]] && [ "$rereads" -lt "$last_line_rereads" ]; do
+            sleep "$last_line_poll"
+            lines=$(run_lines)
+            last=$(last_line "$lines")
+            rereads=$((rereads + 1))
+        done
         write_state "$failed" <<STATE
 unit: $unit
 failed at: $now
