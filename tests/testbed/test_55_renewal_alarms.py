@@ -11,7 +11,9 @@
    nothing answers, certbot's requests time out), not stopped: pebble keeps its accounts and
    its root in memory only, so a restarted pebble would refuse certbot's account (every
    later renewal on this bed would fail) and issue from a root the client does not trust.
-   Unpaused, it is the same CA, and the proofs after this one find the bed as it was.
+   Unpaused, it is the same CA, and the proofs after this one find the bed as it was, even
+   when an assertion fails midway: then the proof renews once more before it leaves, so no
+   alert file of its own stays behind.
 2. pebble issues 10-day certificates (acme.CERTIFICATE_DAYS) and the bed's stack warns
    below 7 days (bed.BED_EXPIRY_WARNING_DAYS): the daily check passes there. Deployed with
    the default `acme.expiryWarningDays` (14), the check flags the same certificate (alert
@@ -123,6 +125,22 @@ echo "$(date -u -d "${{start#notBefore=}}" +%s) $(date -u -d "${{end#notAfter=}}
     return int(out[0]), int(out[1])
 
 
+def _renew_again_while_alerted(bed) -> None:
+    """When an assertion failed between the failed renewal and the good one, the renewal's
+    alert file stays on the proxy and the proofs after this one (this file's next, test_78's
+    status) fail on it too. Once the alert unit is done (it may still be waiting for the
+    failed run's last line), one more forced renewal, the CA answering, clears it as the
+    good one would have. Nothing to do when the proof went through."""
+    alert_unit = f"djscale-alert@{RENEW_UNIT}.service"
+    done = (f"! systemctl list-jobs --no-legend | grep -qF {alert_unit} && "
+            f"[ \"$(systemctl show -p ActiveState --value {alert_unit})\" != activating ]")
+    wait_until(f"proxy: {alert_unit} is done",
+               lambda: bed.sudo("proxy", done, check=False).returncode == 0, 90)
+    name = RENEW_UNIT.removesuffix(".service")
+    if bed.sudo("proxy", f"test -e {ALERTS}/{name}.failed", check=False).returncode == 0:
+        _start(bed, RENEW_UNIT)
+
+
 def test_a_failed_renewal_is_an_alert_until_a_renewal_succeeds(bed, deployed):
     before = bed.served_certificate()
     since = _now(bed)
@@ -146,7 +164,10 @@ def test_a_failed_renewal_is_an_alert_until_a_renewal_succeeds(bed, deployed):
         renewed = _start(bed, RENEW_UNIT)  # the same pebble, answering again
         assert renewed.returncode == 0, renewed.stdout + renewed.stderr
     finally:
-        bed.sudo("proxy", UNFORCE)
+        try:
+            _renew_again_while_alerted(bed)  # the CA answers again (the inner finally)
+        finally:
+            bed.sudo("proxy", UNFORCE)
     assert _alert(bed, RENEW_UNIT) == ""
     ok = bed.sudo("proxy", f"cat {ALERTS}/djscale-certbot-renew.ok").stdout
     assert re.fullmatch(f"{TIME}\n", ok), ok
