@@ -37,7 +37,7 @@ app_secrets = AppSecrets(secret_key=pulumi.Output.secret(secret_key.result),
                          app_secrets=secrets.app_secrets)
 
 # A release starts in batches (rollout.batchSize): each batch after the previous one's
-# starts; nginx switches to the new slots once all are up, then the old containers go.
+# starts; the proxy switches to the new slots once all are up, then the old containers go.
 batch = cfg.rollout.servers_per_batch(len(cfg.app_servers))
 app_servers: list[AppServer] = []
 for index, host in enumerate(cfg.app_servers):
@@ -51,9 +51,9 @@ proxy = ProxyHost("proxy", ProxyHostArgs(
     cfg=cfg, ssh=ssh, app_slot_ports={s.host_name: s.slot_port for s in app_servers},
     app_starts=[server.start for server in app_servers]))
 for server in app_servers:
-    server.finish(switched=[proxy.upstream_switched])
+    server.finish(switched=proxy.upstream_switched)
 if not cfg.database.stack:  # a server that left loses its database access after the switch
-    db_host.finish(switched=[proxy.upstream_switched])
+    db_host.finish(switched=proxy.upstream_switched)
 
 pulumi.export("url", proxy.url)
 pulumi.export("proxyAddress", proxy.public_address)

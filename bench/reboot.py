@@ -47,7 +47,7 @@ def firewall_state(bed, role: str) -> dict[str, str]:
 
 def reachability(bed, role: str) -> dict[str, bool]:
     """Each cell that must hold for `role`'s app ports -> whether it does."""
-    address, active = bed.address(role), bed.upstream_port(role)
+    address, active = bed.address(role), bed.slot_port(role)
     cells = {f"client -> {role}:{port} closed": ("client", port, False) for port in APP_PORTS}
     cells.update({f"db -> {role}:{port} closed": ("db", port, False) for port in APP_PORTS})
     cells[f"proxy -> {role}:{active} open"] = ("proxy", active, True)

@@ -3,8 +3,9 @@
 What the proxy receives is its plan (components/plans/proxy.py); this component supplies
 the port each app server's release runs on (their start steps' output) and waits for every
 start: nginx switches to a release, and a new app server joins the upstream, only once it
-is healthy. `upstream_switched` is the step after which nginx routes to the new slots (the
-app servers then retire their old containers).
+is healthy. `upstream_switched` are the steps after which nginx routes to the new slots and
+to exactly the stack's app servers (the app servers then retire their old containers, the
+database forgets the servers that left).
 """
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ class ProxyHost(pulumi.ComponentResource):
                               values=values, peers={"@app-starts": list(args.app_starts)}).apply()
 
         self.container = steps["nginx"]
-        # the TLS config is what nginx serves once there is a certificate (every deploy but
-        # a first one's bootstrap): its activation is the switch
-        self.upstream_switched = steps["nginx-tls-conf"]
+        # the release switch (each server's live slot) and the TLS config, what nginx serves
+        # once there is a certificate (every deploy but a first one's bootstrap): the servers
+        self.upstream_switched = [steps["upstream-slots"], steps["nginx-tls-conf"]]
         self.renewal = steps["renew-enable"]
         self.public_address = pulumi.Output.from_input(cfg.proxy.address)
         self.private_address = pulumi.Output.from_input(cfg.proxy.private_address)

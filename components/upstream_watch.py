@@ -11,12 +11,12 @@ every request nginx picks it for `proxy_connect_timeout` before nginx tries the 
 Requests do not fail, but the surviving servers' throughput drops by that wait.
 
 What it does, every `--interval` seconds: reads the upstream servers of djscale's live
-nginx.conf (`server ADDRESS:PORT ...;` inside `upstream djscale_app`, ports follow the
-release slots) and opens a TCP connection to each, with `--timeout`. A server that fails
-`--failures` probes in a row is *out*: an iptables rule in the chain DJSCALE-UPSTREAM (jumped
-to first from OUTPUT) answers nginx's connections to it with a TCP reset on the proxy itself,
-so nginx's connect fails at once and the request, not yet sent, goes to the next server
-whatever its method: no wait. It is *in* again after `--recoveries` good probes in a row.
+nginx.conf (`server ADDRESS:PORT ...;` inside `upstream djscale_app`; djscale-upstream-slots
+routes each, probes included, to its live release slot) and opens a TCP connection to each,
+with `--timeout`. A server that fails `--failures` probes in a row is *out*: an iptables
+rule in the chain DJSCALE-UPSTREAM (jumped to first from OUTPUT) answers nginx's connections
+to it with a TCP reset on the proxy itself, so nginx's connect fails at once and the
+request, not yet sent, goes to the next server whatever its method: no wait. It is *in* again after `--recoveries` good probes in a row.
 The probes carry a firewall mark (SO_MARK) the rule exempts, so the watcher keeps seeing
 the real server.
 
@@ -136,8 +136,12 @@ def probe_all(servers: list[Server], timeout: float, mark: int = MARK) -> dict[S
 def chain_rules(out: set[Server], mark: int = MARK) -> str:
     """iptables-restore input (--noflush) that makes the chain refuse exactly `out`."""
     lines = ["*filter", f":{CHAIN} - [0:0]"]  # declared: created, or emptied when it exists
+    # Matched on the connection's original destination: djscale-upstream-slots' nat rule
+    # (nat OUTPUT runs before filter OUTPUT) has already rewritten the port nginx asked for
+    # into the live slot's. --ctdir ORIGINAL: the packets nginx sends, never replies.
     for address, port in sorted(out):
-        lines.append(f"-A {CHAIN} -d {address}/32 -p tcp --dport {port} "
+        lines.append(f"-A {CHAIN} -p tcp -m conntrack --ctorigdst {address}/32 "
+                     f"--ctorigdstport {port} --ctdir ORIGINAL "
                      f"-m mark ! --mark {mark:#x} -j REJECT --reject-with tcp-reset")
     return "\n".join(lines + ["COMMIT", ""])
 

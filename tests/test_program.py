@@ -107,8 +107,9 @@ def expected_counts(n_apps: int, backups: bool = True) -> dict[str, int]:
     app_commands = 8 * n_apps + 2
     # install, firewall, maintenance page, command and mode, http conf, nginx, certbot, tls
     # conf, certbot-names, 3 renew files, 2 alert files, 3 expiry-check files, the status
-    # command, enable, teardown; the upstream watcher: python3, program, unit, enable
-    proxy_commands = 25
+    # command, enable, teardown; the upstream watcher: python3, program, unit, enable; the
+    # release switch: program, unit, enable, the map of live slots
+    proxy_commands = 29
     counts = {
         "djscale:index:DatabaseHost": 1,
         "djscale:index:AppServer": n_apps,
@@ -162,7 +163,9 @@ def test_component_steps_have_the_expected_names(deployed):
                  "maintenance-mode", "nginx-http-conf", "nginx", "certbot",
                  "nginx-tls-conf", "certbot-names", "renew-script", "renew-service", "renew-timer",
                  "alert-script", "alert-unit", "expiry-script", "expiry-service",
-                 "expiry-timer", "status-command", "renew-enable", "teardown"):
+                 "expiry-timer", "status-command", "renew-enable", "teardown", "watch-tools",
+                 "watch-program", "watch-service", "watch-enable", "slots-program",
+                 "slots-service", "slots-enable", "upstream-slots"):
         assert f"proxy-{step}" in names
 
 
@@ -201,7 +204,8 @@ def test_one_build_then_release_then_starts_in_batches_then_the_switch_then_reti
         assert not {f"{h}-start" for h in hosts[(index // batch) * batch:]} & deps
         assert f"image={image_id}\n" in plain(start.input("create"))  # the same image
         retire = graph.named(f"{host}-retire")
-        assert {f"{host}-start", "proxy-nginx-tls-conf"} <= graph.deps(retire)
+        assert {f"{host}-start", "proxy-upstream-slots",
+                "proxy-nginx-tls-conf"} <= graph.deps(retire)
         if host != first:  # shipped from the first server through the operator's machine
             ship = graph.named(f"{host}-image")
             assert ship.type == LOCAL and f"{first}-image" in graph.deps(ship)
@@ -235,7 +239,7 @@ def test_a_pinned_release_uploads_and_builds_nothing_and_rolls_out_as_any(tmp_pa
     for host in (first, other):
         assert f"image={image_id}\n" in plain(graph.named(f"{host}-start").input("create"))
         assert "origin=previous" in plain(graph.named(f"{host}-retire").input("create"))
-        assert {f"{host}-start", "proxy-nginx-tls-conf"} <= graph.deps(
+        assert {f"{host}-start", "proxy-upstream-slots", "proxy-nginx-tls-conf"} <= graph.deps(
             graph.named(f"{host}-retire"))
 
 
@@ -303,14 +307,22 @@ def test_the_database_certificate_reaches_every_app_server_and_its_settings(depl
     assert graph.exports["dbCaCert"] == (MOCK_CA_CERT, True, False)
 
 
-def test_proxy_config_lists_each_release_on_its_slot_once_every_start_is_done(deployed):
+def test_proxy_routes_each_release_on_its_slot_once_every_start_is_done(deployed):
+    """The switch is the map of live slots, after every start; nginx.conf lists each server
+    on app.port and waits for the map (a new server joins once it is routed)."""
     _, cfg, graph = deployed
     starts = {f"{h.name}-start" for h in cfg.app_servers}
+    switch = graph.named("proxy-upstream-slots")
+    assert starts <= graph.deps(switch)
+    routes = plain(switch.input("stdin"))
+    for host in cfg.app_servers:  # the mocks' start steps print the second slot's port
+        assert f"\n{host.private_address} {cfg.app.port} {cfg.app.port + 1}\n" in routes
+    assert "djscale-upstream-slots" in plain(switch.input("create"))
     for conf in ("proxy-nginx-tls-conf", "proxy-nginx-http-conf"):
-        assert starts <= graph.deps(graph.named(conf))
+        assert starts | {"proxy-upstream-slots"} <= graph.deps(graph.named(conf))
         text = plain(graph.named(conf).input("stdin"))
-        for host in cfg.app_servers:  # the mocks' start steps print the second slot's port
-            assert f"server {host.private_address}:{cfg.app.port + 1} " in text
+        for host in cfg.app_servers:
+            assert f"server {host.private_address}:{cfg.app.port} " in text
     assert "proxy-nginx-http-conf" in graph.deps(graph.named("proxy-nginx"))
     assert "proxy-nginx" in graph.deps(graph.named("proxy-certbot"))
     assert "proxy-certbot" in graph.deps(graph.named("proxy-nginx-tls-conf"))
@@ -459,8 +471,11 @@ def test_pg_hba_and_nginx_upstreams_list_exactly_the_app_servers(deployed):
     for step in ("proxy-nginx-http-conf", "proxy-nginx-tls-conf"):
         conf = plain(graph.named(step).input("stdin"))
         upstreams = re.findall(r"^\s*server\s+(\d[\d.]+):(\d+)", conf, re.M)
-        # each server on the port of the slot its release started in (the mocks: the second)
-        assert upstreams == [(a, str(cfg.app.port + 1)) for a in apps], step
+        # each server on app.port: the map of live slots routes it (the mocks: the second)
+        assert upstreams == [(a, str(cfg.app.port)) for a in apps], step
+    routes = re.findall(r"^(\d[\d.]+) (\d+) (\d+)$",
+                        plain(graph.named("proxy-upstream-slots").input("stdin")), re.M)
+    assert routes == [(a, str(cfg.app.port), str(cfg.app.port + 1)) for a in apps]
     assert "ssl_certificate" not in plain(graph.named("proxy-nginx-http-conf").input("stdin"))
     assert "ssl_certificate" in plain(graph.named("proxy-nginx-tls-conf").input("stdin"))
 
@@ -792,7 +807,8 @@ def test_no_command_gets_its_previous_output_in_its_environment(deployed):
 def test_only_teardowns_and_undoable_steps_have_a_delete(deployed):
     _, cfg, graph = deployed
     with_delete = {r.name for r in graph.of_type(COMMAND) if r.input("delete")}
-    undoable = {"proxy-renew-enable", "proxy-watch-enable", "db-backup-enable"}
+    undoable = {"proxy-renew-enable", "proxy-watch-enable", "proxy-slots-enable",
+                "db-backup-enable"}
     assert with_delete == {*undoable, "proxy-teardown", "db-backup-teardown",
                            *(f"{h.name}-teardown" for h in cfg.app_servers)}
     # a replacement must not run the old step's delete after the new step's create
@@ -842,6 +858,7 @@ def test_adding_an_app_server_changes_only_its_peers_allow_lists_and_upstreams()
         "db-pg-hba", "db-configure", "db-firewall",  # the DB admits the new address
         "db-pg-hba-revoke", "db-firewall-revoke",  # the exact lists (nothing to remove)
         "proxy-nginx-http-conf", "proxy-nginx-tls-conf",  # nginx balances over it
+        "proxy-upstream-slots",  # on its live slot
     }
 
 
@@ -951,13 +968,16 @@ def test_removing_a_server_renames_nothing_and_touches_only_its_peers():
         "db-pg-hba", "db-configure", "db-firewall",  # staged; the live lists keep it...
         "db-pg-hba-revoke", "db-firewall-revoke",  # ...until these: the database drops it
         "proxy-nginx-http-conf", "proxy-nginx-tls-conf",  # nor does the upstream list it
+        "proxy-upstream-slots",  # nor route it
     }
     # it loses its database access only once nginx no longer sends it requests (a request
     # it still serves may need a new connection); what admits servers does not wait
     for revoke in ("db-pg-hba-revoke", "db-firewall-revoke"):
-        assert "proxy-nginx-tls-conf" in after.deps(after.named(revoke)), revoke
+        assert {"proxy-nginx-tls-conf", "proxy-upstream-slots"} <= after.deps(
+            after.named(revoke)), revoke
     for admit in ("db-configure", "db-firewall"):
-        assert "proxy-nginx-tls-conf" not in after.deps(after.named(admit)), admit
+        assert not {"proxy-nginx-tls-conf", "proxy-upstream-slots"} & after.deps(
+            after.named(admit)), admit
     assert "app1-start" in after.deps(after.named("app3-start"))  # the rollout order
     teardown = before.named("app2-teardown")
     assert plain(teardown.input("connection"))["host"] == "192.0.2.22"
@@ -1002,7 +1022,8 @@ def test_removing_the_first_app_server_makes_the_next_the_builder_and_rolls_the_
         "app3-prune-images",
         "db-pg-hba", "db-configure", "db-firewall",  # staged; app1 is revoked...
         "db-pg-hba-revoke", "db-firewall-revoke",  # ...once nginx no longer routes to it
-        "proxy-nginx-http-conf", "proxy-nginx-tls-conf"}  # nor does the upstream list it
+        "proxy-nginx-http-conf", "proxy-nginx-tls-conf",  # nor does the upstream list it
+        "proxy-upstream-slots"}  # nor route it
     assert "app2-start" in after.deps(after.named("app3-start"))  # in batches, as a release
 
 

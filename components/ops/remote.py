@@ -18,7 +18,9 @@ from components.render.containers import RELEASES_FILE, SLOT_STATE_FILE
 from components.render.images import APP_IMAGE_REPOSITORY
 from components.render.nginx import NGINX_CONF_PATH, NGINX_CONTAINER_NAME
 from components.render.certbot import STATUS_COMMAND_PATH
+from components.render.upstream_slots import SLOTS_MAP_PATH
 from components.render.upstream_watch import WATCH_STATE_PATH
+from components.upstream_slots import CHAIN as SLOTS_CHAIN
 
 SCRIPT_NAME = "djscale-ops"  # $0 of the root scripts (what `ps` shows on the server)
 # Where the database host's backup job records its last successful backup (README,
@@ -244,6 +246,9 @@ def status_probes(role: str) -> list[Probe]:
             Probe("certificate", _unless_missing(STATUS_COMMAND_PATH, STATUS_COMMAND_PATH)),
             Probe("watcher", _unless_missing(WATCH_STATE_PATH, "head", "-c", "4096",
                                              WATCH_STATE_PATH)),
+            Probe("slots", _unless_missing(SLOTS_MAP_PATH, "head", "-c", "65536",
+                                           SLOTS_MAP_PATH)),
+            Probe("slot-rules", words("iptables", "-w", "-t", "nat", "-S", SLOTS_CHAIN)),
         ]
     else:
         raise ValueError(f"unknown role {role!r}")

@@ -2,8 +2,9 @@
 
 Per host: reachable or not (named with the reason), disk use; app servers: the release
 running (image id, slot, port), its health and uptime, the last releases recorded and the
-images held (what a rollback can pin); the proxy: nginx, the upstream nginx routes to
-(checked against each app server's slot), the certificate's expiry and alerts
+images held (what a rollback can pin); the proxy: nginx, the upstream nginx routes to (each
+server through the map of live slots, checked against the slot the server records; the
+map's rules checked to be in force), the certificate's expiry and alerts
 (djscale-certificate-status); the database: PostgreSQL, the last backup's time and size.
 Then which release each app server runs, against the stack's `appImage`. Lines with a
 problem start with `!`; nothing here prints a secret (no environment, no file but the
@@ -19,6 +20,8 @@ from typing import Optional, Sequence
 
 from components.config import StackConfig
 from components.render.releases import parse_records, previous_release
+from components.render.upstream_slots import SLOTS_MAP_PATH
+from components.upstream_slots import MapError, parse_map
 from components.upstream_watch import STATE_TIME_FORMAT
 
 from .logs import parse_time
@@ -27,6 +30,8 @@ from .stack import OpsHost
 
 _SECTION = re.compile(r"^### (.+)$")
 _RC = re.compile(r"^### rc (\d+)$")
+_SLOT_RULE = re.compile(r"^-A DJSCALE-SLOTS -d ([\d.]+)/32 -p tcp -m tcp --dport (\d+) "
+                        r"-j DNAT --to-destination [\d.]+:(\d+)$", re.M)
 _UPSTREAM_SERVER = re.compile(r"^\s*server\s+\[?([0-9a-fA-F.:]+?)\]?:(\d+)\b")
 
 
@@ -142,6 +147,8 @@ class HostReport:
     release: Optional[str] = None  # app servers: the image id nginx's slot runs
     slot: Optional[str] = None
     upstream: Optional[list[tuple[str, int]]] = None  # the proxy: nginx's upstream servers
+    # the proxy: where djscale-upstream-slots sends nginx's connections to (address, port)
+    routes: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def say(self, text: str, problem: bool = False) -> None:
         self.lines.append(("! " if problem else "  ") + text)
@@ -223,6 +230,7 @@ def _report_proxy(report: HostReport, probes: dict[str, Probed], now: datetime) 
                            (_UPSTREAM_SERVER.match(line) for line in upstream.lines) if m]
     else:
         report.say("upstream: nginx.conf not read", problem=True)
+    _report_slots(report, probes.get("slots"), probes.get("slot-rules"))
     _report_watcher(report, probes.get("watcher"), now)
     certificate = probes.get("certificate")
     if certificate is None or certificate.rc == 127:
@@ -267,10 +275,37 @@ def _report_database(report: HostReport, probes: dict[str, Probed], now: datetim
     report.say("last backup " + ", ".join(parts))
 
 
+def _report_slots(report: HostReport, slots: Optional[Probed],
+                  rules: Optional[Probed]) -> None:
+    """The map of live release slots (djscale-upstream-slots), and whether the rules in
+    force are that map (a proxy rebooted without its unit would route to app.port)."""
+    if slots is None or slots.rc == 127:  # a proxy djscale set up before the map existed
+        return
+    try:
+        routes = parse_map("\n".join(slots.lines)) if slots.ok else None
+    except MapError as err:
+        routes, reason = None, str(err)
+    else:
+        reason = "not read"
+    if routes is None:
+        report.say(f"release slots: {SLOTS_MAP_PATH} {reason}", problem=True)
+        return
+    report.routes = {(address, port): slot for address, port, slot in routes}
+    if rules is not None and rules.ok:
+        in_force = set(_SLOT_RULE.findall("\n".join(rules.lines)))
+        wanted = {(a, str(p), str(s)) for a, p, s in routes}
+        if in_force != wanted:
+            report.say("release slots: the rules in force are not the map "
+                       "(sudo systemctl restart djscale-upstream-slots)", problem=True)
+    elif rules is not None:
+        report.say("release slots: no rules in force (sudo systemctl restart "
+                   "djscale-upstream-slots)", problem=bool(routes))
+
+
 def upstream_lines(cfg: StackConfig, proxy: HostReport,
                    apps: Sequence[HostReport]) -> list[tuple[str, bool]]:
-    """(text, problem) for each upstream server nginx has, checked against the slot each
-    app server records."""
+    """(text, problem) for each upstream server nginx has, routed (the proxy's map of live
+    slots) to a port checked against the slot each app server records."""
     by_address = {report.host.config.private_address: report for report in apps}
     lines = []
     upstream = proxy.upstream or []
@@ -284,9 +319,11 @@ def upstream_lines(cfg: StackConfig, proxy: HostReport,
                           False))
             continue
         expected = cfg.app.port + (1 if app.slot == "b" else 0)
-        lines.append((f"upstream {address}:{port} ({app.host.name}, slot {app.slot})"
-                      + ("" if port == expected else f": but its slot is on port {expected}"),
-                      port != expected))
+        routed = proxy.routes.get((address, port), port)
+        lines.append((f"upstream {address}:{port} ({app.host.name}, slot {app.slot}"
+                      + (f", routed to {routed})" if routed != port else ")")
+                      + ("" if routed == expected else f": but its slot is on port {expected}"),
+                      routed != expected))
     listed = {address for address, _ in upstream}
     missing = [app.host.name for app in apps if app.host.config.private_address not in listed]
     if missing:

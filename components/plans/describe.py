@@ -197,6 +197,6 @@ def _rerun_default(item: Item) -> str:
 
 def _peer(name: str, host: str) -> str:
     peers = {"@release": "app1-release", "@image": "app1-image",
-             "@batch": "the previous batch's appK-start", "@switched": "proxy-nginx-tls-conf",
+             "@batch": "the previous batch's appK-start", "@switched": "proxy-upstream-slots, proxy-nginx-tls-conf",
              "@app-starts": "every appK-start"}
     return peers.get(name, f"{host}-{name}")

@@ -1,7 +1,10 @@
 """The proxy's plan: nginx load-balancing the app servers, with a Let's Encrypt certificate.
 
 Docker and the firewall -> maintenance mode's page, switch and deploy-time state ->
-HTTP-only nginx.conf (only while there is no certificate: it serves the ACME webroot) ->
+djscale-upstream-watch (`nginx.hostChecks`): python3, the program and its unit, and the
+step that restarts it: it probes the servers of the live nginx.conf and refuses nginx's
+connections, on the proxy, to one that stopped answering (components/upstream_watch.py) ->
+the release switch (below) -> HTTP-only nginx.conf (only while there is no certificate: it serves the ACME webroot) ->
 the nginx container (host network; the config *directory* is
 mounted, so a swapped file is seen without a new container; re-created only when its
 settings or image change) -> `certbot certonly --webroot` (a no-op while the certificate is
@@ -9,23 +12,25 @@ valid) -> the TLS nginx.conf (staged, `nginx -t`, swapped in, reloaded, never re
 the certificate issued again when its names changed (domainAliases: the live TLS config
 answers every name's challenge) -> renewal script, service and timer; djscale's alert unit
 and script; the daily check of the certificate nginx serves (script, service, timer) and the
-operator's status command; both timers enabled. A failed renewal or check raises the alert (components/render/alerts.py).
-Then djscale-upstream-watch (`nginx.hostChecks`): python3, the program and its unit, and the
-step that restarts it: it probes the servers of the live nginx.conf and refuses nginx's
-connections, on the proxy, to one that stopped answering (components/upstream_watch.py).
-When the proxy leaves the stack, its nginx container goes and the timers stop; certificates
+operator's status command; both timers enabled. A failed renewal or check raises the
+alert (components/render/alerts.py). When the proxy leaves the stack, its nginx container goes and the timers stop; certificates
 stay.
 
-Both nginx.conf items wait for `@app-starts` (every app server's start step) and list each
-server on the port its release runs on (the deploy value `port@<server>`, the start step's
-output): nginx switches to a new release once it is healthy everywhere; a new app
-server joins the upstream only once it is healthy.
+nginx.conf lists every app server on `app.port`, whatever slot its release runs in: the
+release switch is `upstream-slots`, the map of each server's live slot (the deploy value
+`port@<server>`, its start step's output), applied on the proxy as iptables rules that send
+each new connection nginx opens to the live slot (components/upstream_slots.py): no nginx
+reload, so no client connection is dropped by one. It waits for `@app-starts` (every app
+server's start step): nginx switches to a new release once it is healthy everywhere. Both
+nginx.conf items wait for it and for `@app-starts` too: a new app server joins the upstream
+only once it is healthy and routed; a change of the servers themselves (one added or
+removed) is an nginx.conf change, and reloads nginx.
 """
 from __future__ import annotations
 
 from components.config import StackConfig
 from components.render import (alerts, certbot, containers, firewall, maintenance, nginx,
-                               packages, upstream_watch)
+                               packages, upstream_slots, upstream_watch)
 
 from .docker_host import docker_host_items
 from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown
@@ -33,8 +38,8 @@ from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown
 
 def proxy_plan(cfg: StackConfig) -> HostPlan:
     items: list[Item] = [*docker_host_items(cfg, firewall.proxy_rules(cfg), "proxy"),
-                         *_maintenance(cfg), *_serve_http(cfg), *_certificate(cfg),
-                         *_renewal(cfg), *_host_checks(cfg)]
+                         *_maintenance(cfg), *_host_checks(cfg), *_switch(cfg),
+                         *_serve_http(cfg), *_certificate(cfg), *_renewal(cfg)]
     return HostPlan(cfg.proxy.name, "proxy", tuple(items))
 
 
@@ -43,12 +48,51 @@ def slot_port_value(server: str) -> str:
     return f"port@{server}"
 
 
-def _upstream(cfg: StackConfig, tls: bool) -> Deferred:
-    """nginx.conf with each app server on the port of the slot its release runs in."""
+def _upstream(cfg: StackConfig, tls: bool) -> str:
+    """nginx.conf with each app server on `app.port` (the slots are the switch's business)."""
+    return nginx.render_nginx_conf(
+        cfg, [(host.private_address, cfg.app.port) for host in cfg.app_servers], tls=tls)
+
+
+def _switch(cfg: StackConfig) -> list[Item]:
+    """The release switch: each app server's live slot, routed on the proxy."""
     names = tuple(slot_port_value(host.name) for host in cfg.app_servers)
-    return Deferred(lambda values: nginx.render_nginx_conf(
-        cfg, [(host.private_address, int(values[name]))
-              for host, name in zip(cfg.app_servers, names)], tls=tls), names)
+    routes = Deferred(lambda values: upstream_slots.render_slots_map(
+        [(host.private_address, cfg.app.port, int(values[name]))
+         for host, name in zip(cfg.app_servers, names)]), names)
+    files = [
+        File("slots-program", after=("watch-tools",), path=upstream_slots.SLOTS_PROGRAM_PATH,
+             mode="0755", content=upstream_slots.render_slots_program(),
+             source="upstream_slots.render_slots_program",
+             what="djscale-upstream-slots: the map of live slots as iptables nat rules, "
+                  "Python's standard library only (components/upstream_slots.py)"),
+        File("slots-service", after=("watch-tools",), path=upstream_slots.SLOTS_SERVICE_PATH,
+             content=upstream_slots.render_slots_service(),
+             source="upstream_slots.render_slots_service",
+             what="applies the map at boot, before Docker starts nginx"),
+    ]
+    return [
+        *files,
+        Step("slots-enable", after=tuple(f.name for f in files),
+             script=upstream_slots.render_enable_slots_script(),
+             triggers=tuple(HashOf(f.name) for f in files),
+             undo=upstream_slots.render_disable_slots_script(),
+             source="upstream_slots.render_enable_slots_script (undone by "
+                    "render_disable_slots_script)",
+             what="`systemctl daemon-reload`, the unit enabled"),
+        File("upstream-slots", after=("slots-enable", "firewall", "@app-starts"),
+             path=upstream_slots.SLOTS_STAGED_MAP_PATH, installs_as=upstream_slots.SLOTS_MAP_PATH,
+             content=routes,
+             activate=upstream_slots.render_activate_slots_script(
+                 reload_nginx=cfg.nginx.upstream_keepalive > 0,
+                 nginx_container=nginx.NGINX_CONTAINER_NAME, nginx_conf=nginx.NGINX_CONF_PATH),
+             source="upstream_slots.render_slots_map, "
+                    "upstream_slots.render_activate_slots_script",
+             what="the release switch: each app server's live slot (`app.port` or "
+                  "`app.port + 1`), checked, put in place and applied in one iptables "
+                  "transaction; new connections go to the new slots, open ones finish where "
+                  "they are; nginx is not reloaded (it is with `nginx.upstreamKeepalive`)"),
+    ]
 
 
 def _maintenance(cfg: StackConfig) -> list[Item]:
@@ -79,7 +123,7 @@ def _maintenance(cfg: StackConfig) -> list[Item]:
 def _serve_http(cfg: StackConfig) -> list[Item]:
     certificate = nginx.certificate_path(cfg.domain)
     return [
-        File("nginx-http-conf", after=("install-docker", "@app-starts"),
+        File("nginx-http-conf", after=("install-docker", "upstream-slots", "@app-starts"),
              path=nginx.NGINX_STAGED_CONF_PATH, installs_as=nginx.NGINX_CONF_PATH,
              content=_upstream(cfg, tls=False),
              activate=nginx.render_activate_nginx_conf_script(unless_exists=certificate),
@@ -110,7 +154,8 @@ def _certificate(cfg: StackConfig) -> list[Item]:
              script=certbot.render_certbot_obtain_script(cfg, certbot_image=cfg.images.certbot),
              source="certbot.render_certbot_obtain_script",
              what="`certbot certonly --webroot` in the certbot container (no-op while valid)"),
-        File("nginx-tls-conf", after=("certbot", "nginx-http-conf", "@app-starts"),
+        File("nginx-tls-conf", after=("certbot", "nginx-http-conf", "upstream-slots",
+                                      "@app-starts"),
              path=nginx.NGINX_STAGED_CONF_PATH, installs_as=nginx.NGINX_CONF_PATH,
              content=_upstream(cfg, tls=True),
              activate=nginx.render_activate_nginx_conf_script(),
@@ -182,7 +227,8 @@ def _host_checks(cfg: StackConfig) -> list[Item]:
         Step("watch-tools", after=("firewall",),
              script=packages.render_install_packages_script(("python3",)),
              source="packages.render_install_packages_script",
-             what="python3 (no-op when installed; iptables comes with ufw)"),
+             what="python3, for the watcher and the release switch (no-op when installed; "
+                  "iptables comes with ufw)"),
         *files,
         Step("watch-enable", after=tuple(f.name for f in files),
              script=upstream_watch.render_enable_watch_script(cfg),

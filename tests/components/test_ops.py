@@ -31,7 +31,7 @@ from components.ops.logs import merge, parse_duration, parse_time
 from components.ops.session import Result
 from components.ops.stack import (KEY_ENV, OpsError, engine_state_outputs,
                                   private_key, read_outputs, stack_hosts)
-from components.ops.status import Probed, parse_probes, render
+from components.ops.status import Probed, parse_probes, render, report_host
 from tests.components.helpers import stack_config
 from tests.components.ops_stubs import STUBS, docker_calls, write_state
 from tests.support.ssh_hosts import SSHD, SshSite
@@ -189,8 +189,10 @@ def test_status_report_names_releases_health_upstream_and_problems():
         Result(hosts["proxy"], 0, _probes(
             now=(0, str(now)), disk=(0, ""),
             containers=(0, "/djscale-nginx sha256:ee running none 2026-11-01T00:00:00Z"),
-            upstream=(0, "    upstream djscale_app {\n        server 10.0.0.21:8001 max_fails=0;"
-                         "\n        server 10.0.0.22:8001 max_fails=0;\n    }"),
+            upstream=(0, "    upstream djscale_app {\n        server 10.0.0.21:8000 max_fails=0;"
+                         "\n        server 10.0.0.22:8000 max_fails=0;\n    }"),
+            slots=(0, "# ADDRESS PORT SLOT_PORT\n10.0.0.21 8000 8001\n10.0.0.22 8000 8001"),
+            **{"slot-rules": (0, SLOT_RULES)},
             certificate=(0, "== served certificate\ndjscale: the certificate served for "
                             "shop.example.com expires at 2027-01-01T00:00:00Z: 41 days left "
                             "(alert below 14)\n\n== last runs\n...\n== alerts (/x)\nnone"),
@@ -212,8 +214,10 @@ def test_status_report_names_releases_health_upstream_and_problems():
             "current; 2026-11-18T08:00:01Z sha256:bbbbbbbbbbbb current") in lines
     assert f"       app.release previous would be {A}" in lines
     assert "       disk / 40% of 20.0 GiB" in lines  # one filesystem, said once
-    assert "       upstream 10.0.0.21:8001 (app1, slot b)" in lines
-    assert "     ! upstream 10.0.0.22:8001 (app2, slot a): but its slot is on port 8000" in lines
+    assert "       upstream 10.0.0.21:8000 (app1, slot b, routed to 8001)" in lines
+    assert ("     ! upstream 10.0.0.22:8000 (app2, slot a, routed to 8001): but its slot is on "
+            "port 8000") in lines
+    assert not any("release slots" in line for line in lines)  # the map is in force
     assert ("       certificate: the certificate served for shop.example.com expires at "
             "2027-01-01T00:00:00Z: 41 days left (alert below 14)") in lines
     assert lines[-4:] == [
@@ -224,6 +228,40 @@ def test_status_report_names_releases_health_upstream_and_problems():
     assert ("     ! upstream 10.0.0.22:8001: out, it does not take the proxy's connections "
             "(djscale-upstream-watch refuses nginx's to it until it answers)") in lines
     assert problems == 5
+
+
+SLOT_RULES = ("-N DJSCALE-SLOTS\n"
+              "-A DJSCALE-SLOTS -d 10.0.0.21/32 -p tcp -m tcp --dport 8000 -j DNAT "
+              "--to-destination 10.0.0.21:8001\n"
+              "-A DJSCALE-SLOTS -d 10.0.0.22/32 -p tcp -m tcp --dport 8000 -j DNAT "
+              "--to-destination 10.0.0.22:8001")
+
+
+@pytest.mark.parametrize("slots,rules,says", [
+    # a proxy set up before the map existed: nginx.conf's ports are the slots'
+    ((127, ""), (1, "iptables: No chain/target/match by that name."), None),
+    # rebooted without its unit, or the rules flushed by hand
+    ((0, "10.0.0.21 8000 8001\n10.0.0.22 8000 8001"),
+     (1, "iptables: No chain/target/match by that name."),
+     "! release slots: no rules in force (sudo systemctl restart djscale-upstream-slots)"),
+    ((0, "10.0.0.21 8000 8001\n10.0.0.22 8000 8000"), (0, SLOT_RULES),
+     "! release slots: the rules in force are not the map (sudo systemctl restart "
+     "djscale-upstream-slots)"),
+    ((0, "10.0.0.21 8000"), (0, SLOT_RULES),
+     "! release slots: /etc/djscale/upstream-slots line 1: want ADDRESS PORT SLOT_PORT, got "
+     "'10.0.0.21 8000'"),
+])
+def test_status_report_checks_the_map_of_slots_is_in_force(slots, rules, says):
+    cfg, hosts = _hosts()
+    report = report_host(cfg, Result(hosts["proxy"], 0, _probes(
+        now=(0, "1795000000"), disk=(0, ""),
+        containers=(0, "/djscale-nginx sha256:ee running none 2026-11-01T00:00:00Z"),
+        upstream=(0, "    upstream djscale_app {\n        server 10.0.0.21:8000 max_fails=0;\n"
+                     "    }"),
+        slots=slots, **{"slot-rules": rules})))
+    said = [line for line in report.lines if "release slots" in line]
+    assert said == ([says] if says else []), report.lines
+    assert report.problems == (1 if says else 0), report.lines
 
 
 def test_status_report_of_the_upstream_watcher():

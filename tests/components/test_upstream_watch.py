@@ -60,10 +60,10 @@ def test_the_chain_refuses_exactly_the_servers_out_and_never_the_probes():
     assert watch.chain_rules({B, A}) == (
         "*filter\n"
         ":DJSCALE-UPSTREAM - [0:0]\n"
-        "-A DJSCALE-UPSTREAM -d 10.0.0.21/32 -p tcp --dport 8000 -m mark ! --mark 0x646a "
-        "-j REJECT --reject-with tcp-reset\n"
-        "-A DJSCALE-UPSTREAM -d 10.0.0.22/32 -p tcp --dport 8001 -m mark ! --mark 0x646a "
-        "-j REJECT --reject-with tcp-reset\n"
+        "-A DJSCALE-UPSTREAM -p tcp -m conntrack --ctorigdst 10.0.0.21/32 --ctorigdstport 8000 "
+        "--ctdir ORIGINAL -m mark ! --mark 0x646a -j REJECT --reject-with tcp-reset\n"
+        "-A DJSCALE-UPSTREAM -p tcp -m conntrack --ctorigdst 10.0.0.22/32 --ctorigdstport 8001 "
+        "--ctdir ORIGINAL -m mark ! --mark 0x646a -j REJECT --reject-with tcp-reset\n"
         "COMMIT\n")
     assert watch.chain_rules(set()) == "*filter\n:DJSCALE-UPSTREAM - [0:0]\nCOMMIT\n"
 

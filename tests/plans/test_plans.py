@@ -12,7 +12,7 @@ from components.plans.items import (File, HashOf, Local, Step, Teardown, Upload,
                                     render_text)
 from components.render import (alerts, appenv, backups, certbot, containers, firewall,
                                images, maintenance, nginx, postgres, release, releases,
-                               upstream_watch)
+                               upstream_slots, upstream_watch)
 from components.render.app_image import UPLOAD_DIR, app_image_tag, context_name
 from tests.render.conftest import make_config, replace
 
@@ -348,8 +348,9 @@ def test_backups_turned_off_leave_the_database_plan_as_it_was():
 def test_proxy_gets_maintenance_mode_before_nginx_serves_the_site(enabled, action):
     cfg = make_config(maintenance=MaintenanceConfig(enabled=enabled))
     plan = proxy_plan(cfg)
-    assert names(plan)[:6] == ["install-docker", "firewall", "maintenance-page",
-                               "maintenance-command", "maintenance-mode", "nginx-http-conf"]
+    assert names(plan)[:5] == ["install-docker", "firewall", "maintenance-page",
+                               "maintenance-command", "maintenance-mode"]
+    assert names(plan).index("nginx-http-conf") > 5
     page, command, mode = (plan.item(n) for n in ("maintenance-page", "maintenance-command",
                                                   "maintenance-mode"))
     assert (page.path, page.mode, page.content) == (
@@ -392,8 +393,9 @@ def test_inspect_files_are_the_plan_items(cfg):
         plan.item("nginx-tls-conf").content, values)
     assert files["etc/djscale/nginx/nginx.conf.nginx-http-conf"].content == render_text(
         plan.item("nginx-http-conf").content, values)
-    assert files["steps/20-renew-enable.sh"].executable
-    assert files["steps/21-teardown.sh"].content == containers.render_teardown_script(
+    steps = {path.split("-", 1)[1]: w for path, w in files.items() if path.startswith("steps/")}
+    assert steps["renew-enable.sh"].executable
+    assert steps["teardown.sh"].content == containers.render_teardown_script(
         nginx.NGINX_CONTAINER_NAME)
     for name in ("alert-script", "expiry-script", "status-command"):
         item = plan.item(name)
@@ -407,8 +409,9 @@ def test_proxy_runs_the_upstream_watcher_after_its_firewall_and_restarts_it_on_c
     """nginx.hostChecks: python3, the program verbatim, its unit, then the step that restarts
     it whenever either file changes and stops it when the proxy leaves (or the key is off)."""
     plan = proxy_plan(make_config())
-    assert names(plan)[-4:] == ["watch-tools", "watch-program", "watch-service",
-                                "watch-enable"]
+    first = names(plan).index("watch-tools")
+    assert names(plan)[first:first + 4] == ["watch-tools", "watch-program", "watch-service",
+                                            "watch-enable"]
     assert plan.item("watch-tools").after == ("firewall",)  # ufw brought iptables
     program, service = plan.item("watch-program"), plan.item("watch-service")
     assert (program.path, program.mode, program.content) == (
@@ -422,3 +425,40 @@ def test_proxy_runs_the_upstream_watcher_after_its_firewall_and_restarts_it_on_c
     assert "systemctl restart djscale-upstream-watch.service" in enable.script
     off = proxy_plan(make_config(nginx=replace(make_config().nginx, host_checks=False)))
     assert off.item("watch-enable").script == upstream_watch.render_disable_watch_script()
+
+
+def test_the_release_switch_is_the_map_of_live_slots_not_an_nginx_conf_change():
+    """nginx.conf lists each server on app.port whatever its slot; the switch is the map of
+    live slots (a start step's port per server), applied without a reload, before either
+    nginx.conf; the map's program and unit are installed and enabled before it."""
+    cfg = make_config(app_count=2)
+    plan = proxy_plan(cfg)
+    names_ = names(plan)
+    assert names_.index("watch-tools") < names_.index("slots-program") < \
+        names_.index("upstream-slots") < names_.index("nginx-http-conf")
+    program, service = plan.item("slots-program"), plan.item("slots-service")
+    assert (program.path, program.mode, program.content) == (
+        upstream_slots.SLOTS_PROGRAM_PATH, "0755", upstream_slots.render_slots_program())
+    assert (service.path, service.content) == (upstream_slots.SLOTS_SERVICE_PATH,
+                                               upstream_slots.render_slots_service())
+    enable = plan.item("slots-enable")
+    assert enable.triggers == (HashOf("slots-program"), HashOf("slots-service"))
+    assert enable.undo == upstream_slots.render_disable_slots_script()
+    switch = plan.item("upstream-slots")
+    assert switch.after == ("slots-enable", "firewall", "@app-starts")
+    assert (switch.path, switch.installs_as) == (upstream_slots.SLOTS_STAGED_MAP_PATH,
+                                                 upstream_slots.SLOTS_MAP_PATH)
+    assert "nginx -s reload" not in switch.activate
+    assert switch.content.needs == ("port@app1", "port@app2")
+    port = cfg.app.port
+    routes = switch.content.with_values({"port@app1": str(port + 1), "port@app2": str(port)})
+    assert routes.splitlines()[-2:] == [f"10.0.0.21 {port} {port + 1}",
+                                        f"10.0.0.22 {port} {port}"]
+    for conf in ("nginx-http-conf", "nginx-tls-conf"):
+        item = plan.item(conf)
+        assert "upstream-slots" in item.after and "@app-starts" in item.after
+        assert isinstance(item.content, str)  # no deploy value: a release does not change it
+        assert f"server 10.0.0.21:{port} " in item.content
+        assert f"server 10.0.0.22:{port} " in item.content
+    keepalive = proxy_plan(make_config(nginx=replace(cfg.nginx, upstream_keepalive=8)))
+    assert "nginx -s reload" in keepalive.item("upstream-slots").activate

@@ -137,10 +137,12 @@ def test_every_script_inspect_writes_passes_shellcheck(stack, tmp_path):
     out = tmp_path / "out"
     assert inspect("--stack-file", str(path), "--out", str(out)).returncode == 0
     python = {"djscale-s3": "tests/components/test_s3.py",
-              "djscale-upstream-watch": "tests/components/test_upstream_watch.py"}
+              "djscale-upstream-watch": "tests/components/test_upstream_watch.py",
+              "djscale-upstream-slots": "tests/components/test_upstream_slots.py"}
     scripts = [p for p in out.rglob("*") if p.is_file() and p.read_text().startswith("#!")
                and p.name not in python]
     assert list(out.rglob("djscale-upstream-watch"))  # every stack has a proxy
+    assert list(out.rglob("djscale-upstream-slots"))
     for name in python:  # every Python program is one of djscale's, verbatim
         assert all(p.read_text().startswith("#!/usr/bin/env python3\n# managed by djscale")
                    for p in out.rglob(name))

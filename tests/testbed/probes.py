@@ -99,9 +99,16 @@ class Bed:
         return f"{CONTAINER_NAME}-{slot}"
 
     def upstream_port(self, role: str) -> int:
-        """The host port nginx sends `role`'s requests to (the slot its release runs in)."""
+        """The port nginx.conf lists `role` on (app.port: the watcher names it so too)."""
         conf = self.sudo("proxy", "cat /etc/djscale/nginx/nginx.conf").stdout
         return int(re.search(rf"server {re.escape(self.address(role))}:(\d+)", conf).group(1))
+
+    def slot_port(self, role: str) -> int:
+        """The host port nginx's connections to `role` reach: its live release slot, as the
+        proxy's map of slots (djscale-upstream-slots) routes them."""
+        routes = self.sudo("proxy", "cat /etc/djscale/upstream-slots").stdout
+        return int(re.search(rf"^{re.escape(self.address(role))} \d+ (\d+)$", routes,
+                             re.M).group(1))
 
     def app_container_ids(self, role: str) -> list[str]:
         return sorted(self.ssh(role, "sudo docker ps -q --no-trunc").stdout.split())

@@ -140,6 +140,8 @@ def test_a_rollout_under_load_fails_no_request_and_keeps_the_data(bed, first, tm
     assert failed == 0 and ok > 20, (ok, failed, load.errors())
 
     ran = {a.name: a.type for a in actions if a.kind != "same"}  # triggers: a replace
+    # the switch is the map of live slots; nginx.conf is the same, so nginx is not reloaded
+    assert "proxy-upstream-slots" in ran and "proxy-nginx-tls-conf" not in ran, ran
     first_app = bed.apps[0]
     assert ran[f"{first_app}-image"] == "command:remote:Command"  # the one build
     for app in bed.apps[1:]:  # shipped, not built

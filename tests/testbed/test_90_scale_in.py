@@ -58,6 +58,9 @@ def test_removing_the_middle_app_server_touches_only_what_named_it(bed, deployed
     assert bed.sudo(gone, "test -e /etc/djscale/app.env", check=False).returncode == 1
     nginx_conf = bed.sudo("proxy", "cat /etc/djscale/nginx/nginx.conf").stdout
     assert f"server {address}:" not in nginx_conf
+    routes = bed.sudo("proxy", "cat /etc/djscale/upstream-slots").stdout
+    assert f"\n{address} " not in routes and all(
+        f"\n{layout.app_address(int(app.removeprefix('app')))} " in routes for app in kept)
     hba = bed.sudo("db", "cat \"$(sudo -u postgres psql -tAc 'show hba_file')\"").stdout
     assert f"{address}/32" not in hba
     db_rules = bed.sudo("db", "ufw show added").stdout
