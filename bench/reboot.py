@@ -86,9 +86,9 @@ def _since(started: float, what: str, probe, bound: float) -> Optional[float]:
 
 
 def refuse_new_connections(bed, role: str) -> None:
-    """What a drain before the shutdown would do (djscale has none, see --drain): new
-    connections to the app's ports are answered with a reset (nginx then tries the next
-    server whatever the method: nothing was sent), accepted ones finish."""
+    """`--drain`: new connections to the app's ports answered with a reset S seconds before
+    the shutdown, by hand (what djscale-app-drain.service now does itself at the shutdown;
+    kept to compare): nginx then tries the next server whatever the method."""
     for port in APP_PORTS:
         bed.run_in(role, f"iptables -I DOCKER-USER -p tcp -m conntrack --ctstate NEW "
                    f"--ctorigdstport {port} --ctdir ORIGINAL -j REJECT --reject-with tcp-reset")

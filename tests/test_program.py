@@ -102,9 +102,10 @@ def expected_counts(n_apps: int, backups: bool = True) -> dict[str, int]:
     # tools, 2 alert files, djscale-s3, credentials, script, service, timer, the backup-now
     # and restore commands, enable, teardown; pg-hba-revoke and firewall-revoke
     db_commands = 7 + (12 if backups else 0) + 2
-    # install-docker, firewall, env-file, db-ca-file, start, retire, prune-images, teardown;
-    # + image and release on the first (the others get the image shipped: a local command)
-    app_commands = 8 * n_apps + 2
+    # install-docker, firewall, drain script, unit and enable, env-file, db-ca-file, start,
+    # retire, prune-images, teardown; + image and release on the first (the others get the
+    # image shipped: a local command)
+    app_commands = 11 * n_apps + 2
     # install, firewall, maintenance page, command and mode, http conf, nginx, certbot, tls
     # conf, certbot-names, 3 renew files, 2 alert files, 3 expiry-check files, the status
     # command, enable, teardown; the upstream watcher: python3, program, unit, enable; the
@@ -153,8 +154,9 @@ def test_component_steps_have_the_expected_names(deployed):
         assert f"db-{step}" in names
     first = cfg.app_servers[0].name
     for host in cfg.app_servers:
-        for step in ("install-docker", "firewall", "image", "env-file", "db-ca-file",
-                     "start", "retire", "prune-images", "teardown"):
+        for step in ("install-docker", "firewall", "drain-script", "drain-service",
+                     "drain-enable", "image", "env-file", "db-ca-file", "start", "retire",
+                     "prune-images", "teardown"):
             assert f"{host.name}-{step}" in names
         assert (f"{host.name}-release" in names) == (host.name == first)
         assert (f"{host.name}-upload-context" in names) == (host.name == first)
@@ -808,7 +810,7 @@ def test_only_teardowns_and_undoable_steps_have_a_delete(deployed):
     _, cfg, graph = deployed
     with_delete = {r.name for r in graph.of_type(COMMAND) if r.input("delete")}
     undoable = {"proxy-renew-enable", "proxy-watch-enable", "proxy-slots-enable",
-                "db-backup-enable"}
+                "db-backup-enable", *(f"{h.name}-drain-enable" for h in cfg.app_servers)}
     assert with_delete == {*undoable, "proxy-teardown", "db-backup-teardown",
                            *(f"{h.name}-teardown" for h in cfg.app_servers)}
     # a replacement must not run the old step's delete after the new step's create
@@ -852,8 +854,8 @@ def test_adding_an_app_server_changes_only_its_peers_allow_lists_and_upstreams()
 
     added = {r.name for r in after.registrations} - {r.name for r in before.registrations}
     assert added == {"app3", *(f"app3-{s}" for s in (
-        "install-docker", "firewall", "image", "env-file", "db-ca-file", "start", "retire",
-        "prune-images", "teardown"))}
+        "install-docker", "firewall", "drain-script", "drain-service", "drain-enable",
+        "image", "env-file", "db-ca-file", "start", "retire", "prune-images", "teardown"))}
     assert _changed(before, after) == {
         "db-pg-hba", "db-configure", "db-firewall",  # the DB admits the new address
         "db-pg-hba-revoke", "db-firewall-revoke",  # the exact lists (nothing to remove)

@@ -1,4 +1,4 @@
-"""An app server's plan: Docker, the firewall, the app image (built on the first app server
+"""An app server's plan: Docker, the firewall, the drain before Docker stops, the app image (built on the first app server
 from the uploaded context, shipped from there to the others: one build per release), its env
 file and the database's certificate, the release (first server only), the release's
 container started beside the running one (blue/green), then, once nginx routes to it, the
@@ -24,7 +24,7 @@ import json
 from dataclasses import replace
 
 from components.config import HostConfig, StackConfig
-from components.render import appenv, containers, firewall, images, release, releases
+from components.render import appenv, containers, drain, firewall, images, release, releases
 from components.render.app_image import (CONTAINER_NAME, STOP_TIMEOUT, UPLOAD_DIR,
                                          app_image_tag, build_files, context_name,
                                          healthcheck_command, render_build_image_script)
@@ -40,7 +40,7 @@ ENV_NEEDS = ("db_host", "db_port", "db_name", "db_user", "db_password", "secret_
 def app_server_plan(cfg: StackConfig, host: HostConfig, *, runs_release: bool) -> HostPlan:
     """`runs_release`: the first app server, which builds the image and runs the release."""
     rules = firewall.app_rules(cfg, cfg.proxy.private_address, host)
-    items: list[Item] = [*docker_host_items(cfg, rules, "app")]
+    items: list[Item] = [*docker_host_items(cfg, rules, "app"), *_drain(cfg)]
     if not runs_release:
         items.append(_ship(cfg, host))
     elif cfg.app.pinned_release:
@@ -52,6 +52,33 @@ def app_server_plan(cfg: StackConfig, host: HostConfig, *, runs_release: bool) -
         items += _release(cfg)
     items += _serve(cfg, host, release_after="release" if runs_release else "@release")
     return HostPlan(host.name, "app", tuple(items), later="retire")
+
+
+def _drain(cfg: StackConfig) -> list[Item]:
+    """Before Docker stops (a shutdown, a reboot, a restart of Docker), the server leaves the
+    proxy's rotation and its requests in flight finish (components/render/drain.py)."""
+    files = [
+        File("drain-script", after=("firewall",), path=drain.DRAIN_SCRIPT_PATH, mode="0755",
+             content=drain.render_drain_script((cfg.app.port, cfg.app.port + 1),
+                                               CONTAINER_NAME, cfg.app.container_port),
+             source="drain.render_drain_script",
+             what="`djscale-app-drain drain`: new connections to the app's ports refused "
+                  "(TCP reset, DOCKER-USER: the proxy sends the request elsewhere), then a "
+                  "wait until the app holds no connection (bounded); `open` takes them again"),
+        File("drain-service", after=("firewall",), path=drain.DRAIN_SERVICE_PATH,
+             content=drain.render_drain_service(), source="drain.render_drain_service",
+             what="stopped just before Docker (and with it: PartOf=): its stop drains"),
+    ]
+    return [
+        *files,
+        Step("drain-enable", after=tuple(f.name for f in files),
+             script=drain.render_enable_drain_script(),
+             triggers=tuple(HashOf(f.name) for f in files),
+             undo=drain.render_disable_drain_script(),
+             source="drain.render_enable_drain_script (undone by "
+                    "render_disable_drain_script)",
+             what="`systemctl daemon-reload`, the drain unit enabled and started"),
+    ]
 
 
 def ssh_connection(cfg: StackConfig, host: HostConfig) -> dict:

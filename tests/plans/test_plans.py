@@ -12,7 +12,7 @@ from components.plans.items import (File, HashOf, Local, Step, Teardown, Upload,
                                     render_text)
 from components.render import (alerts, appenv, backups, certbot, containers, firewall,
                                images, maintenance, nginx, postgres, release, releases,
-                               upstream_slots, upstream_watch)
+                               drain, upstream_slots, upstream_watch)
 from components.render.app_image import UPLOAD_DIR, app_image_tag, context_name
 from tests.render.conftest import make_config, replace
 
@@ -80,14 +80,35 @@ def test_the_database_certificate_is_made_on_its_host_and_reaches_every_app_serv
         release.script, {"app_image": "sha256:feed"})
 
 
+DRAIN = ("drain-script", "drain-service", "drain-enable")
+
+
+def test_every_app_server_drains_before_docker_stops(cfg):
+    """The drain unit and script, installed after the firewall (DOCKER-USER is there), and
+    the step that enables and starts it, re-run when either changes, undone when the
+    server leaves."""
+    plan = app_server_plan(cfg, cfg.app_servers[1], runs_release=False)
+    script, service, enable = (plan.item(n) for n in DRAIN)
+    assert (script.path, script.mode, script.content) == (
+        drain.DRAIN_SCRIPT_PATH, "0755",
+        drain.render_drain_script((cfg.app.port, cfg.app.port + 1), "djscale-app",
+                                  cfg.app.container_port))
+    assert (service.path, service.content) == (drain.DRAIN_SERVICE_PATH,
+                                               drain.render_drain_service())
+    assert script.after == service.after == ("firewall",)
+    assert enable.after == ("drain-script", "drain-service")
+    assert enable.triggers == (HashOf("drain-script"), HashOf("drain-service"))
+    assert enable.undo == drain.render_disable_drain_script()
+
+
 def test_first_app_server_alone_runs_the_release_with_the_image_it_builds(cfg):
     first = app_server_plan(cfg, cfg.app_servers[0], runs_release=True)
     other = app_server_plan(cfg, cfg.app_servers[1], runs_release=False)
-    assert names(first) == ["install-docker", "firewall", "upload-context", "image", "env-file",
-                            "db-ca-file", "release", "start", "retire", "prune-images",
-                            "teardown"]
-    assert names(other) == ["install-docker", "firewall", "image", "env-file", "db-ca-file",
-                            "start", "retire", "prune-images", "teardown"]
+    assert names(first) == ["install-docker", "firewall", *DRAIN, "upload-context", "image",
+                            "env-file", "db-ca-file", "release", "start", "retire",
+                            "prune-images", "teardown"]
+    assert names(other) == ["install-docker", "firewall", *DRAIN, "image", "env-file",
+                            "db-ca-file", "start", "retire", "prune-images", "teardown"]
     assert isinstance(other.item("image"), Local)  # shipped: one build per release
     assert other.item("image").after == ("install-docker", "@image")
     assert first.later == other.later == "retire"  # from there on: after nginx switched
@@ -153,7 +174,7 @@ def test_a_pinned_release_is_named_not_built_and_migrates_nothing(cfg, pin):
     pinned = replace(cfg, app=replace(cfg.app, release=pin))
     first = app_server_plan(pinned, cfg.app_servers[0], runs_release=True)
     other = app_server_plan(pinned, cfg.app_servers[1], runs_release=False)
-    assert names(first) == ["install-docker", "firewall", "image", "env-file", "db-ca-file",
+    assert names(first) == ["install-docker", "firewall", *DRAIN, "image", "env-file", "db-ca-file",
                             "release", "start", "retire", "prune-images", "teardown"]
     image = first.item("image")
     assert (image.provides, image.after) == ("app_image", ("install-docker",))

@@ -49,7 +49,7 @@ def test_two_app_stack_writes_every_host(tmp_path):
         db_password="<secret:database password>", secret_key="<secret:django secret key>",
         s3_secret_key="<secret:static storage secret key>")
     assert "DJANGO_SUPERUSER_PASSWORD" not in env
-    release = (out / "app1/steps/07-release.stdin").read_text()  # its stdin, no file
+    release = (out / "app1/steps/10-release.stdin").read_text()  # its stdin, no file
     assert "DJANGO_SUPERUSER_PASSWORD=<secret:superuser password>\n" in release
     assert not list(out.glob("app*/etc/djscale/release.env"))
     assert not list(out.glob("app2/steps/*release*"))  # the release runs on app1
@@ -59,13 +59,13 @@ def test_two_app_stack_writes_every_host(tmp_path):
     assert (out / "app2/etc/djscale/db-ca.pem").read_text() == (
         "-----BEGIN CERTIFICATE-----\n<output:database certificate>\n"
         "-----END CERTIFICATE-----\n")  # what db-tls prints, known at deploy time
-    container = (out / "app2/steps/06-start.sh").read_text()
+    container = (out / "app2/steps/09-start.sh").read_text()
     assert "image='<output:app image id>'" in container
     assert "--env-file \"$env_file\"" in container  # secrets stay in the root-only file
-    ship = json.loads((out / "app2/local/03-image.stdin").read_text())  # no build on app2
+    ship = json.loads((out / "app2/local/06-image.stdin").read_text())  # no build on app2
     assert (ship["image"], ship["key"]) == ("<output:app image id>", "<secret:ssh private key>")
     assert ship["source"]["host"] == cfg.app_servers[0].address
-    uploads = (out / "app1/uploads/03-upload-context.txt").read_text().splitlines()
+    uploads = (out / "app1/uploads/06-upload-context.txt").read_text().splitlines()
     assert "manage.py" in uploads and "Dockerfile" in uploads
     assert not any(name.endswith((".pyc", ".env")) for name in uploads)
 

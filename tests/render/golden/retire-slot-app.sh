@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # managed by djscale, do not edit
-# After nginx routes to the release's slot: the other slot's container (and a container of
-# djscale before slots) is retired. nginx's reload let its old workers finish their
-# requests; this waits until the old container has no connection left (bounded), then stops
+# After the proxy routes new connections to the release's slot (its map of live slots): the
+# other slot's container (and a container of djscale before slots) is retired. Connections
+# opened before the switch still reach it and finish there; this waits until the old
+# container has no connection left (bounded), then stops
 # it gracefully (gunicorn finishes what it holds) and removes it. Its accept queue is empty
 # by then, so no request is cut. The slot nginx routes to is recorded for the next release,
 # and the release (its image, how the stack named it) appended to the record of releases
