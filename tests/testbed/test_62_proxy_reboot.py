@@ -11,9 +11,15 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
+
 from . import layout
 from .hosts import reboot_host, wait_until
 from .load import Load, tally
+
+# The nat rules on the second suite's nf_tables iptables are proven by test_60's rollout
+# there; the boot order is systemd's on both.
+pytestmark = pytest.mark.first_suite
 
 RULE = re.compile(r"^-A DJSCALE-SLOTS -d ([\d.]+)/32 -p tcp -m tcp --dport (\d+) -j DNAT "
                   r"--to-destination [\d.]+:(\d+)$", re.M)
