@@ -194,7 +194,7 @@ def test_a_probe_is_a_handshake_with_the_mark_nothing_more(host):
     code = (f"import json, sys; sys.path.insert(0, {str(Path(watch.__file__).parent)!r}); "
             "import upstream_watch as w; "
             f"r = w.probe_all([({HEALTHY!r}, {PORT}), ({HEALTHY!r}, 9), ({SILENT!r}, {PORT})], "
-            "0.3); print(json.dumps(sorted(r.items())))")
+            "2.0); print(json.dumps(sorted(r.items())))")  # room for a loaded machine
     result = _ns(ns, sys.executable, "-c", code)
     assert json.loads(result.stdout) == [[[HEALTHY, 9], False], [[HEALTHY, PORT], True],
                                          [[SILENT, PORT], False]]

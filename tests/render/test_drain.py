@@ -99,7 +99,7 @@ time.sleep(600)
 """], stdout=subprocess.PIPE, text=True)
         procs.append(holder)
         assert holder.stdout.readline() == "up\n"
-        bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+        bin_dir = tmp_path / "bin"
         make_stubs(bin_dir, {"docker": f"""
 case "$*" in
     "container ls --quiet --filter label=djscale.container=djscale-app") echo c0ffee ;;
@@ -112,7 +112,8 @@ esac"""})
         script.chmod(0o755)
 
         def run(action: str, **kw) -> subprocess.CompletedProcess:
-            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}",
+                       STUB_LOG=str(tmp_path / "calls.log"))
             return subprocess.run(["ip", "netns", "exec", name, str(script), action],
                                   capture_output=True, text=True, env=env, timeout=120, **kw)
 
