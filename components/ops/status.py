@@ -291,15 +291,16 @@ def _report_slots(report: HostReport, slots: Optional[Probed],
         report.say(f"release slots: {SLOTS_MAP_PATH} {reason}", problem=True)
         return
     report.routes = {(address, port): slot for address, port, slot in routes}
-    if rules is not None and rules.ok:
-        in_force = set(_SLOT_RULE.findall("\n".join(rules.lines)))
-        wanted = {(a, str(p), str(s)) for a, p, s in routes}
-        if in_force != wanted:
-            report.say("release slots: the rules in force are not the map "
-                       "(sudo systemctl restart djscale-upstream-slots)", problem=True)
-    elif rules is not None:
-        report.say("release slots: no rules in force (sudo systemctl restart "
-                   "djscale-upstream-slots)", problem=bool(routes))
+    if rules is None:
+        return
+    # what the kernel does is the truth the upstream lines show: the rules in force, or
+    # none (each server reached on nginx.conf's own port)
+    in_force = set(_SLOT_RULE.findall("\n".join(rules.lines))) if rules.ok else set()
+    if in_force != {(a, str(p), str(s)) for a, p, s in routes}:
+        report.say("release slots: " + ("the rules in force are not the map" if rules.ok
+                                        else "no rules in force")
+                   + " (sudo systemctl restart djscale-upstream-slots)", problem=True)
+    report.routes = {(a, int(p)): int(s) for a, p, s in in_force}
 
 
 def upstream_lines(cfg: StackConfig, proxy: HostReport,
