@@ -27,8 +27,10 @@ def test_the_unit_stops_before_docker_and_systemd_accepts_it(tmp_path):
     assert unit == """\
 # managed by djscale, do not edit
 # Stopped just before Docker (units stop in the reverse order of After=), at a shutdown or a
-# reboot and, through PartOf=, when docker.service restarts: the app server leaves the
-# proxy's rotation and its requests in flight finish before the app container stops.
+# reboot and, through PartOf=, when docker.service stops or restarts: the app server leaves
+# the proxy's rotation and its requests in flight finish before the app container stops.
+# Wanted by docker.service too, so a Docker started again (by hand, or by its socket) starts
+# it, which takes connections again.
 [Unit]
 Description=djscale: drain the app server before Docker stops its app
 Documentation=file:///usr/local/sbin/djscale-app-drain
@@ -43,7 +45,7 @@ ExecStop=/usr/local/sbin/djscale-app-drain drain
 TimeoutStopSec=45
 
 [Install]
-WantedBy=multi-user.target
+WantedBy=multi-user.target docker.service
 """
     path = tmp_path / "djscale-app-drain.service"
     path.write_text(drain.render_drain_service(script_path="/bin/true"))
