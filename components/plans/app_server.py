@@ -31,7 +31,7 @@ from components.render.app_image import (CONTAINER_NAME, STOP_TIMEOUT, UPLOAD_DI
 
 from .docker_host import docker_host_items
 from .items import (Deferred, File, HashOf, HostPlan, Item, Local, Step, Teardown, Upload,
-                    ValueOf)
+                    ValueOf, enable_step)
 
 ENV_NEEDS = ("db_host", "db_port", "db_name", "db_user", "db_password", "secret_key",
              "s3_secret_key", "app_secrets")
@@ -71,13 +71,11 @@ def _drain(cfg: StackConfig) -> list[Item]:
     ]
     return [
         *files,
-        Step("drain-enable", after=tuple(f.name for f in files),
-             script=drain.render_enable_drain_script(),
-             triggers=tuple(HashOf(f.name) for f in files),
-             undo=drain.render_disable_drain_script(),
-             source="drain.render_enable_drain_script (undone by "
-                    "render_disable_drain_script)",
-             what="`systemctl daemon-reload`, the drain unit enabled and started"),
+        enable_step("drain-enable", files, script=drain.render_enable_drain_script(),
+                    undo=drain.render_disable_drain_script(),
+                    source="drain.render_enable_drain_script (undone by "
+                           "render_disable_drain_script)",
+                    what="`systemctl daemon-reload`, the drain unit enabled and started"),
     ]
 
 

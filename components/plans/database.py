@@ -13,7 +13,7 @@ from __future__ import annotations
 from components.config import StackConfig
 from components.render import alerts, backups, firewall, postgres
 
-from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown
+from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown, enable_step
 
 
 def database_plan(cfg: StackConfig) -> HostPlan:
@@ -145,14 +145,12 @@ def _backups(cfg: StackConfig) -> list[Item]:
              source="backups.render_install_backup_tools_script",
              what="python3" + (" and gpg" if encrypt else "") + " (no-op when installed)"),
         *files,
-        Step("backup-enable", after=tuple(f.name for f in files),
-             script=backups.render_enable_backups_script(cfg),
-             triggers=tuple(HashOf(f.name) for f in files),
-             undo=backups.render_disable_backups_script(),
-             source="backups.render_enable_backups_script (undone by "
-                    "render_disable_backups_script)",
-             what="`systemd-analyze calendar` of the schedule, `systemctl daemon-reload`, "
-                  "the backup timer enabled and started"),
+        enable_step("backup-enable", files, script=backups.render_enable_backups_script(cfg),
+                    undo=backups.render_disable_backups_script(),
+                    source="backups.render_enable_backups_script (undone by "
+                           "render_disable_backups_script)",
+                    what="`systemd-analyze calendar` of the schedule, `systemctl "
+                         "daemon-reload`, the backup timer enabled and started"),
         Teardown("backup-teardown", after=("setup",),
                  script=backups.render_backup_teardown_script(),
                  source="backups.render_backup_teardown_script",

@@ -12,7 +12,7 @@ Nothing here imports pulumi.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional, Union
+from typing import Callable, Mapping, Optional, Sequence, Union
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,14 @@ class Step(Item):
     writes: tuple[tuple[str, str, str], ...] = ()
     provides: str = ""
     ssh_client: bool = False
+
+
+def enable_step(name: str, files: Sequence[File], *, after: tuple[str, ...] = (),
+                **step) -> Step:
+    """The step that puts installed `files` to work (a unit and its program: enabled,
+    started): after them (and `after`), run again whenever any of them changes."""
+    names = tuple(f.name for f in files)
+    return Step(name, after=(*after, *names), triggers=tuple(HashOf(n) for n in names), **step)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from components.render import (alerts, certbot, containers, firewall, maintenanc
                                packages, upstream_slots, upstream_watch)
 
 from .docker_host import docker_host_items
-from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown
+from .items import Deferred, File, HashOf, HostPlan, Item, Step, Teardown, enable_step
 
 
 def proxy_plan(cfg: StackConfig) -> HostPlan:
@@ -73,13 +73,11 @@ def _switch(cfg: StackConfig) -> list[Item]:
     ]
     return [
         *files,
-        Step("slots-enable", after=tuple(f.name for f in files),
-             script=upstream_slots.render_enable_slots_script(),
-             triggers=tuple(HashOf(f.name) for f in files),
-             undo=upstream_slots.render_disable_slots_script(),
-             source="upstream_slots.render_enable_slots_script (undone by "
-                    "render_disable_slots_script)",
-             what="`systemctl daemon-reload`, the unit enabled"),
+        enable_step("slots-enable", files, script=upstream_slots.render_enable_slots_script(),
+                    undo=upstream_slots.render_disable_slots_script(),
+                    source="upstream_slots.render_enable_slots_script (undone by "
+                           "render_disable_slots_script)",
+                    what="`systemctl daemon-reload`, the unit enabled"),
         File("upstream-slots", after=("slots-enable", "firewall", "@app-starts"),
              path=upstream_slots.SLOTS_STAGED_MAP_PATH, installs_as=upstream_slots.SLOTS_MAP_PATH,
              content=routes,
@@ -191,10 +189,9 @@ def _renewal(cfg: StackConfig) -> list[Item]:
         *_alerts(),
         *_expiry_check(cfg),
     ]
-    enable = Step(
-        "renew-enable", after=("nginx-tls-conf", *(f.name for f in files)),
+    enable = enable_step(
+        "renew-enable", files, after=("nginx-tls-conf",),
         script=certbot.render_enable_renewal_script(),
-        triggers=tuple(HashOf(f.name) for f in files),
         undo=certbot.render_disable_renewal_script(),
         source="certbot.render_enable_renewal_script (undone by "
                "render_disable_renewal_script)",
@@ -230,15 +227,13 @@ def _host_checks(cfg: StackConfig) -> list[Item]:
              what="python3, for the watcher and the release switch (no-op when installed; "
                   "iptables comes with ufw)"),
         *files,
-        Step("watch-enable", after=tuple(f.name for f in files),
-             script=upstream_watch.render_enable_watch_script(cfg),
-             triggers=tuple(HashOf(f.name) for f in files),
-             undo=upstream_watch.render_disable_watch_script(),
-             source="upstream_watch.render_enable_watch_script (undone by "
-                    "render_disable_watch_script)",
-             what=("`systemctl restart djscale-upstream-watch`, done after its first round of "
-                   "probes" if cfg.nginx.host_checks else
-                   "the watcher stopped and disabled (`nginx.hostChecks: false`)")),
+        enable_step("watch-enable", files, script=upstream_watch.render_enable_watch_script(cfg),
+                    undo=upstream_watch.render_disable_watch_script(),
+                    source="upstream_watch.render_enable_watch_script (undone by "
+                           "render_disable_watch_script)",
+                    what=("`systemctl restart djscale-upstream-watch`, done after its first "
+                          "round of probes" if cfg.nginx.host_checks else
+                          "the watcher stopped and disabled (`nginx.hostChecks: false`)")),
     ]
 
 
