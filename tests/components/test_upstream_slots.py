@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 
 import pytest
 
@@ -18,6 +17,7 @@ from components import upstream_slots as slots
 from components import upstream_watch as watch
 from components.render import upstream_slots as render
 from tests.render.conftest import check_shell
+from tests.render.netns import Namespaces, in_netns, link_with_silent_neighbours
 
 MAP_HEAD = render.render_slots_map([])
 
@@ -90,11 +90,6 @@ ADDRESS, SILENT, SERVICE = "10.78.0.1", "10.78.0.9", 7000
 SLOT_A, SLOT_B = 7001, 7002
 
 
-def _ns(name: str, *cmd: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", "netns", "exec", name, *cmd], capture_output=True, text=True,
-                          **kw)
-
-
 # Each slot answers every connection with its name, then echoes: "a" or "b".
 SERVE = """
 import socket, sys, threading
@@ -120,69 +115,56 @@ threading.Event().wait()
 def proxy(tmp_path):
     """A proxy as a namespace: ADDRESS is its own address with both slots listening (an app
     server's two containers) and nothing on SERVICE; SILENT a neighbour that drops all."""
-    name = f"djsus-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    procs: list[subprocess.Popen] = []
+    spaces = Namespaces()
     try:
-        for cmd in (("ip", "link", "set", "lo", "up"),
-                    ("ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"),
-                    ("ip", "addr", "add", f"{ADDRESS}/24", "dev", "d0"),
-                    ("ip", "link", "set", "d0", "up"), ("ip", "link", "set", "d1", "up"),
-                    ("ip", "neigh", "add", SILENT, "lladdr", "02:00:00:00:00:09", "dev", "d0",
-                     "nud", "permanent")):
-            _ns(name, *cmd, check=True)
-        server = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", SERVE],
-                                  stdout=subprocess.PIPE, text=True)
-        procs.append(server)
+        name = spaces.add("proxy")
+        link_with_silent_neighbours(name, ADDRESS, SILENT)
+        server = spaces.start(name, sys.executable, "-c", SERVE, stdout=subprocess.PIPE,
+                              text=True)
         assert server.stdout.readline() == "up\n"
-        yield name, tmp_path, procs
+        yield name, tmp_path, spaces
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-        subprocess.run(["ip", "netns", "del", name], check=True)
+        spaces.close()
 
 
 def _program(ns: str, tmp_path, routes, action: str = "apply") -> subprocess.CompletedProcess:
     path = tmp_path / "upstream-slots"
     path.write_text(render.render_slots_map(routes))
-    return _ns(ns, sys.executable, slots.__file__, action, "--map", str(path))
+    return in_netns(ns, sys.executable, slots.__file__, action, "--map", str(path))
 
 
 def _slot_of_new_connection(ns: str) -> str:
     code = (f"import socket\ntry:\n    s = socket.create_connection(({ADDRESS!r}, {SERVICE}), 2)"
             "\n    print(s.recv(1).decode())\nexcept ConnectionRefusedError:\n"
             "    print('refused')\n")
-    return _ns(ns, sys.executable, "-c", code).stdout.strip()
+    return in_netns(ns, sys.executable, "-c", code).stdout.strip()
 
 
 @needs_root
 def test_new_connections_go_to_the_live_slot_and_open_ones_stay(proxy):
-    ns, tmp_path, procs = proxy
+    ns, tmp_path, spaces = proxy
     assert _slot_of_new_connection(ns) == "refused"  # no route: the service port is empty
     applied = _program(ns, tmp_path, [(ADDRESS, SERVICE, SLOT_A)])
     assert applied.returncode == 0, applied.stderr
     assert applied.stdout == f"{ADDRESS}:{SERVICE} -> {ADDRESS}:{SLOT_A}\n"
     assert _slot_of_new_connection(ns) == "a"
     # a connection opened on slot a (nginx's, with a request in flight) ...
-    held = subprocess.Popen(
-        ["ip", "netns", "exec", ns, sys.executable, "-c",
-         f"import socket, sys\ns = socket.create_connection(({ADDRESS!r}, {SERVICE}), 2)\n"
-         "print(s.recv(1).decode(), flush=True)\nsys.stdin.readline()\n"
-         "s.sendall(b'after'); print(s.recv(5).decode(), flush=True)\n"],
+    held = spaces.start(
+        ns, sys.executable, "-c",
+        f"import socket, sys\ns = socket.create_connection(({ADDRESS!r}, {SERVICE}), 2)\n"
+        "print(s.recv(1).decode(), flush=True)\nsys.stdin.readline()\n"
+        "s.sendall(b'after'); print(s.recv(5).decode(), flush=True)\n",
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    procs.append(held)
     assert held.stdout.readline() == "a\n"
     assert _program(ns, tmp_path, [(ADDRESS, SERVICE, SLOT_B)]).returncode == 0  # the switch
     assert _slot_of_new_connection(ns) == "b"
     held.stdin.write("go\n")
     held.stdin.flush()
     assert held.stdout.readline() == "after\n"  # ... finishes on slot a
-    rules = _ns(ns, "iptables", "-t", "nat", "-S").stdout
+    rules = in_netns(ns, "iptables", "-t", "nat", "-S").stdout
     assert rules.count("-A OUTPUT -j DJSCALE-SLOTS") == 1  # hooked once, however often applied
     assert f"--to-destination {ADDRESS}:{SLOT_B}" in rules and f":{SLOT_A}" not in rules
-    shown = _ns(ns, sys.executable, slots.__file__, "show").stdout
+    shown = in_netns(ns, sys.executable, slots.__file__, "show").stdout
     assert f"-A DJSCALE-SLOTS -d {ADDRESS}/32 -p tcp -m tcp --dport {SERVICE} -j DNAT " \
            f"--to-destination {ADDRESS}:{SLOT_B}" in shown
 
@@ -226,12 +208,12 @@ def test_a_bad_map_is_refused_and_the_routes_in_force_stay(proxy):
         False, program_path=str(program), staged=str(staged), target=str(target)))
 
     staged.write_text(render.render_slots_map([(ADDRESS, SERVICE, SLOT_B)]))
-    done = _ns(ns, "bash", str(script))
+    done = in_netns(ns, "bash", str(script))
     assert done.returncode == 0, done.stderr
     assert not staged.exists() and _slot_of_new_connection(ns) == "b"
 
     staged.write_text(MAP_HEAD + f"{ADDRESS} {SERVICE}\n")
-    refused = _ns(ns, "bash", str(script))
+    refused = in_netns(ns, "bash", str(script))
     assert refused.returncode == 1
     assert f"djscale-upstream-slots: {staged}: line 5: want ADDRESS PORT SLOT_PORT" in \
         refused.stderr
@@ -247,19 +229,19 @@ def test_the_upstream_watcher_refuses_a_silent_server_the_map_routes(proxy):
     """The watcher's rule matches the destination nginx asked for, not the slot the nat
     rule rewrote it to: a silent server is refused at once (not a connect timeout), while
     the watcher's marked probes still reach it."""
-    ns, tmp_path, procs = proxy
+    ns, tmp_path, spaces = proxy
     assert _program(ns, tmp_path, [(SILENT, SERVICE, SLOT_B)]).returncode == 0
-    restored = _ns(ns, "iptables-restore", "-w", "--noflush",
+    restored = in_netns(ns, "iptables-restore", "-w", "--noflush",
                    input=watch.chain_rules({(SILENT, SERVICE)}))
     assert restored.returncode == 0, restored.stderr
-    assert _ns(ns, "iptables", "-I", "OUTPUT", "1", "-j", watch.CHAIN).returncode == 0
+    assert in_netns(ns, "iptables", "-I", "OUTPUT", "1", "-j", watch.CHAIN).returncode == 0
     def connect(mark: int) -> str:
         code = (f"import socket\ns = socket.socket()\ns.settimeout(1.5)\n"
                 f"s.setsockopt(socket.SOL_SOCKET, {watch.SO_MARK}, {mark})\ntry:\n"
                 f"    s.connect(({SILENT!r}, {SERVICE}))\n    print('ok')\n"
                 "except ConnectionRefusedError:\n    print('refused')\n"
                 "except OSError:\n    print('timeout')\n")
-        return _ns(ns, sys.executable, "-c", code).stdout.strip()
+        return in_netns(ns, sys.executable, "-c", code).stdout.strip()
 
     assert connect(0) == "refused"  # nginx's: at once, the request goes to the next server
     assert connect(watch.MARK) == "timeout"  # the probe's: through to the silent server

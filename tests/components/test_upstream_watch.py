@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from components import upstream_watch as watch
 from components.render.nginx import render_nginx_conf
 from tests.render.conftest import make_config
+from tests.render.netns import Namespaces, in_netns, link_with_silent_neighbours
 
 A, B, C = ("10.0.0.21", 8000), ("10.0.0.22", 8001), ("10.0.0.23", 8000)
 
@@ -73,55 +73,34 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces ne
 HEALTHY, SILENT, PORT = "10.77.0.1", "10.77.0.9", 8000
 
 
-def _ns(name: str, *cmd: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", "netns", "exec", name, *cmd], capture_output=True, text=True,
-                          **kw)
-
-
 @pytest.fixture
 def host(tmp_path):
     """A proxy host as a namespace: HEALTHY is its own address (a listener that never
     accepts: an app busy with every worker); SILENT is a neighbour on its link whose frames
     nobody takes (packets dropped: a host that is gone)."""
-    name = f"djsuw-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    procs: list[subprocess.Popen] = []
+    spaces = Namespaces()
     try:
-        for cmd in (("ip", "link", "set", "lo", "up"),
-                    ("ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"),
-                    ("ip", "addr", "add", f"{HEALTHY}/24", "dev", "d0"),
-                    ("ip", "link", "set", "d0", "up"), ("ip", "link", "set", "d1", "up"),
-                    # frames for SILENT leave d0 for a MAC nobody has: dropped at d1
-                    ("ip", "neigh", "add", SILENT, "lladdr", "02:00:00:00:00:09", "dev", "d0",
-                     "nud", "permanent"),
-                    ("ip", "neigh", "add", "10.77.0.8", "lladdr", "02:00:00:00:00:08", "dev",
-                     "d0", "nud", "permanent")):
-            _ns(name, *cmd, check=True)
+        name = spaces.add("proxy")
+        link_with_silent_neighbours(name, HEALTHY, SILENT, "10.77.0.8")
         # backlog only: the kernel completes handshakes, nobody accepts
         busy = ("import socket, time; s = socket.socket(); "
                 "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
                 f"s.bind(('0.0.0.0', {PORT})); s.listen(64); time.sleep(600)")
-        procs.append(subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", busy]))
+        spaces.start(name, sys.executable, "-c", busy)
         conf = tmp_path / "nginx.conf"
         state = tmp_path / "state.json"
 
         def start(servers):
             conf.write_text("upstream djscale_app {\n" + "".join(
                 f"    server {a}:{p} max_fails=0;\n" for a, p in servers) + "}\n")
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", name, sys.executable, watch.__file__, "--conf",
-                 str(conf), "--state", str(state), "--interval", "0.2", "--timeout", "0.3"],
+            return spaces.start(
+                name, sys.executable, watch.__file__, "--conf", str(conf), "--state",
+                str(state), "--interval", "0.2", "--timeout", "0.3",
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            procs.append(proc)
-            return proc
 
         yield name, start, state
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=10)
-        subprocess.run(["ip", "netns", "del", name], check=True)
+        spaces.close()
 
 
 def _connect(ns: str, address: str) -> str:
@@ -129,7 +108,7 @@ def _connect(ns: str, address: str) -> str:
     code = (f"import socket\ntry:\n    socket.create_connection(({address!r}, {PORT}), 1.5)\n"
             "    print('ok')\nexcept ConnectionRefusedError:\n    print('refused')\n"
             "except OSError:\n    print('timeout')\n")
-    return _ns(ns, sys.executable, "-c", code).stdout.strip()
+    return in_netns(ns, sys.executable, "-c", code).stdout.strip()
 
 
 def _state(state: Path, want, deadline: float = 15) -> dict:
@@ -152,19 +131,19 @@ def test_a_silent_host_is_refused_on_the_proxy_and_comes_back_when_it_answers(ho
     _state(state, lambda s: s["out"] == [f"{SILENT}:{PORT}"])
     assert _connect(ns, SILENT) == "refused"   # at once: nginx goes on to the next server
     assert _connect(ns, HEALTHY) == "ok"       # busy (nothing accepts) yet in
-    rules = _ns(ns, "iptables", "-S").stdout
+    rules = in_netns(ns, "iptables", "-S").stdout
     assert "-A OUTPUT -j DJSCALE-UPSTREAM" in rules
 
-    _ns(ns, "ip", "addr", "add", f"{SILENT}/32", "dev", "lo", check=True)  # it answers again
+    in_netns(ns, "ip", "addr", "add", f"{SILENT}/32", "dev", "lo", check=True)  # it answers again
     _state(state, lambda s: s["out"] == [])
     assert _connect(ns, SILENT) == "ok"
-    assert "DJSCALE-UPSTREAM" not in _ns(ns, "iptables", "-S").stdout  # nothing left to refuse
+    assert "DJSCALE-UPSTREAM" not in in_netns(ns, "iptables", "-S").stdout  # nothing left to refuse
 
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=10)[0]
     assert f"{SILENT}:{PORT} did not take a connection 2 times in a row" in output
     assert f"{SILENT}:{PORT} answers again" in output
-    assert "DJSCALE-UPSTREAM" not in _ns(ns, "iptables", "-S").stdout
+    assert "DJSCALE-UPSTREAM" not in in_netns(ns, "iptables", "-S").stdout
 
 
 @needs_root
@@ -179,11 +158,11 @@ def test_when_every_server_is_silent_none_is_cut_off_and_a_stop_leaves_no_rule(h
     # a watcher killed outright: the unit's ExecStopPost (--clear) removes what it left
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    _ns(ns, "iptables", "-N", watch.CHAIN, check=True)
-    _ns(ns, "iptables", "-I", "OUTPUT", "-j", watch.CHAIN, check=True)
-    cleared = _ns(ns, sys.executable, watch.__file__, "--clear")
+    in_netns(ns, "iptables", "-N", watch.CHAIN, check=True)
+    in_netns(ns, "iptables", "-I", "OUTPUT", "-j", watch.CHAIN, check=True)
+    cleared = in_netns(ns, sys.executable, watch.__file__, "--clear")
     assert cleared.returncode == 0, cleared.stderr
-    assert "DJSCALE-UPSTREAM" not in _ns(ns, "iptables", "-S").stdout
+    assert "DJSCALE-UPSTREAM" not in in_netns(ns, "iptables", "-S").stdout
 
 
 @needs_root
@@ -195,11 +174,11 @@ def test_a_probe_is_a_handshake_with_the_mark_nothing_more(host):
             "import upstream_watch as w; "
             f"r = w.probe_all([({HEALTHY!r}, {PORT}), ({HEALTHY!r}, 9), ({SILENT!r}, {PORT})], "
             "2.0); print(json.dumps(sorted(r.items())))")  # room for a loaded machine
-    result = _ns(ns, sys.executable, "-c", code)
+    result = in_netns(ns, sys.executable, "-c", code)
     assert json.loads(result.stdout) == [[[HEALTHY, 9], False], [[HEALTHY, PORT], True],
                                          [[SILENT, PORT], False]]
-    _ns(ns, "iptables", "-I", "OUTPUT", "-d", HEALTHY, "-p", "tcp", "--dport", str(PORT),
+    in_netns(ns, "iptables", "-I", "OUTPUT", "-d", HEALTHY, "-p", "tcp", "--dport", str(PORT),
         "-m", "mark", "!", "--mark", hex(watch.MARK), "-j", "REJECT", "--reject-with",
         "tcp-reset", check=True)
     assert _connect(ns, HEALTHY) == "refused"
-    assert json.loads(_ns(ns, sys.executable, "-c", code).stdout)[1] == [[HEALTHY, PORT], True]
+    assert json.loads(in_netns(ns, sys.executable, "-c", code).stdout)[1] == [[HEALTHY, PORT], True]

@@ -127,10 +127,12 @@ class Namespaces:
             result = self.sh(ns, command)
             assert result.returncode == 0, (command, result.stderr)
 
-    def start(self, ns: str, *cmd: str) -> None:
-        self.processes.append(subprocess.Popen(["ip", "netns", "exec", ns, *cmd],
-                                               stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL))
+    def start(self, ns: str, *cmd: str, **popen) -> subprocess.Popen:
+        """`cmd` in `ns`, stopped by close(); its output dropped unless `popen` says."""
+        popen = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **popen}
+        process = subprocess.Popen(["ip", "netns", "exec", ns, *cmd], **popen)
+        self.processes.append(process)
+        return process
 
     def listen(self, ns: str, port: int, address: str = "::") -> None:
         self.start(ns, sys.executable, "-c", listener_code(port, address))
@@ -142,6 +144,18 @@ class Namespaces:
             proc.wait(timeout=10)
         for name in self.names:
             subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def link_with_silent_neighbours(ns: str, address: str, *silent: str) -> None:
+    """`address`/24 on a veth link of `ns` whose frames for each of `silent` go to a MAC
+    nobody has: dropped, never refused (a host that is gone)."""
+    for cmd in (("ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"),
+                ("ip", "addr", "add", f"{address}/24", "dev", "d0"),
+                ("ip", "link", "set", "d0", "up"), ("ip", "link", "set", "d1", "up"),
+                *(("ip", "neigh", "add", neighbour, "lladdr", f"02:00:00:00:00:{i:02x}",
+                   "dev", "d0", "nud", "permanent") for i, neighbour in
+                  enumerate(silent, start=9))):
+        in_netns(ns, *cmd, check=True)
 
 
 def connects(namespaces: Namespaces, ns: str, source: str, target: str,

@@ -11,12 +11,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import pytest
 
 from components.render import drain
 from tests.render.conftest import check_shell
+from tests.render.netns import Namespaces, in_netns
 from tests.render.stubs import make_stubs
 
 PORTS = (18000, 18001)
@@ -69,25 +69,18 @@ def test_the_scripts_pass_shellcheck(tmp_path):
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
 
-def _ns(name: str, *cmd: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", "netns", "exec", name, *cmd], capture_output=True, text=True,
-                          **kw)
-
-
 @pytest.fixture
 def host(tmp_path):
     """An app server as a namespace with Docker's DOCKER-USER chain; `docker` stood in: one
     app container, whose network namespace is the one of `holder` (a process that listens
     on the container port and, while `connected` exists, holds one connection to it)."""
-    name = f"djsdr-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    procs: list[subprocess.Popen] = []
+    spaces = Namespaces()
     try:
-        _ns(name, "ip", "link", "set", "lo", "up", check=True)
-        _ns(name, "iptables", "-w", "-N", "DOCKER-USER", check=True)
-        _ns(name, "iptables", "-w", "-A", "DOCKER-USER", "-j", "RETURN", check=True)
+        name = spaces.add("app")
+        in_netns(name, "iptables", "-w", "-N", "DOCKER-USER", check=True)
+        in_netns(name, "iptables", "-w", "-A", "DOCKER-USER", "-j", "RETURN", check=True)
         connected = tmp_path / "connected"
-        holder = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", f"""
+        holder = spaces.start(name, sys.executable, "-c", f"""
 import os, socket, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 8000)); s.listen(8)
@@ -98,8 +91,7 @@ while os.path.exists({str(connected)!r}):
     time.sleep(0.05)
 c.close(); a.close()
 time.sleep(600)
-"""], stdout=subprocess.PIPE, text=True)
-        procs.append(holder)
+""", stdout=subprocess.PIPE, text=True)
         assert holder.stdout.readline() == "up\n"
         bin_dir = tmp_path / "bin"
         make_stubs(bin_dir, {"docker": f"""
@@ -121,15 +113,11 @@ esac"""})
 
         yield name, run, connected
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-        subprocess.run(["ip", "netns", "del", name], check=True)
+        spaces.close()
 
 
 def _refusals(ns: str) -> list[str]:
-    return [line for line in _ns(ns, "iptables", "-w", "-S", "DOCKER-USER").stdout.splitlines()
+    return [line for line in in_netns(ns, "iptables", "-w", "-S", "DOCKER-USER").stdout.splitlines()
             if "djscale-drain" in line]
 
 
@@ -162,7 +150,7 @@ def test_drain_refuses_new_connections_and_waits_for_the_ones_in_flight(host):
     opened = run("open")
     assert opened.returncode == 0 and _refusals(ns) == [], opened.stderr
     assert opened.stdout == "djscale: new connections to the app's ports are taken\n"
-    rules = _ns(ns, "iptables", "-w", "-S", "DOCKER-USER").stdout
+    rules = in_netns(ns, "iptables", "-w", "-S", "DOCKER-USER").stdout
     assert rules == "-N DOCKER-USER\n-A DOCKER-USER -j RETURN\n"  # Docker's own, untouched
 
 
@@ -180,15 +168,15 @@ def test_a_refused_connection_is_reset_at_once_and_taken_again_once_open(host):
                                 stdout=subprocess.PIPE, text=True)
     try:
         assert listener.stdout.readline() == "up\n"
-        _ns(ns, "iptables", "-w", "-I", "OUTPUT", "-j", "DOCKER-USER", check=True)
+        in_netns(ns, "iptables", "-w", "-I", "OUTPUT", "-j", "DOCKER-USER", check=True)
         code = (f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {PORTS[0]}), "
                 "3)\n    print('ok')\nexcept ConnectionRefusedError:\n    print('refused')\n"
                 "except OSError:\n    print('timeout')\n")
-        assert _ns(ns, sys.executable, "-c", code).stdout.strip() == "ok"
+        assert in_netns(ns, sys.executable, "-c", code).stdout.strip() == "ok"
         assert run("drain").returncode == 0
-        assert _ns(ns, sys.executable, "-c", code).stdout.strip() == "refused"
+        assert in_netns(ns, sys.executable, "-c", code).stdout.strip() == "refused"
         assert run("open").returncode == 0
-        assert _ns(ns, sys.executable, "-c", code).stdout.strip() == "ok"
+        assert in_netns(ns, sys.executable, "-c", code).stdout.strip() == "ok"
     finally:
         listener.kill()
         listener.wait(timeout=10)
@@ -197,8 +185,8 @@ def test_a_refused_connection_is_reset_at_once_and_taken_again_once_open(host):
 @needs_root
 def test_without_docker_there_is_nothing_to_drain(host):
     ns, run, _ = host
-    _ns(ns, "iptables", "-w", "-F", "DOCKER-USER", check=True)
-    _ns(ns, "iptables", "-w", "-X", "DOCKER-USER", check=True)
+    in_netns(ns, "iptables", "-w", "-F", "DOCKER-USER", check=True)
+    in_netns(ns, "iptables", "-w", "-X", "DOCKER-USER", check=True)
     result = run("drain")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ("djscale: no DOCKER-USER chain (Docker is not running): nothing "
