@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,16 @@ def chain_rules(routes: list[Route]) -> str:
         lines.append(f"-A {CHAIN} -d {address}/32 -p tcp -m tcp --dport {port} "
                      f"-j DNAT --to-destination {address}:{slot}")
     return "\n".join(lines + ["COMMIT", ""])
+
+
+_RULE = re.compile(rf"^-A {CHAIN} -d ([\d.]+)/32 -p tcp -m tcp --dport (\d+) -j DNAT "
+                   r"--to-destination [\d.]+:(\d+)$", re.M)
+
+
+def routes_in_force(rules: str) -> list[Route]:
+    """The routes of the chain's rules as `iptables -t nat -S DJSCALE-SLOTS` prints them
+    (what chain_rules wrote), in their order."""
+    return [(address, int(port), int(slot)) for address, port, slot in _RULE.findall(rules)]
 
 
 def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess:

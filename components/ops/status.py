@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 from components.config import StackConfig
 from components.render.releases import parse_records, previous_release
 from components.render.upstream_slots import SLOTS_MAP_PATH
-from components.upstream_slots import MapError, parse_map
+from components.upstream_slots import MapError, parse_map, routes_in_force
 from components.upstream_watch import STATE_TIME_FORMAT
 
 from .logs import parse_time
@@ -30,8 +30,6 @@ from .stack import OpsHost
 
 _SECTION = re.compile(r"^### (.+)$")
 _RC = re.compile(r"^### rc (\d+)$")
-_SLOT_RULE = re.compile(r"^-A DJSCALE-SLOTS -d ([\d.]+)/32 -p tcp -m tcp --dport (\d+) "
-                        r"-j DNAT --to-destination [\d.]+:(\d+)$", re.M)
 _UPSTREAM_SERVER = re.compile(r"^\s*server\s+\[?([0-9a-fA-F.:]+?)\]?:(\d+)\b")
 
 
@@ -290,17 +288,19 @@ def _report_slots(report: HostReport, slots: Optional[Probed],
     if routes is None:
         report.say(f"release slots: {SLOTS_MAP_PATH} {reason}", problem=True)
         return
-    report.routes = {(address, port): slot for address, port, slot in routes}
-    if rules is None:
+    wanted = {(address, port): slot for address, port, slot in routes}
+    if rules is None:  # not asked: the map is all there is
+        report.routes = wanted
         return
     # what the kernel does is the truth the upstream lines show: the rules in force, or
     # none (each server reached on nginx.conf's own port)
-    in_force = set(_SLOT_RULE.findall("\n".join(rules.lines))) if rules.ok else set()
-    if in_force != {(a, str(p), str(s)) for a, p, s in routes}:
+    in_force = {(address, port): slot for address, port, slot in
+                routes_in_force("\n".join(rules.lines))} if rules.ok else {}
+    if in_force != wanted:
         report.say("release slots: " + ("the rules in force are not the map" if rules.ok
                                         else "no rules in force")
                    + " (sudo systemctl restart djscale-upstream-slots)", problem=True)
-    report.routes = {(a, int(p)): int(s) for a, p, s in in_force}
+    report.routes = in_force
 
 
 def upstream_lines(cfg: StackConfig, proxy: HostReport,

@@ -167,6 +167,7 @@ def test_new_connections_go_to_the_live_slot_and_open_ones_stay(proxy):
     shown = in_netns(ns, sys.executable, slots.__file__, "show").stdout
     assert f"-A DJSCALE-SLOTS -d {ADDRESS}/32 -p tcp -m tcp --dport {SERVICE} -j DNAT " \
            f"--to-destination {ADDRESS}:{SLOT_B}" in shown
+    assert slots.routes_in_force(shown) == [(ADDRESS, SERVICE, SLOT_B)]  # what ops reads
 
 
 @needs_root

@@ -8,10 +8,11 @@ servers' releases are in slot b, whose port nginx.conf does not list: without th
 every request would find nothing on app.port."""
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
+
+from components.upstream_slots import parse_map, routes_in_force
 
 from . import layout
 from .hosts import reboot_host, wait_until
@@ -21,8 +22,6 @@ from .load import Load, tally
 # there; the boot order is systemd's on both.
 pytestmark = pytest.mark.first_suite
 
-RULE = re.compile(r"^-A DJSCALE-SLOTS -d ([\d.]+)/32 -p tcp -m tcp --dport (\d+) -j DNAT "
-                  r"--to-destination [\d.]+:(\d+)$", re.M)
 
 
 def _served(bed) -> bool:
@@ -32,7 +31,7 @@ def _served(bed) -> bool:
 
 def test_after_a_proxy_reboot_every_server_is_routed_to_its_live_slot(bed, deployed):
     routes = bed.sudo("proxy", "cat /etc/djscale/upstream-slots").stdout
-    wanted = set(re.findall(r"^([\d.]+) (\d+) (\d+)$", routes, re.M))
+    wanted = set(parse_map(routes))
     assert {address for address, _, _ in wanted} == {bed.address(a) for a in bed.apps}
     for app in bed.apps:  # each route is the port of the slot the server's release runs in
         live = bed.upstream_port(app) + bed.app_container(app).endswith("-b")
@@ -44,7 +43,8 @@ def test_after_a_proxy_reboot_every_server_is_routed_to_its_live_slot(bed, deplo
                                "systemctl is-enabled djscale-upstream-slots.service",
                       check=False).stdout.split()
     assert active == ["active", "enabled"], active
-    in_force = set(RULE.findall(bed.sudo("proxy", "iptables -w -t nat -S DJSCALE-SLOTS").stdout))
+    in_force = set(routes_in_force(bed.sudo("proxy",
+                                            "iptables -w -t nat -S DJSCALE-SLOTS").stdout))
     assert in_force == wanted, (in_force, wanted)
     hooked = bed.sudo("proxy", "iptables -w -t nat -S OUTPUT").stdout.splitlines()
     assert hooked.count("-A OUTPUT -j DJSCALE-SLOTS") == 1, hooked
