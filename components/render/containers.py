@@ -139,7 +139,7 @@ SLOT_STATE_FILE = "/var/lib/djscale/app-slot"  # the slot nginx routes to, once 
 # one line per release put in service (components/render/releases.py reads it)
 RELEASES_FILE = "/var/lib/djscale/releases"
 RELEASE_ORIGINS = ("current", "previous", "pinned")
-_PID_FORMAT = "{{.State.Pid}}"
+PID_FORMAT = "{{.State.Pid}}"  # for _connections.sh.j2 (retire, drain)
 _IMAGE_FORMAT = "{{.Image}}"
 
 
@@ -189,4 +189,4 @@ def render_retire_slot_script(spec: SlotSpec, active_port: int, origin: str = "c
         container_port=int(spec.container_port), state_file=spec.state_file,
         drain_within=int(spec.drain_within), stop_timeout=int(spec.container.stop_timeout),
         releases_file=spec.releases_file, origin=origin, image_format=_IMAGE_FORMAT,
-        pid_format=_PID_FORMAT)
+        pid_format=PID_FORMAT)

@@ -11,7 +11,7 @@ import posixpath
 from typing import Sequence
 
 from components.render.alerts import systemd_exec_path
-from components.render.containers import _PID_FORMAT
+from components.render.containers import PID_FORMAT
 from components.render.templating import render_script, render_template
 
 DRAIN_SCRIPT_PATH = "/usr/local/sbin/djscale-app-drain"
@@ -25,7 +25,7 @@ def render_drain_script(ports: Sequence[int], name: str, container_port: int,
                         drain_within: int = DRAIN_WITHIN_SECONDS) -> str:
     return render_script("app-drain.sh.j2", ports=[int(p) for p in ports], name=name,
                          container_port=int(container_port), drain_within=int(drain_within),
-                         pid_format=_PID_FORMAT)
+                         pid_format=PID_FORMAT)
 
 
 def render_drain_service(script_path: str = DRAIN_SCRIPT_PATH,

@@ -39,7 +39,7 @@ inspect_field() {  # FORMAT CONTAINER DEFAULT
     out=$(docker container inspect --format "$1" "$2" 2>/dev/null) || out=$3
     printf '%s\n' "$out"
 }
-connections() {  # established TCP connections to the app inside a container
+connections() {  # established TCP connections to the app inside container $1 (0: not running)
     local pid
     pid=$(inspect_field '{{.State.Pid}}' "$1" 0)
     [ "$pid" != 0 ] || { echo 0; return; }
