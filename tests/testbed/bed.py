@@ -155,6 +155,16 @@ def up(app_count: int = 2, engine: DockerEngine | None = None,
     return state
 
 
+def _published_port(engine: DockerEngine, container: str, port: int) -> int:
+    """The machine's loopback port Docker published for a container's port."""
+    out = engine.docker("port", container, f"{port}/tcp").stdout
+    for line in out.splitlines():  # "127.0.0.1:49153"
+        host, _, published = line.strip().rpartition(":")
+        if host == "127.0.0.1" and published.isdigit():
+            return int(published)
+    raise RuntimeError(f"{container}: no loopback port published for {port}/tcp: {out!r}")
+
+
 def _up(engine: DockerEngine, state: layout.BedState) -> None:
     t = time.monotonic()
     bed_images = images.build_bed_images(engine, state.suite)
@@ -172,7 +182,8 @@ def _up(engine: DockerEngine, state: layout.BedState) -> None:
         state.containers.append(hosts.run_host(engine, bed_images["host"], role, address))
     state.containers.append(hosts.run_service(
         engine, bed_images["services"], "registry",
-        ["-p", f"127.0.0.1:{layout.REGISTRY_PUSH_PORT}:{layout.REGISTRY_PORT}"]))
+        ["-p", f"127.0.0.1:{layout.REGISTRY_PUSH_PORT or ''}:{layout.REGISTRY_PORT}"]))
+    push_port = _published_port(engine, layout.container_name("registry"), layout.REGISTRY_PORT)
     state.containers.append(hosts.run_service(engine, bed_images["services"], "s3"))
     state.containers.append(hosts.run_service(
         engine, bed_images["services"], "acme",
@@ -187,9 +198,9 @@ def _up(engine: DockerEngine, state: layout.BedState) -> None:
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(roles) + 1) as pool:
         keys = {role: pool.submit(hosts.prepare_host, engine, role, public_key, nameservers)
                 for role in roles}
-        registry_url = (f"http://127.0.0.1:{layout.REGISTRY_PUSH_PORT}/v2/")
+        registry_url = f"http://127.0.0.1:{push_port}/v2/"
         wait_until("registry: /v2/", lambda: _http_ok(registry_url), 30)
-        pushed = pool.submit(images.push_to_registry, engine, program_images)
+        pushed = pool.submit(images.push_to_registry, engine, program_images, push_port)
         state.host_keys = {roles[role]: future.result() for role, future in keys.items()}
         state.images = pushed.result()
     known = "".join(f"{address} {key}\n" for address, key in state.host_keys.items())

@@ -214,18 +214,20 @@ def build_program_images(engine: DockerEngine, bed_ca: Path, suite: str) -> dict
     return images
 
 
-def push_to_registry(engine: DockerEngine, images: dict[str, str]) -> dict[str, str]:
+def push_to_registry(engine: DockerEngine, images: dict[str, str],
+                     push_port: int) -> dict[str, str]:
     """Push the program images to the bed registry; return role -> the name hosts pull.
 
-    The outer engine pushes through the registry's port published on the machine's loopback
-    (Docker trusts plain-http registries on 127.0.0.0/8 only); the bed's hosts pull the same
-    repositories at the registry's bed address, which their engines list as insecure.
+    The outer engine pushes through the registry's port published on the machine's
+    loopback, `push_port` (Docker trusts plain-http registries on 127.0.0.0/8 only); the
+    bed's hosts pull the same repositories at the registry's bed address, which their
+    engines list as insecure.
     """
     pulled = {}
     for role, tag in images.items():
         version = tag.split(":", 1)[1]
         path = f"djscale/{role}:{version}"
-        push_name = f"127.0.0.1:{layout.REGISTRY_PUSH_PORT}/{path}"
+        push_name = f"127.0.0.1:{push_port}/{path}"
         engine.docker("tag", tag, push_name)
         engine.docker("push", push_name, timeout=600)
         engine.docker("rmi", push_name)  # the local alias only; the image stays

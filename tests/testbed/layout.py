@@ -32,7 +32,9 @@ S3_BACKUP_BUCKET = "djscale-backups"  # the database's backups (test_75)
 S3_ACCESS_KEY_ID = "testbed-access-key"
 S3_SECRET_KEY = "testbed-secret-key"   # moto accepts any credentials
 REGISTRY_PORT = 5000
-REGISTRY_PUSH_PORT = int(os.environ.get("DJSCALE_TESTBED_REGISTRY_PORT", "45000"))
+# The registry's port published on the machine's loopback for the outer engine's pushes:
+# 0 lets Docker pick a free one (a fixed port failed a CI run when something else held it).
+REGISTRY_PUSH_PORT = int(os.environ.get("DJSCALE_TESTBED_REGISTRY_PORT", "0"))
 S3_PORT = 9000
 APP_PORT = 8000
 
