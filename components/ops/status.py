@@ -116,6 +116,8 @@ def _now(probes: dict[str, Probed]) -> datetime:
 
 def _container_line(container: Container, now: datetime) -> str:
     health = "" if container.health == "none" else f" {container.health}"
+    if container.health == "starting":
+        health += " (Docker's healthcheck has not passed yet)"
     up = (f", up {span((now - container.started).total_seconds())}"
           if container.state == "running" and container.started else "")
     return f"{container.state}{health}{up}"
@@ -191,7 +193,11 @@ def _report_app(cfg: StackConfig, report: HostReport, probes: dict[str, Probed],
     else:
         port = cfg.app.port + (1 if active.name.endswith("-b") else 0)
         report.release, report.slot = active.image, slot
-        healthy = active.state == "running" and active.health in ("healthy", "none")
+        # "starting": Docker has not run its first check yet (one interval after the
+        # start; the release's start step ran the same command and saw it ready) or the
+        # start period is not over: not yet a problem, said as such
+        healthy = active.state == "running" and active.health in ("healthy", "none",
+                                                                  "starting")
         report.say(f"release {active.image} ({active.name}, port {port}): "
                    f"{_container_line(active, now)}", problem=not healthy)
     for other in containers:

@@ -109,6 +109,13 @@ def settings_hash(spec: ContainerSpec) -> str:
     return hashlib.sha256(json.dumps(words).encode()).hexdigest()[:16]
 
 
+def _health_values(health: Optional[Healthcheck]) -> dict:
+    """What _ready.sh.j2 needs: whether there is a healthcheck, its command and timeout."""
+    return {"healthcheck": health is not None,
+            "health_cmd": health.command if health else "",
+            "health_timeout": health.timeout if health else ""}
+
+
 def render_run_container_script(spec: ContainerSpec) -> str:
     """Root script: the host runs `spec` (see the module docstring); fails, keeping the
     previous container in service, when the new one does not become ready."""
@@ -117,7 +124,7 @@ def render_run_container_script(spec: ContainerSpec) -> str:
         settings=settings_hash(spec), healthy_within=int(spec.healthy_within),
         stop_timeout=int(spec.stop_timeout), env_file=spec.env_file,
         hashed_files=[f for f in (spec.env_file, *spec.hashed_files) if f],
-        healthcheck=spec.healthcheck is not None, run_options=run_options(spec),
+        **_health_values(spec.healthcheck), run_options=run_options(spec),
         command=list(spec.command), label_format=_LABEL_FORMAT, state_format=_STATE_FORMAT,
         id_format=_ID_FORMAT)
 
@@ -167,7 +174,7 @@ def render_start_slot_script(spec: SlotSpec) -> str:
         address=spec.address, container_port=int(spec.container_port),
         port_a=int(spec.ports[0]), port_b=int(spec.ports[1]), state_file=spec.state_file,
         settings=settings_hash(container), healthy_within=int(container.healthy_within),
-        env_file=container.env_file, healthcheck=container.healthcheck is not None,
+        env_file=container.env_file, **_health_values(container.healthcheck),
         hashed_files=[f for f in (container.env_file, *container.hashed_files) if f],
         run_options=run_options(container), command=list(container.command),
         label_format=_LABEL_FORMAT, state_format=_STATE_FORMAT)

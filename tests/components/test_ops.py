@@ -264,6 +264,23 @@ def test_status_report_checks_the_map_of_slots_is_in_force(slots, rules, says):
     assert report.problems == (1 if says else 0), report.lines
 
 
+@pytest.mark.parametrize("state,health,says,problem", [
+    ("running", "healthy", "running healthy, up 5s", False),
+    # just released: the start step ran the healthcheck itself, Docker's first is to come
+    ("running", "starting", "running starting (Docker's healthcheck has not passed yet), "
+                            "up 5s", False),
+    ("running", "unhealthy", "running unhealthy, up 5s", True),
+    ("exited", "unhealthy", "exited unhealthy", True),
+])
+def test_status_report_of_the_app_containers_health(state, health, says, problem):
+    cfg, hosts = _hosts()
+    report = report_host(cfg, Result(hosts["app1"], 0, _probes(
+        now=(0, "1795000005"), disk=(0, ""), slot=(0, "a"),
+        containers=(0, f"/djscale-app-a sha256:aa {state} {health} 2026-11-18T11:06:40Z"))))
+    line = next(line for line in report.lines if "release sha256:aa" in line)
+    assert line.endswith(says) and line.lstrip().startswith("!") == problem, report.lines
+
+
 def test_status_report_of_the_upstream_watcher():
     cfg, hosts = _hosts()
     now = int(datetime(2026, 11, 21, 5, 46, tzinfo=timezone.utc).timestamp())

@@ -4,7 +4,8 @@ change of settings, leftovers of a failed run, a new container that never gets h
 (the previous one comes back), an interrupted run, and the teardown. The app's two slots
 (start-slot, retire-slot): a release beside the running one, a re-run that starts nothing,
 a failed release that never touches the running one, the old slot drained of an in-flight
-request before it stops, and a container of djscale before slots."""
+request before it stops, a start that sees the app ready before Docker's first check, and
+a container of djscale before slots."""
 from __future__ import annotations
 
 import json
@@ -244,7 +245,9 @@ def test_start_then_rerun_is_a_no_op_then_a_change_recreates(box):
     first = run(script)
     assert first.returncode == 0, first.stderr
     started = inspect(name)
-    assert started["State"]["Health"]["Status"] == "healthy"
+    # ready: Docker's own first check (1 s) or the script's run of the same command before it
+    assert started["State"]["Running"]
+    assert started["State"]["Health"]["Status"] in ("starting", "healthy")
     assert started["Config"]["Labels"]["djscale.settings"].startswith(settings_hash(box["spec"]))
     assert "VERSION=1" in started["Config"]["Env"]  # from the env file, not the command line
 
@@ -297,7 +300,7 @@ def test_leftovers_and_an_interrupted_run_are_cleaned_up(box, engine):
     assert result.returncode == 0, result.stderr
     assert "removing leftover container" in result.stderr
     assert inspect(f"{name}-stray") is None and inspect(f"{name}-previous") is None
-    assert inspect(name)["State"]["Health"]["Status"] == "healthy"
+    assert inspect(name)["State"]["Health"]["Status"] in ("starting", "healthy")
 
     teardown = run(render_teardown_script(name, 2))
     assert teardown.returncode == 0, teardown.stderr
@@ -452,6 +455,40 @@ def test_a_release_that_never_gets_healthy_leaves_the_running_one_alone(slots):
     assert "Never-Print-Me-42" not in failed.stderr + render_start_slot_script(spec)
     assert running() == {f"{name}-a": "a"} and _get(port_a) == "1"
     assert slots["state"].read_text() == "a\n"
+
+
+@pytest.mark.docker
+def test_a_start_waits_for_the_app_not_for_dockers_first_check(slots, engine):
+    """Docker runs a container's first healthcheck one interval after its start: with an
+    interval longer than the start may wait, only the script's own run of the same command
+    can see the new slot ready. A broken release still fails, and a re-run finds the
+    ready slot before Docker has checked it."""
+    spec, run, running, name = slots["spec"], slots["run"], slots["running"], slots["name"]
+    port_a, port_b = spec.ports
+    slow_check = replace(spec, container=replace(
+        spec.container, healthy_within=15,
+        healthcheck=replace(spec.container.healthcheck, interval="600s", start_period="600s")))
+    first = run(render_start_slot_script(slow_check))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == f"{port_a}\n" and _get(port_a) == "1"
+    health = engine.docker("container", "inspect", "--format", "{{.State.Health.Status}}",
+                           f"{name}-a").stdout.strip()
+    assert health == "starting"  # Docker has not checked it yet: the script saw it ready
+    again = run(render_start_slot_script(slow_check))
+    assert again.stdout == f"{port_a}\n" and "already runs this release" in again.stderr
+    assert running() == {f"{name}-a": "a"}
+    assert run(render_retire_slot_script(slow_check, port_a)).returncode == 0
+
+    slots["env_file"].write_text("VERSION=2\nHEALTHY=no\n")
+    failed = run(render_start_slot_script(slow_check))
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert "did not become ready within 15s (running starting)" in failed.stderr
+    assert running() == {f"{name}-a": "a"} and _get(port_a) == "1"
+
+    slots["env_file"].write_text("VERSION=2\nHEALTHY=yes\n")
+    fixed = run(render_start_slot_script(slow_check))
+    assert fixed.returncode == 0 and fixed.stdout == f"{port_b}\n", fixed.stderr
+    assert _get(port_b) == "2"
 
 
 @pytest.mark.docker

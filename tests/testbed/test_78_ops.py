@@ -19,6 +19,7 @@ import pytest
 from . import layout
 from .bed import PROJECT_DIR
 from .deploy import ENGINE_STATE_DIR
+from .hosts import wait_until
 
 pytestmark = pytest.mark.first_suite  # the hosts' release plays no part (conftest.py)
 
@@ -44,6 +45,12 @@ def stack_file(bed, deployed):
 
 
 def test_status_names_every_release_and_checks_the_upstream(bed, stack_file):
+    # a release's start step goes on once the app answers its healthcheck command, before
+    # Docker's own first check (one interval later): status says "starting" until then
+    for app in bed.apps:
+        wait_until(f"{app}: Docker's healthcheck passed", lambda app=app: bed.sudo(
+            app, "docker inspect --format '{{.State.Health.Status}}' "
+                 f"{bed.app_container(app)}").stdout.strip() == "healthy", 30)
     result = ops("status")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""

@@ -44,8 +44,9 @@ for id in $(docker container ls --all --quiet --no-trunc --filter "label=djscale
 done
 
 ready="running none"
+state_now() { state "$1"; }  # no healthcheck: running is ready
 if [ -n "$current_id" ] && [ "$(label "$name")" = "$settings" ] \
-        && [ "$(state "$name")" = "$ready" ]; then
+        && [ "$(state_now "$name")" = "$ready" ]; then
     echo "djscale: $name already runs these settings" >&2
     exit 0
 fi
@@ -53,7 +54,7 @@ fi
 wait_ready() {  # until the container is ready; fails early when it stops
     local deadline=$((SECONDS + healthy_within)) now
     while [ "$SECONDS" -lt "$deadline" ]; do
-        now=$(state "$1")
+        now=$(state_now "$1")
         [ "$now" = "$ready" ] && return 0
         # stopped, or its healthcheck gave up (start period over, every retry failed): done
         case "$now" in "running unhealthy") return 1 ;; running\ *) ;; *) return 1 ;; esac

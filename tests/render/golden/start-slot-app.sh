@@ -38,12 +38,25 @@ state() {  # "running healthy", "running starting", "exited none", ..., "gone no
 port_of() { if [ "$1" = a ]; then echo "$port_a"; else echo "$port_b"; fi; }
 other() { if [ "$1" = a ]; then echo b; else echo a; fi; }
 ready="running healthy"
+# A container's state, "$ready" once it is ready. Docker runs the first healthcheck one
+# --health-interval after the start; until then the same command is run here (docker
+# exec, each time this is asked), so a start waits for the app, not for the interval, and
+# a re-run meanwhile finds it ready too. Docker's own status follows at its first check.
+state_now() {  # CONTAINER
+    local now
+    now=$(state "$1")
+    if [ "$now" = "running starting" ] \
+            && timeout 5s docker exec "$1" /bin/sh -c 'python3 -c '"'"'import sys, urllib.request; sys.exit(0 if urllib.request.urlopen("http://127.0.0.1:8000/healthz", timeout=4).status == 200 else 1)'"'"'' >/dev/null 2>&1; then
+        now=$ready
+    fi
+    printf '%s\n' "$now"
+}
 
 # A slot already running these settings and ready: this release is there (a re-run, or a
 # deploy that stopped after starting it). Prefer the slot nginx routes to.
 serving=$(cat "$state_file" 2>/dev/null || true)
 for slot in $serving a b; do
-    if [ "$(label "$name-$slot")" = "$settings" ] && [ "$(state "$name-$slot")" = "$ready" ]; then
+    if [ "$(label "$name-$slot")" = "$settings" ] && [ "$(state_now "$name-$slot")" = "$ready" ]; then
         echo "djscale: $name-$slot already runs this release" >&2
         port_of "$slot"
         exit 0
@@ -85,7 +98,7 @@ docker run --detach --name "$name-$target" --label "djscale.container=$name" \
 
 deadline=$((SECONDS + healthy_within))
 while [ "$SECONDS" -lt "$deadline" ]; do
-    now=$(state "$name-$target")
+    now=$(state_now "$name-$target")
     if [ "$now" = "$ready" ]; then
         echo "djscale: $name-$target ready on port $(port_of "$target") ($settings)" >&2
         port_of "$target"
