@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -110,7 +111,11 @@ def settings_hash(spec: ContainerSpec) -> str:
 
 
 def _health_values(health: Optional[Healthcheck]) -> dict:
-    """What _ready.sh.j2 needs: whether there is a healthcheck, its command and timeout."""
+    """What _ready.sh.j2 needs: whether there is a healthcheck, its command and timeout
+    (given to Docker and to timeout(1), so one number and one unit both read alike)."""
+    if health and not re.fullmatch(r"[1-9][0-9]*[smh]", health.timeout):
+        raise ValueError(f"healthcheck timeout {health.timeout!r}: want a number of "
+                         "seconds, minutes or hours, such as 5s")
     return {"healthcheck": health is not None,
             "health_cmd": health.command if health else "",
             "health_timeout": health.timeout if health else ""}

@@ -71,6 +71,14 @@ def test_build_image_script(tmp_path):
     check_shell(script, tmp_path)
 
 
+def test_a_healthcheck_timeout_timeout1_cannot_read_is_refused():
+    spec = replace(_app_spec(), healthcheck=Healthcheck("true", timeout="1m30s"))
+    with pytest.raises(ValueError, match="healthcheck timeout '1m30s'"):
+        render_run_container_script(spec)
+    assert "timeout 2m docker exec" in render_run_container_script(
+        replace(spec, healthcheck=Healthcheck("true", timeout="2m")))
+
+
 def test_every_setting_changes_the_settings_label():
     spec = _app_spec()
     changed = [replace(spec, image="sha256:other"), replace(spec, stop_timeout=5),
