@@ -30,7 +30,7 @@ while [ ! -e /tmp/{marker}.stop ] && [ $SECONDS -lt $end ] && [ $n -lt {max_requ
   if [ $((n % 2)) = 0 ]; then method=POST; want=403; else method=GET; want=200; fi
   started=$(date +%s.%N)
   out=$(curl -s -o /dev/null -w '%{{http_code}} %{{time_total}}' --max-time {max_time} \
-        --cacert {pebble_root} -X $method \
+        --cacert {pebble_root} -X $method {http_flag} \
         --resolve {domain}:443:{proxy} "https://{domain}/mydb/?{marker}={worker}-$n")
   curl_exit=$?
   set -- $out
@@ -78,7 +78,10 @@ class Load:
     """Started at construction, until `stop()` (or its bounds)."""
 
     def __init__(self, bed, workers: int = 4, seconds: int = 900,
-                 max_requests: int = 100_000, max_time: int = 15):
+                 max_requests: int = 100_000, max_time: int = 15, http1: bool = False):
+        """`http1`: the workers speak HTTP/1.1 instead of HTTP/2 (what curl and nginx
+        agree on otherwise), for a proof that reloads nginx on purpose: README,
+        Benchmarks, "An nginx reload drops new HTTP/2 connections now and then"."""
         self.bed, self.workers, self.max_time = bed, workers, max_time
         self.marker = f"load-{uuid.uuid4().hex[:8]}"
         self.requests: list[Request] = []
@@ -88,7 +91,8 @@ class Load:
             script = WORKER.format(marker=self.marker, worker=worker, seconds=int(seconds),
                                    max_requests=share, max_time=int(max_time),
                                    pebble_root=PEBBLE_ROOT, domain=layout.DOMAIN,
-                                   proxy=layout.PROXY_ADDRESS)
+                                   proxy=layout.PROXY_ADDRESS,
+                                   http_flag="--http1.1" if http1 else "")
             bed.run_in("client", f"nohup bash -c {shlex.quote(script)} >/dev/null 2>&1 &")
 
     def stop(self) -> list[Request]:

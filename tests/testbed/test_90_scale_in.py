@@ -27,7 +27,13 @@ def test_removing_the_middle_app_server_touches_only_what_named_it(bed, deployed
     ssh = stack_values(bed.state)["ssh"]  # its pinned host key goes with it
     ssh["hostKeys"] = {a: k for a, k in ssh["hostKeys"].items() if a != bed.address(gone)}
 
-    load = Load(bed)
+    # Removing a server changes nginx.conf: nginx reloads, and a reload may close a client's
+    # brand-new HTTP/2 connection before its first request (GOAWAY; curl does not retry
+    # it, browsers do): README, Benchmarks, "An nginx reload drops new HTTP/2 connections
+    # now and then" (one POST of 1,449 in a CI run). What this proof is about, the order
+    # (out of the upstream, then the container, then the database's access), it proves
+    # over HTTP/1.1, where a reload fails no request.
+    load = Load(bed, http1=True)
     try:
         outputs, actions = deploy_bed(with_actions=True,
                                       changes={"appServers": servers, "ssh": ssh})
