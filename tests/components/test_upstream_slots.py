@@ -233,7 +233,7 @@ def test_the_upstream_watcher_refuses_a_silent_server_the_map_routes(proxy):
     ns, tmp_path, spaces = proxy
     assert _program(ns, tmp_path, [(SILENT, SERVICE, SLOT_B)]).returncode == 0
     restored = in_netns(ns, "iptables-restore", "-w", "--noflush",
-                   input=watch.chain_rules({(SILENT, SERVICE)}))
+                        input=watch.chain_rules({(SILENT, SERVICE)}))
     assert restored.returncode == 0, restored.stderr
     assert in_netns(ns, "iptables", "-I", "OUTPUT", "1", "-j", watch.CHAIN).returncode == 0
     def connect(mark: int) -> str:

@@ -134,10 +134,11 @@ def test_a_silent_host_is_refused_on_the_proxy_and_comes_back_when_it_answers(ho
     rules = in_netns(ns, "iptables", "-S").stdout
     assert "-A OUTPUT -j DJSCALE-UPSTREAM" in rules
 
-    in_netns(ns, "ip", "addr", "add", f"{SILENT}/32", "dev", "lo", check=True)  # it answers again
+    in_netns(ns, "ip", "addr", "add", f"{SILENT}/32", "dev", "lo", check=True)  # answers again
     _state(state, lambda s: s["out"] == [])
     assert _connect(ns, SILENT) == "ok"
-    assert "DJSCALE-UPSTREAM" not in in_netns(ns, "iptables", "-S").stdout  # nothing left to refuse
+    # nothing left to refuse
+    assert "DJSCALE-UPSTREAM" not in in_netns(ns, "iptables", "-S").stdout
 
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=10)[0]
@@ -178,7 +179,8 @@ def test_a_probe_is_a_handshake_with_the_mark_nothing_more(host):
     assert json.loads(result.stdout) == [[[HEALTHY, 9], False], [[HEALTHY, PORT], True],
                                          [[SILENT, PORT], False]]
     in_netns(ns, "iptables", "-I", "OUTPUT", "-d", HEALTHY, "-p", "tcp", "--dport", str(PORT),
-        "-m", "mark", "!", "--mark", hex(watch.MARK), "-j", "REJECT", "--reject-with",
-        "tcp-reset", check=True)
+             "-m", "mark", "!", "--mark", hex(watch.MARK), "-j", "REJECT", "--reject-with",
+             "tcp-reset", check=True)
     assert _connect(ns, HEALTHY) == "refused"
-    assert json.loads(in_netns(ns, sys.executable, "-c", code).stdout)[1] == [[HEALTHY, PORT], True]
+    probed = json.loads(in_netns(ns, sys.executable, "-c", code).stdout)
+    assert probed[1] == [[HEALTHY, PORT], True]
